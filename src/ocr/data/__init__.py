@@ -1,0 +1,1 @@
+"""Data flow: dataset -> transforms -> targets (+ cache) -> collate."""

@@ -1,0 +1,1 @@
+"""DB targets: probability (shrink) map, threshold (border) map and their masks."""

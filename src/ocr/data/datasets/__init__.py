@@ -1,1 +1,9 @@
-"""data/datasets."""
+"""Readers, looked up by name (timm-style registry) so that ``data.reader`` picks one without ``if`` ladders."""
+
+from ocr.data.datasets.base import DATASETS, ReceiptDataset, build_dataset, register_dataset
+
+__all__ = ["DATASETS", "ReceiptDataset", "build_dataset", "register_dataset"]
+
+# Import readers for their registration side effect.
+from ocr.data.datasets import images as _images  # noqa: E402,F401
+from ocr.data.datasets import synthetic as _synthetic  # noqa: E402,F401

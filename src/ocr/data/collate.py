@@ -1,0 +1,107 @@
+"""``DBCollateFN``: builds the DB targets for each sample and stacks the batch.
+
+It runs inside the DataLoader workers, so target generation (and its cache lookups) is parallel
+to the training step, and the time it takes is measured here and carried back with the batch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from ocr.targets.db_targets import DBTargets, make_db_targets
+from ocr.targets.params import DBTargetParams
+
+
+class TargetCache(Protocol):
+    """The part of :class:`ocr.targets.cache.PolygonCache` the collate function needs."""
+
+    def lookup(
+        self, polygons: Sequence[np.ndarray], ignore: Sequence[bool], shape: tuple[int, int], params: DBTargetParams
+    ) -> tuple[Any, DBTargets | None]: ...
+
+    def store(self, key: Any, targets: DBTargets) -> None: ...
+
+
+class DBCollateFN:
+    """Collate for DBNet: images, the four target maps, and per-sample metadata.
+
+    ``use_cache`` must only be true when the transform is deterministic: keys are taken from the
+    transformed polygons, and random augmentation would make every key new (and every insert waste).
+    """
+
+    def __init__(
+        self,
+        params: DBTargetParams | None = None,
+        with_targets: bool = True,
+        cache: TargetCache | None = None,
+        use_cache: bool = False,
+    ) -> None:
+        self.params = params or DBTargetParams()
+        self.with_targets = with_targets
+        self.cache = cache
+        self.use_cache = use_cache and cache is not None
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        start = time.perf_counter()
+        samples = [s for s in samples if s is not None]
+        images = torch.stack([s["image"] for s in samples]) if samples else torch.zeros(0, 3, 1, 1)
+        batch: dict[str, Any] = {
+            "images": images,
+            "polygons": [s["polygons"] for s in samples],
+            "ignore": [s["ignore"] for s in samples],
+            "meta": [s["meta"] for s in samples],
+            "index": [s.get("index", -1) for s in samples],
+        }
+        perf: dict[str, Any] = {
+            "decode": [s["perf"].get("decode", 0.0) for s in samples],
+            "transform": [s["perf"].get("transform", 0.0) for s in samples],
+            "targets": [],
+            "cache_hits": 0,
+            "cache_misses": 0,
+            "ignored_polygons": 0,
+            "worker_pid": os.getpid(),
+        }
+        if self.with_targets:
+            self._add_targets(samples, images.shape[-2:], batch, perf)
+        perf["collate"] = time.perf_counter() - start
+        batch["perf"] = perf
+        return batch
+
+    def _add_targets(
+        self, samples: list[dict[str, Any]], hw: torch.Size, batch: dict[str, Any], perf: dict[str, Any]
+    ) -> None:
+        h, w = int(hw[0]), int(hw[1])
+        n = len(samples)
+        maps = {k: np.empty((n, h, w), np.float32) for k in ("prob_maps", "prob_masks", "thresh_maps", "thresh_masks")}
+        for i, sample in enumerate(samples):
+            t0 = time.perf_counter()
+            targets: DBTargets | None = None
+            key: Any = None
+            if self.use_cache and self.cache is not None:
+                key, targets = self.cache.lookup(sample["polygons"], sample["ignore"], (h, w), self.params)
+                perf["cache_hits" if targets is not None else "cache_misses"] += 1
+            if targets is None:
+                out = DBTargets(
+                    maps["prob_maps"][i], maps["prob_masks"][i], maps["thresh_maps"][i], maps["thresh_masks"][i]
+                )
+                targets = make_db_targets(sample["polygons"], sample["ignore"], (h, w), self.params, out=out)
+                if key is not None and self.cache is not None:
+                    self.cache.store(key, targets)
+            perf["ignored_polygons"] += targets.ignored_count
+            for name, array in (
+                ("prob_maps", targets.prob_map),
+                ("prob_masks", targets.prob_mask),
+                ("thresh_maps", targets.thresh_map),
+                ("thresh_masks", targets.thresh_mask),
+            ):
+                if array is not maps[name][i] and not np.shares_memory(array, maps[name][i]):
+                    maps[name][i] = array
+            perf["targets"].append(time.perf_counter() - t0)
+        for name, array in maps.items():
+            batch[name] = torch.from_numpy(array)

@@ -1,0 +1,206 @@
+"""LightningDataModule wiring reader -> transform -> DBCollateFN -> DataLoader for each split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.distributed as dist
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSamplerWrapper
+from torch.utils.data import DataLoader, SequentialSampler
+
+from ocr.data.collate import DBCollateFN
+from ocr.data.datasets import ReceiptDataset, build_dataset
+from ocr.data.transforms import AugmentConfig, ReceiptTransform, TransformConfig
+from ocr.targets.params import DBTargetParams
+
+
+@dataclass
+class LoaderConfig:
+    batch_size: int = 4
+    val_batch_size: int | None = None
+    num_workers: int = 2
+    persistent_workers: bool = True
+    pin_memory: bool = False
+    prefetch_factor: int | None = None
+
+
+@dataclass
+class CacheConfig:
+    enabled: bool = True
+    dir: str | None = None
+    max_bytes: int = 2 * 1024**3
+    memory_items: int = 256
+    train: bool = False  # opt-in; only honoured when training augmentation is off
+
+
+@dataclass
+class SplitSpec:
+    """Reader keyword arguments for one split (e.g. ``root`` or ``num_samples``)."""
+
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def _worker_init(worker_id: int) -> None:
+    """Give each worker its own augmentation stream, derived from the seeded torch RNG."""
+    info = torch.utils.data.get_worker_info()
+    if info is None:
+        return
+    dataset = info.dataset
+    transform = getattr(dataset, "transform", None)
+    if isinstance(transform, ReceiptTransform) and not transform.deterministic:
+        transform.set_random_seed(torch.initial_seed() % 2**32)
+
+
+class ReceiptDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        reader: str = "synthetic",
+        train: dict[str, Any] | None = None,
+        val: dict[str, Any] | None = None,
+        root: str | None = None,
+        train_root: str | None = None,
+        val_root: str | None = None,
+        image_size: int = 640,
+        augment: dict[str, Any] | None = None,
+        loader: dict[str, Any] | None = None,
+        targets: dict[str, Any] | None = None,
+        cache: dict[str, Any] | None = None,
+        seed: int = 0,
+        predict_input: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.reader = reader
+        self.split_kwargs = {"train": dict(train or {}), "val": dict(val or {})}
+        self.root, self.train_root, self.val_root = root, train_root, val_root
+        aug = dict(augment or {})
+        if "scale" in aug:
+            aug["scale"] = tuple(aug["scale"])
+        self.transform_config = TransformConfig(image_size=image_size, augment=AugmentConfig(**aug))
+        self.loader = LoaderConfig(**(loader or {}))
+        self.target_params = DBTargetParams(**(targets or {}))
+        self.cache_config = CacheConfig(**(cache or {}))
+        self.seed = seed
+        self.predict_input = predict_input
+        self.datasets: dict[str, ReceiptDataset] = {}
+        self._cache: Any = None
+
+    # -- datasets ---------------------------------------------------------------------------
+    def _split_root(self, split: str) -> str | None:
+        if split == "train":
+            return self.train_root
+        return self.val_root or self.root
+
+    def build(self, split: str) -> ReceiptDataset:
+        if split in self.datasets:
+            return self.datasets[split]
+        if split == "predict":
+            if not self.predict_input:
+                raise ValueError("predict needs input=DIR_OR_IMAGE")
+            dataset = build_dataset("images", root=self.predict_input)
+        else:
+            kwargs = dict(self.split_kwargs["train" if split == "train" else "val"])
+            root = self._split_root(split)
+            if root is not None:
+                kwargs["root"] = root
+            dataset = build_dataset(self.reader, **kwargs)
+        train = split == "train"
+        dataset.transform = ReceiptTransform(self.transform_config, train=train, seed=self.seed if train else None)
+        self.datasets[split] = dataset
+        return dataset
+
+    def prepare_data(self) -> None:
+        for split in ("train", "val"):
+            if self._has_split(split):
+                self.build(split).prepare()
+
+    def _has_split(self, split: str) -> bool:
+        if self.reader == "synthetic":
+            return True
+        return self._split_root(split) is not None
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in ("fit", None) and not self._has_split("train"):
+            raise ValueError(
+                f"training with data={self.reader} needs data.train_root=DIR and data.val_root=DIR "
+                "(each a split folder)"
+            )
+        if stage in ("fit", "validate", "test", None):
+            if not self._has_split("val"):
+                raise ValueError(f"data={self.reader} needs data.root=DIR (a split folder) to evaluate")
+            if stage in ("fit", None):
+                self.build("train")
+            self.build("val")
+        if stage == "predict":
+            self.build("predict")
+
+    # -- cache ------------------------------------------------------------------------------
+    def target_cache(self) -> Any:
+        """The node-wide target cache, created lazily (``None`` when disabled)."""
+        if not self.cache_config.enabled:
+            return None
+        if self._cache is None:
+            from ocr.targets.cache import PolygonCache
+
+            directory = self.cache_config.dir or str(Path.home() / ".cache" / "ocr" / "targets")
+            self._cache = PolygonCache(
+                max_size=self.cache_config.memory_items,
+                persist_to_disk=True,
+                cache_dir=directory,
+                max_bytes=self.cache_config.max_bytes,
+            )
+        return self._cache
+
+    def _collate(self, split: str) -> DBCollateFN:
+        dataset = self.datasets[split]
+        deterministic = isinstance(dataset.transform, ReceiptTransform) and dataset.transform.deterministic
+        wants_cache = split != "train" or self.cache_config.train
+        use_cache = deterministic and wants_cache and self.cache_config.enabled
+        return DBCollateFN(
+            self.target_params,
+            with_targets=split != "predict",
+            cache=self.target_cache() if use_cache else None,
+            use_cache=use_cache,
+        )
+
+    # -- loaders ----------------------------------------------------------------------------
+    def _loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
+        dataset = self.build(split)
+        cfg = self.loader
+        batch_size = cfg.batch_size if split == "train" else (cfg.val_batch_size or cfg.batch_size)
+        workers = cfg.num_workers
+        sampler = None
+        if split != "train" and dist.is_available() and dist.is_initialized():
+            # Lightning's default sampler pads the last shard with repeats, which would count
+            # some images twice in the metric: evaluate each image exactly once instead.
+            sampler = UnrepeatedDistributedSamplerWrapper(SequentialSampler(dataset), shuffle=False)
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
+            num_workers=workers,
+            collate_fn=self._collate(split),
+            persistent_workers=cfg.persistent_workers and workers > 0,
+            pin_memory=cfg.pin_memory,
+            prefetch_factor=cfg.prefetch_factor if workers > 0 else None,
+            worker_init_fn=_worker_init,
+            generator=generator,
+            drop_last=False,
+        )
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader[Any]:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader[Any]:
+        return self._loader("val", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader[Any]:
+        return self._loader("predict", shuffle=False)

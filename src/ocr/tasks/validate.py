@@ -1,0 +1,45 @@
+"""``ocr validate``: evaluate a checkpoint; the last stdout line is the metrics as one JSON object."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig
+
+from ocr.config_dir import config_dir
+from ocr.models.lit_module import DBNetModule
+from ocr.tasks.common import (
+    build_trainer,
+    checkpoint_data_overrides,
+    instantiate_callbacks,
+    instantiate_loggers,
+    output_dir,
+    resolve_checkpoint,
+)
+
+KEYS = ("precision", "recall", "hmean", "iou_precision", "iou_recall", "iou_hmean")
+
+
+def validate(cfg: DictConfig) -> dict[str, Any]:
+    L.seed_everything(cfg.seed, workers=True)
+    ckpt = resolve_checkpoint(cfg.ckpt_path, cfg)
+    assert ckpt is not None
+    datamodule = hydra.utils.instantiate(cfg.data, **checkpoint_data_overrides(ckpt, cfg), _convert_="all")
+    model = DBNetModule.load_from_checkpoint(ckpt, map_location="cpu")
+    out = output_dir(cfg)
+    trainer = build_trainer(cfg, instantiate_callbacks(cfg), instantiate_loggers(cfg, out) or False)
+    trainer.validate(model, datamodule=datamodule, verbose=False)
+    values = getattr(model, "last_val_metrics", {})
+    result: dict[str, Any] = {k: values.get(f"val/{k}") for k in KEYS}
+    result["images"] = int(values.get("val/images", 0))
+    if trainer.is_global_zero:
+        print(json.dumps(result), flush=True)
+    return result
+
+
+@hydra.main(config_path=str(config_dir()), config_name="validate", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    validate(cfg)

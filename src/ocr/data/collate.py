@@ -58,26 +58,25 @@ class DBCollateFN:
             "meta": [s["meta"] for s in samples],
             "index": [s.get("index", -1) for s in samples],
         }
-        perf: dict[str, Any] = {
+        # Worker-side measurements travel with the batch: per-sample stage times and counters.
+        times: dict[str, list[float]] = {
             "decode": [s["perf"].get("decode", 0.0) for s in samples],
             "transform": [s["perf"].get("transform", 0.0) for s in samples],
-            "targets": [],
-            "cache_hits": 0,
-            "cache_misses": 0,
-            "ignored_polygons": 0,
-            "worker_pid": os.getpid(),
         }
+        counters = {"samples": len(samples), "cache_hits": 0, "cache_misses": 0, "ignored_polygons": 0}
         if self.with_targets:
-            self._add_targets(samples, images.shape[-2:], batch, perf)
-        perf["collate"] = time.perf_counter() - start
-        batch["perf"] = perf
+            times["targets"] = self._add_targets(samples, images.shape[-2:], batch, counters)
+        # "collate" is the stacking overhead alone; target time is its own stage.
+        times["collate"] = [time.perf_counter() - start - sum(times.get("targets", []))]
+        batch["perf"] = {"times": times, "counters": counters, "worker_pid": os.getpid()}
         return batch
 
     def _add_targets(
-        self, samples: list[dict[str, Any]], hw: torch.Size, batch: dict[str, Any], perf: dict[str, Any]
-    ) -> None:
+        self, samples: list[dict[str, Any]], hw: torch.Size, batch: dict[str, Any], counters: dict[str, int]
+    ) -> list[float]:
         h, w = int(hw[0]), int(hw[1])
         n = len(samples)
+        durations: list[float] = []
         maps = {k: np.empty((n, h, w), np.float32) for k in ("prob_maps", "prob_masks", "thresh_maps", "thresh_masks")}
         for i, sample in enumerate(samples):
             t0 = time.perf_counter()
@@ -85,7 +84,7 @@ class DBCollateFN:
             key: Any = None
             if self.use_cache and self.cache is not None:
                 key, targets = self.cache.lookup(sample["polygons"], sample["ignore"], (h, w), self.params)
-                perf["cache_hits" if targets is not None else "cache_misses"] += 1
+                counters["cache_hits" if targets is not None else "cache_misses"] += 1
             if targets is None:
                 out = DBTargets(
                     maps["prob_maps"][i], maps["prob_masks"][i], maps["thresh_maps"][i], maps["thresh_masks"][i]
@@ -93,7 +92,7 @@ class DBCollateFN:
                 targets = make_db_targets(sample["polygons"], sample["ignore"], (h, w), self.params, out=out)
                 if key is not None and self.cache is not None:
                     self.cache.store(key, targets)
-            perf["ignored_polygons"] += targets.ignored_count
+            counters["ignored_polygons"] += targets.ignored_count
             for name, array in (
                 ("prob_maps", targets.prob_map),
                 ("prob_masks", targets.prob_mask),
@@ -102,6 +101,7 @@ class DBCollateFN:
             ):
                 if array is not maps[name][i] and not np.shares_memory(array, maps[name][i]):
                     maps[name][i] = array
-            perf["targets"].append(time.perf_counter() - t0)
+            durations.append(time.perf_counter() - t0)
         for name, array in maps.items():
             batch[name] = torch.from_numpy(array)
+        return durations

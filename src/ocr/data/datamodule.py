@@ -73,6 +73,8 @@ class ReceiptDataModule(L.LightningDataModule):
         predict_input: str | None = None,
     ) -> None:
         super().__init__()
+        # Stored in checkpoints, so `ocr validate` can reuse the training image size and targets.
+        self.save_hyperparameters()
         self.reader = reader
         self.split_kwargs = {"train": dict(train or {}), "val": dict(val or {})}
         self.root, self.train_root, self.val_root = root, train_root, val_root

@@ -1,0 +1,51 @@
+# One command trains on the built-in synthetic receipts (`make train`), one runs the tests (`make test`).
+# pip + venv on purpose: the locally cached torch wheels are only visible to pip.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+PYTEST_ARGS ?=
+ARGS ?=
+
+.PHONY: venv train test test-all perf lint typecheck bench-targets clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first: cleval and timm import it at install time
+	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+venv: $(STAMP)
+
+## Train on the built-in synthetic receipts (short default run; extra Hydra overrides via ARGS="...").
+train: $(STAMP)
+	$(BIN)/ocr train $(ARGS)
+
+## The test suite: unit, integration and the fast part of the performance suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not perf_full" $(PYTEST_ARGS)
+
+## Everything, including the slow performance checks.
+test-all: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## The performance regression suite against the committed baseline.
+perf: $(STAMP)
+	$(BIN)/python -m pytest -m performance tests/performance --baseline tests/performance/baselines/baseline.json $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench-targets: $(STAMP)
+	$(BIN)/ocr bench targets --data ../shared/datasets/sroie/val --size 1024
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache .mypy_cache .ruff_cache

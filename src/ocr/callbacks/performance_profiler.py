@@ -1,0 +1,538 @@
+"""``PerformanceProfilerCallback``: where every millisecond of training and validation goes.
+
+How it measures, and why this way:
+
+* **Data wait, host-to-device, step.** Lightning already wraps the DataLoader fetch
+  (``*_dataloader_next`` / ``val_next``), ``batch_to_device`` and the training batch in
+  ``trainer.profiler`` actions. The callback puts a thin tap in front of whatever profiler the
+  trainer has, so data wait is timed around the fetch itself, not as the gap between hooks
+  (which would also hold the host-to-device copy). Only the outermost named action is counted,
+  so nested actions are never counted twice.
+* **Post-processing and metric.** The LightningModule marks them with its ``stage_timer``; their
+  time is subtracted from the enclosing step so that "compute" means forward (+ loss).
+* **Worker stages.** Decode, transform, targets and collate are timed inside the DataLoader
+  workers and carried back in ``batch["perf"]``, with cache hit/miss counters.
+* **CUDA.** ``time.perf_counter`` everywhere; the device is synchronised only every
+  ``cuda_sync_every`` batches, so the overhead stays small.
+* **DDP.** Every rank measures; at each epoch end the ranks' statistics are gathered: samples and
+  counts add, p95/p99 take the maximum, data wait is kept per rank. Only rank zero logs and writes.
+
+Epoch summaries are logged as ``perf/<phase>/<stage>/<stat>`` through the trainer's loggers (CSV,
+W&B, TensorBoard: whichever are configured) and written to ``perf_summary.json`` (schema in
+``ocr.perf.schema``) at the end of fit, validate, test and predict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import psutil
+import torch
+import torch.distributed as dist
+from lightning.pytorch.profilers import Profiler
+
+from ocr.perf.schema import SCHEMA
+from ocr.perf.stats import merge_rank_stats, summarize
+from ocr.perf.system import hardware_info, memory_snapshot, versions
+
+# Stages that run on the device and need a synchronisation to be timed honestly on CUDA.
+_DEVICE_STAGES = frozenset({"h2d", "compute"})
+_STEP_HOOKS = {
+    "validation_step": "compute",
+    "test_step": "compute",
+    "predict_step": "compute",
+}
+
+
+def classify_action(action: str, own_key: str) -> str | None:
+    """Map a Lightning profiler action to a stage name, or ``None`` when it is not a stage."""
+    if action.endswith("_dataloader_next") or (action.startswith("[_") and action.endswith("_next")):
+        return "data_wait"
+    if action == "run_training_batch":
+        return "compute"
+    if action == "save_checkpoint":
+        return "checkpoint"
+    if action.startswith("[Strategy]"):
+        hook = action.rsplit(".", 1)[-1]
+        if hook == "batch_to_device":
+            return "h2d"
+        return _STEP_HOOKS.get(hook)
+    if action.startswith("[Callback]"):
+        return "profiler" if action.startswith(f"[Callback]{own_key}.") else "callbacks"
+    if action.startswith("[LightningModule]"):
+        return "hooks"
+    return None
+
+
+@dataclass
+class _EpochRecord:
+    phase: str
+    epoch: int
+    start: float
+    excluded: float = 0.0
+    stages: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    worker: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    counters: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    worker_pids: set[int] = field(default_factory=set)
+    samples: int = 0
+    batches: int = 0
+
+
+class _InnerStage:
+    """Context manager for a stage the model marks itself; cheap enough for every batch."""
+
+    __slots__ = ("clock", "stage", "t0")
+
+    def __init__(self, clock: _StageClock, stage: str) -> None:
+        self.clock, self.stage, self.t0 = clock, stage, 0.0
+
+    def __enter__(self) -> _InnerStage:
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.clock.record_inner(self.stage, time.perf_counter() - self.t0)
+
+
+class _StageClock:
+    """Times the outermost named action at any moment, and the inner stages the model marks."""
+
+    def __init__(self, own_key: str, sync_every: int) -> None:
+        self.own_key = own_key
+        self.sync_every = max(1, sync_every)
+        self.cuda = torch.cuda.is_available()
+        self.record: _EpochRecord | None = None
+        self._classes: dict[str, str | None] = {}
+        self._open_action: str | None = None
+        self._open_stage = ""
+        self._open_start = 0.0
+        self._inner_total = 0.0
+        self._fetches = 0
+        self._sync = False
+
+    def start(self, action: str) -> None:
+        if self._open_action is not None or self.record is None:
+            return
+        stage = self._classes.get(action, "?")
+        if stage == "?":
+            stage = self._classes[action] = classify_action(action, self.own_key)
+        if stage is None:
+            return
+        if stage == "data_wait":
+            self._fetches += 1
+            self._sync = self.cuda and self._fetches % self.sync_every == 0
+        self._open_action, self._open_stage, self._inner_total = action, stage, 0.0
+        self._open_start = time.perf_counter()
+
+    def stop(self, action: str) -> None:
+        if action != self._open_action:
+            return
+        if self._sync and self._open_stage in _DEVICE_STAGES:
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - self._open_start
+        self._open_action = None
+        if self.record is not None:
+            self.record.stages[self._open_stage].append(elapsed - self._inner_total)
+
+    def record_inner(self, stage: str, elapsed: float) -> None:
+        if self.record is None:
+            return
+        self.record.stages[stage].append(elapsed)
+        if self._open_action is not None:
+            self._inner_total += elapsed
+
+    def __call__(self, stage: str) -> _InnerStage:
+        return _InnerStage(self, stage)
+
+
+class _TapProfiler(Profiler):
+    """Forwards every call to the trainer's own profiler and feeds the stage clock on the way."""
+
+    def __init__(self, inner: Profiler, clock: _StageClock) -> None:
+        super().__init__()
+        self.inner = inner
+        self.clock = clock
+
+    def start(self, action_name: str) -> None:
+        self.clock.start(action_name)
+        self.inner.start(action_name)
+
+    def stop(self, action_name: str) -> None:
+        self.inner.stop(action_name)
+        self.clock.stop(action_name)
+
+    def summary(self) -> str:
+        return self.inner.summary()
+
+    def describe(self) -> None:
+        self.inner.describe()
+
+    def setup(self, stage: str, local_rank: int | None = None, log_dir: str | None = None) -> None:
+        self.inner.setup(stage, local_rank, log_dir)
+
+    def teardown(self, stage: str | None) -> None:
+        self.inner.teardown(stage)
+
+
+class PerformanceProfilerCallback(L.Callback):
+    """Per-stage timing with percentiles, memory, throughput and cache statistics.
+
+    Args:
+        enabled: ``False`` turns every hook into an immediate return.
+        output_dir: where ``perf_summary.json`` goes (default: the trainer's log dir).
+        cuda_sync_every: synchronise CUDA on one batch in this many.
+        log_stats: which statistics of each stage are logged per epoch (all are in the JSON).
+        memory_every_n_batches: memory readings between epoch ends, for the memory timeline.
+        summary_file: file name of the summary.
+    """
+
+    def __init__(
+        self,
+        enabled: bool = True,
+        output_dir: str | None = None,
+        cuda_sync_every: int = 20,
+        log_stats: tuple[str, ...] | list[str] = ("mean", "median", "p95", "p99"),
+        memory_every_n_batches: int = 25,
+        summary_file: str = "perf_summary.json",
+    ) -> None:
+        super().__init__()
+        self.enabled = enabled
+        self.output_dir = output_dir
+        self.cuda_sync_every = cuda_sync_every
+        self.log_stats = tuple(log_stats)
+        self.memory_every = max(1, memory_every_n_batches)
+        self.summary_file = summary_file
+        self.epochs: list[dict[str, Any]] = []
+        self.timeline: list[dict[str, Any]] = []
+        self.run_info: dict[str, Any] = {}
+        self._clock: _StageClock | None = None
+        self._inner_profiler: Profiler | None = None
+        self._stack: list[_EpochRecord] = []
+        self._t0 = time.perf_counter()
+        self._process = psutil.Process()
+        self._pending_ratio: dict[int, dict[str, Any]] = {}
+
+    # -- installation -------------------------------------------------------------------------
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not self.enabled:
+            return
+        if self._clock is None:
+            self._clock = _StageClock(self.state_key, self.cuda_sync_every)
+        if not isinstance(trainer.profiler, _TapProfiler):
+            self._inner_profiler = trainer.profiler
+            trainer.profiler = _TapProfiler(trainer.profiler, self._clock)
+        if hasattr(pl_module, "stage_timer"):
+            pl_module.stage_timer = self._clock  # type: ignore[assignment]
+        if not self.run_info:
+            self.run_info = self._run_info(trainer, pl_module)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not self.enabled:
+            return
+        if isinstance(trainer.profiler, _TapProfiler):
+            trainer.profiler = trainer.profiler.inner
+        if hasattr(pl_module, "stage_timer"):
+            from ocr.perf.stage_timer import NullStageTimer
+
+            pl_module.stage_timer = NullStageTimer()
+        self.run_info.setdefault("stages_run", []).append(stage)
+        if trainer.is_global_zero:
+            self.write_summary(trainer)
+
+    # -- epoch windows ------------------------------------------------------------------------
+    def _open(self, trainer: L.Trainer, phase: str) -> None:
+        assert self._clock is not None
+        record = _EpochRecord(phase, int(trainer.current_epoch), time.perf_counter())
+        self._stack.append(record)
+        self._clock.record = record
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.reset_peak_memory_stats()
+
+    def _close(self, trainer: L.Trainer, phase: str) -> None:
+        if not self._stack or self._stack[-1].phase != phase:
+            return
+        assert self._clock is not None
+        record = self._stack.pop()
+        wall = time.perf_counter() - record.start - record.excluded
+        if self._stack:  # validation inside a training epoch: not training time
+            self._stack[-1].excluded += time.perf_counter() - record.start
+        self._clock.record = self._stack[-1] if self._stack else None
+        self._finish(trainer, record, wall)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.enabled:
+            self._open(trainer, "train")
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.enabled:
+            self._close(trainer, "train")
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.enabled and not trainer.sanity_checking:
+            self._open(trainer, "validate")
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # on_validation_end, not on_validation_epoch_end: the module computes its metric after the
+        # callbacks' epoch-end hooks, and that compute belongs to the validation epoch.
+        if self.enabled and not trainer.sanity_checking:
+            self._close(trainer, "validate")
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.enabled:
+            self._open(trainer, "test")
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.enabled:
+            self._close(trainer, "test")
+
+    def on_predict_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.enabled:
+            self._open(trainer, "predict")
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.enabled:
+            self._close(trainer, "predict")
+
+    # -- batches ------------------------------------------------------------------------------
+    def _on_batch(self, batch: Any) -> None:
+        if not self._stack:
+            return
+        record = self._stack[-1]
+        record.batches += 1
+        perf = batch.get("perf") if isinstance(batch, dict) else None
+        if perf:
+            for stage, values in perf.get("times", {}).items():
+                record.worker[stage].extend(values)
+            for name, value in perf.get("counters", {}).items():
+                record.counters[name] += int(value)
+            record.worker_pids.add(int(perf.get("worker_pid", 0)))
+            record.samples += int(perf.get("counters", {}).get("samples", 0))
+        elif isinstance(batch, dict) and isinstance(batch.get("images"), torch.Tensor):
+            record.samples += int(batch["images"].shape[0])
+        elif isinstance(batch, (list, tuple)) and batch and hasattr(batch[0], "__len__"):
+            record.samples += len(batch[0])
+        if record.batches % self.memory_every == 0:
+            self._sample_memory(record)
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if self.enabled:
+            self._on_batch(batch)
+
+    def on_validation_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if self.enabled and not trainer.sanity_checking:
+            self._on_batch(batch)
+
+    def on_test_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if self.enabled:
+            self._on_batch(batch)
+
+    def on_predict_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if self.enabled:
+            self._on_batch(batch)
+
+    # -- summaries ----------------------------------------------------------------------------
+    def _sample_memory(self, record: _EpochRecord) -> dict[str, float]:
+        snap = memory_snapshot(self._process)
+        self.timeline.append(
+            {"t": round(time.perf_counter() - self._t0, 4), "phase": record.phase, "epoch": record.epoch, **snap}
+        )
+        return snap
+
+    def _local_payload(self, record: _EpochRecord, wall: float) -> dict[str, Any]:
+        memory = self._sample_memory(record)
+        peaks = [m for m in self.timeline if m["phase"] == record.phase and m["epoch"] == record.epoch]
+        memory["rss_peak_mb"] = max(m["rss_mb"] for m in peaks)
+        memory["workers_rss_peak_mb"] = max(m["workers_rss_mb"] for m in peaks)
+        return {
+            "wall": wall,
+            "samples": record.samples,
+            "batches": record.batches,
+            "stages": {k: summarize(v) for k, v in record.stages.items()},
+            "worker": {k: summarize(v) for k, v in record.worker.items()},
+            "counters": dict(record.counters),
+            "workers": len(record.worker_pids - {os.getpid()}),
+            "memory": memory,
+        }
+
+    @staticmethod
+    def _gather(trainer: L.Trainer, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
+            gathered: list[Any] = [None] * dist.get_world_size()
+            dist.all_gather_object(gathered, payload)
+            return gathered
+        return [payload]
+
+    def _finish(self, trainer: L.Trainer, record: _EpochRecord, wall: float) -> None:
+        ranks = self._gather(trainer, self._local_payload(record, wall))
+        if not trainer.is_global_zero:
+            return
+        stage_names = sorted({s for r in ranks for s in r["stages"]})
+        worker_names = sorted({s for r in ranks for s in r["worker"]})
+        stages = {s: merge_rank_stats([r["stages"].get(s, {}) for r in ranks]) for s in stage_names}
+        worker = {s: merge_rank_stats([r["worker"].get(s, {}) for r in ranks]) for s in worker_names}
+        counters: dict[str, int] = defaultdict(int)
+        for r in ranks:
+            for k, v in r["counters"].items():
+                counters[k] += v
+        samples = sum(r["samples"] for r in ranks)
+        wall_max = max(r["wall"] for r in ranks)
+        lookups = counters.get("cache_hits", 0) + counters.get("cache_misses", 0)
+        entry: dict[str, Any] = {
+            "phase": record.phase,
+            "epoch": record.epoch,
+            "world_size": len(ranks),
+            "wall_s": wall_max,
+            "samples": samples,
+            "batches": sum(r["batches"] for r in ranks),
+            "samples_per_s": samples / wall_max if wall_max > 0 else 0.0,
+            "time_per_sample_s": wall_max * len(ranks) / samples if samples else None,
+            "data_wait_share": max(
+                (r["stages"].get("data_wait", {}).get("total", 0.0) / r["wall"] if r["wall"] > 0 else 0.0)
+                for r in ranks
+            ),
+            "attributed_share": min(
+                sum(st["total"] for st in r["stages"].values()) / r["wall"] if r["wall"] > 0 else 0.0 for r in ranks
+            ),
+            "stages": stages,
+            "worker_stages": worker,
+            "workers": sum(r["workers"] for r in ranks),
+            "counters": dict(counters),
+            "cache": {
+                "hits": counters.get("cache_hits", 0),
+                "misses": counters.get("cache_misses", 0),
+                "hit_rate": counters.get("cache_hits", 0) / lookups if lookups else None,
+            },
+            "ranks": [
+                {
+                    "rank": i,
+                    "wall_s": r["wall"],
+                    "samples": r["samples"],
+                    "data_wait_s": r["stages"].get("data_wait", {}).get("total", 0.0),
+                    "data_wait_share": (
+                        r["stages"].get("data_wait", {}).get("total", 0.0) / r["wall"] if r["wall"] > 0 else 0.0
+                    ),
+                    "attributed_share": (
+                        sum(st["total"] for st in r["stages"].values()) / r["wall"] if r["wall"] > 0 else 0.0
+                    ),
+                    "memory": r["memory"],
+                }
+                for i, r in enumerate(ranks)
+            ],
+            "memory": ranks[0]["memory"],
+        }
+        self._link_train_validation(entry)
+        self.epochs.append(entry)
+        self._log(trainer, entry)
+
+    def _link_train_validation(self, entry: dict[str, Any]) -> None:
+        """validation-vs-training time per sample, once both epochs of the same index are known."""
+        other = "validate" if entry["phase"] == "train" else "train" if entry["phase"] == "validate" else None
+        if other is None:
+            return
+        for previous in reversed(self.epochs):
+            if previous["phase"] == other and previous["epoch"] == entry["epoch"]:
+                val, train = (entry, previous) if entry["phase"] == "validate" else (previous, entry)
+                if val["time_per_sample_s"] and train["time_per_sample_s"]:
+                    ratio = val["time_per_sample_s"] / train["time_per_sample_s"]
+                    val["val_vs_train_time_per_sample"] = ratio
+                    train["val_vs_train_time_per_sample"] = ratio
+                return
+
+    def _log(self, trainer: L.Trainer, entry: dict[str, Any]) -> None:
+        if not trainer.loggers:
+            return
+        phase = entry["phase"]
+        metrics: dict[str, float] = {"epoch": float(entry["epoch"])}
+        for key in ("wall_s", "samples_per_s", "time_per_sample_s", "data_wait_share", "attributed_share",
+                    "val_vs_train_time_per_sample"):
+            if entry.get(key) is not None:
+                metrics[f"perf/{phase}/{key}"] = float(entry[key])
+        for stage, stats in entry["stages"].items():
+            for stat in self.log_stats:
+                metrics[f"perf/{phase}/{stage}/{stat}"] = stats[stat]
+            metrics[f"perf/{phase}/{stage}/total"] = stats["total"]
+        for stage, stats in entry["worker_stages"].items():
+            for stat in self.log_stats:
+                metrics[f"perf/{phase}/worker_{stage}/{stat}"] = stats[stat]
+        if entry["cache"]["hit_rate"] is not None:
+            metrics[f"perf/{phase}/cache_hit_rate"] = float(entry["cache"]["hit_rate"])
+        for key, value in entry["memory"].items():
+            metrics[f"perf/{phase}/memory/{key}"] = float(value)
+        for rank in entry["ranks"]:
+            metrics[f"perf/{phase}/data_wait_share/rank{rank['rank']}"] = rank["data_wait_share"]
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
+
+    # -- output -------------------------------------------------------------------------------
+    def _run_info(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        hparams: dict[str, Any] = {"model": dict(pl_module.hparams)}
+        datamodule = getattr(trainer, "datamodule", None)
+        if datamodule is not None and hasattr(datamodule, "hparams"):
+            hparams["data"] = dict(datamodule.hparams)
+        hparams["trainer"] = {
+            "precision": str(trainer.precision),
+            "devices": trainer.num_devices,
+            "num_nodes": trainer.num_nodes,
+            "world_size": trainer.world_size,
+            "strategy": type(trainer.strategy).__name__,
+            "accelerator": type(trainer.accelerator).__name__,
+            "max_epochs": trainer.max_epochs,
+        }
+        blob = json.dumps(hparams, sort_keys=True, default=str)
+        data = hparams.get("data", {})
+        net = hparams["model"].get("net") or {}
+        loader = data.get("loader") or {}
+        return {
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "hardware": hardware_info(),
+            "versions": versions(),
+            "config_hash": hashlib.sha256(blob.encode()).hexdigest()[:16],
+            "config": {
+                "reader": data.get("reader"),
+                "image_size": data.get("image_size"),
+                "batch_size": loader.get("batch_size"),
+                "num_workers": loader.get("num_workers"),
+                "cache_enabled": (data.get("cache") or {}).get("enabled"),
+                "target_formula": (data.get("targets") or {}).get("formula"),
+                "augment": (data.get("augment") or {}).get("enabled"),
+                "backbone": net.get("backbone"),
+                **hparams["trainer"],
+            },
+            "hparams": json.loads(blob),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The ``perf_summary.json`` document (see :mod:`ocr.perf.schema`)."""
+        hits = sum(e["cache"]["hits"] for e in self.epochs)
+        misses = sum(e["cache"]["misses"] for e in self.epochs)
+        return {
+            "schema": SCHEMA,
+            "run": self.run_info,
+            "epochs": self.epochs,
+            "cache": {"hits": hits, "misses": misses, "hit_rate": hits / (hits + misses) if hits + misses else None},
+            "memory_timeline": self.timeline,
+        }
+
+    def write_summary(self, trainer: L.Trainer) -> Path:
+        directory = Path(self.output_dir or trainer.log_dir or trainer.default_root_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / self.summary_file
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.summary(), indent=1, default=float))
+        os.replace(tmp, path)
+        return path

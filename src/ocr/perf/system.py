@@ -1,0 +1,76 @@
+"""Run information (hardware, versions) and memory readings for ``perf_summary.json``."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+from importlib import metadata
+from typing import Any
+
+import psutil
+import torch
+
+MB = 1024.0**2
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory_gb": round(psutil.virtual_memory().total / 1024**3, 2),
+        "cuda": torch.cuda.is_available(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["gpu_count"] = torch.cuda.device_count()
+        info["gpu_memory_gb"] = round(torch.cuda.get_device_properties(0).total_memory / 1024**3, 2)
+    return info
+
+
+def versions() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        **{pkg: _version(pkg) for pkg in ("ocr", "lightning", "numpy", "numba", "albumentations", "timm", "cleval")},
+    }
+
+
+def memory_snapshot(process: psutil.Process | None = None) -> dict[str, float]:
+    """Main-process and DataLoader-worker RSS, system memory %, and CUDA memory when present."""
+    process = process or psutil.Process()
+    snap = {"rss_mb": process.memory_info().rss / MB, "workers_rss_mb": 0.0, "workers": 0.0}
+    try:
+        children = process.children(recursive=True)
+        snap["workers"] = float(len(children))
+        snap["workers_rss_mb"] = sum(c.memory_info().rss for c in children) / MB
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        pass
+    snap["system_percent"] = psutil.virtual_memory().percent
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        snap["gpu_allocated_mb"] = torch.cuda.memory_allocated() / MB
+        snap["gpu_reserved_mb"] = torch.cuda.memory_reserved() / MB
+        snap["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / MB
+    return snap

@@ -1,0 +1,53 @@
+"""Test helpers: compose the real Hydra configs into a temporary run directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from ocr.config_dir import config_dir
+
+# A configuration small enough for a CPU test: a tiny backbone, small images, few samples.
+TINY = [
+    "model.net.backbone=mobilenetv3_small_050",
+    "model.net.inner_channels=32",
+    "data.image_size=128",
+    "data.train.num_samples=8",
+    "data.val.num_samples=4",
+    "data.loader.batch_size=4",
+    "data.loader.num_workers=0",
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
+
+
+def compose_config(task: str, run_dir: Path, overrides: list[str] | None = None) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(
+            config_name=task,
+            overrides=[*(overrides or []), f"hydra.run.dir={run_dir}"],
+            return_hydra_config=True,
+        )
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(run_dir)
+    return cfg
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real ``ocr`` console script in a subprocess."""
+    ocr = Path(sys.executable).with_name("ocr")
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run(
+        [str(ocr), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env, check=False
+    )

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ocr.postprocess import DBPostProcessor, order_points_clockwise, polygon_to_quad
+from ocr.postprocess.db_postprocess import polygon_mean_score
 
 # Original 1000x750 (h, w) receipt letterboxed into 640x640: scale 0.64 -> 640x480, padded right.
 ORIG_H, ORIG_W, SCALE = 1000, 750, 0.64
@@ -213,3 +214,12 @@ def test_order_points_clockwise_from_any_start() -> None:
 def test_polygon_to_quad_uses_min_area_rect_for_long_polygons() -> None:
     many = np.array([[10, 5], [60, 5], [110, 5], [110, 25], [60, 25], [10, 25]], np.float32)
     np.testing.assert_allclose(polygon_to_quad(many), [[10, 5], [110, 5], [110, 25], [10, 25]], atol=1e-4)
+
+
+def test_polygon_mean_score_matches_a_full_image_mask() -> None:
+    rng = np.random.default_rng(3)
+    pm = rng.random((120, 160), dtype=np.float32)
+    poly = np.array([[5, 40], [90, 2], [150, 60], [70, 118], [-10, 100]], np.int32)  # partly outside
+    full = np.zeros(pm.shape, np.uint8)
+    cv2.fillPoly(full, [poly], 1)
+    assert polygon_mean_score(pm, poly) == pytest.approx(float(pm[full > 0].mean()), abs=1e-5)

@@ -59,14 +59,14 @@ def read_meta(meta: Meta) -> tuple[int, int, float]:
 
 def polygon_mean_score(prob_map: np.ndarray, points: np.ndarray) -> float:
     """Mean of ``prob_map`` inside the integer polygon ``points`` (K, 2), via a mask over its bbox."""
-    h, w = prob_map.shape
-    pts = points.reshape(-1, 2)
-    xmin, ymin = np.clip(pts.min(axis=0), 0, [w - 1, h - 1])
-    xmax, ymax = np.clip(pts.max(axis=0), 0, [w - 1, h - 1])
-    crop = prob_map[ymin : ymax + 1, xmin : xmax + 1]
+    pts = np.asarray(points, dtype=np.int32).reshape(-1, 1, 2)
+    x, y, w, h = cv2.boundingRect(pts)
+    x0, y0 = max(x, 0), max(y, 0)
+    crop = prob_map[y0 : y + h, x0 : x + w]
+    if crop.size == 0:
+        return 0.0
     mask = np.zeros(crop.shape, dtype=np.uint8)
-    shifted = (pts - np.array([xmin, ymin], dtype=pts.dtype)).astype(np.int32)
-    cv2.fillPoly(mask, [shifted], 1)
+    cv2.fillPoly(mask, [pts], 1, offset=(-x0, -y0))
     return float(cv2.mean(crop, mask)[0])
 
 
@@ -122,6 +122,7 @@ class DBPostProcessor:
         bitmap = np.greater(pred, self.thresh).view(np.uint8)
         contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
 
+        upper = np.array([orig_w - 1, orig_h - 1], dtype=np.float32)
         polygons: list[np.ndarray] = []
         scores: list[float] = []
         for contour in contours[: self.max_candidates]:
@@ -129,9 +130,8 @@ class DBPostProcessor:
             if poly is None:
                 continue
             points, score = poly
-            points = points / scale  # undo the resize; padding is bottom/right so no offset
-            np.clip(points[:, 0], 0, orig_w - 1, out=points[:, 0])
-            np.clip(points[:, 1], 0, orig_h - 1, out=points[:, 1])
+            # undo the resize; padding is bottom/right only, so there is no offset to remove
+            points = np.clip(points / scale, 0.0, upper)
             polygons.append(order_points_clockwise(points))
             scores.append(score)
         return polygons, scores

@@ -47,8 +47,7 @@ def polygon_to_quad(points: np.ndarray) -> np.ndarray:
 
 def polygon_area(points: np.ndarray) -> float:
     """Absolute shoelace area of an (N, 2) polygon."""
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
     if len(pts) < 3:
         return 0.0
-    x, y = pts[:, 0], pts[:, 1]
-    return 0.5 * abs(float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y)))
+    return float(cv2.contourArea(pts))

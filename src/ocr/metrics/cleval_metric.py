@@ -4,7 +4,8 @@ Call convention (worked out from the cleval source, pinned by tests/unit/test_me
 
 * detections: (N, 8) float32 quads with ``det_letters=[""] * N``. ``None`` letters crash as soon
   as GT letters are given (``E2E`` switches on and joins the det letters), and GT letters are
-  needed, so empty strings it is. The E2E numbers this produces are meaningless and not reported.
+  needed, so empty strings it is. The E2E numbers this produces are meaningless and not reported
+  (the fast path below switches E2E off, so the ``e2e_*`` states simply stay 0).
 * GT: (M, 8) quads with their real transcripts, because detection CLEval weighs every GT by its
   character count (pseudo-character centres are laid along the quad, one per letter).
 * ``gt_is_dcs`` is always passed explicitly as ``ignore or text == "###"``: when given, cleval
@@ -12,7 +13,7 @@ Call convention (worked out from the cleval source, pinned by tests/unit/test_me
   count a ``###`` line as three real characters.
 * A non-ignored GT with an empty transcript would weigh 0 and could never be matched; it gets a
   placeholder of ``round(0.5 + long/short side)`` letters (cleval's own pseudo length for
-  don't-care boxes, without its cap of 10, since receipt lines are long).
+  don't-care boxes, capped at 100 instead of 10, since receipt lines are long).
 * Polygons with more than 4 points become ``cv2.minAreaRect`` quads (cleval's QUAD only takes 4
   corners; its POLY path is not used by the torchmetric). Quads keep their corners and are put
   clockwise from the top-left, which is the order CLEval's pseudo-character layout assumes.
@@ -22,9 +23,10 @@ once, after summation over images and DDP ranks.
 
 Speed: cleval compares every GT with every detection in Python. Boxes whose bounding boxes do not
 touch cannot interact (area precision, pseudo-character inclusion, don't-care subtraction and all
-matching rules only look at overlapping pairs), so ``update`` evaluates each connected group of
-mutually overlapping boxes separately and lets the base class add the counts up. Every stat is a
-sum over boxes or matches, so the totals are identical to one whole-image call (tested).
+matching rules only look at overlapping pairs), so ``update`` runs cleval's own ``evaluation`` on
+each connected group of mutually overlapping boxes, sums the groups' stats on the host and adds
+them to the states once per image. Every stat is a sum over boxes or matches, so the totals are
+identical to one ``CLEvalMetric.update`` call on the whole image (``split_groups=False``; tested).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from cleval.box_types import QUAD
+from cleval.data import SampleResult, Stats, accumulate_stats
+from cleval.eval_functions import evaluation
 from cleval.torchmetric import CLEvalMetric
 
 from ocr.postprocess.geometry import polygon_to_quad
@@ -143,30 +148,35 @@ class CLEvalDetectionMetric(CLEvalMetric):
             return
 
         if not self.split_groups:
-            self._update_quads(det_quads, gt_quads, letters, is_dc)
+            # Reference path: the official torchmetric update, one call for the whole image.
+            super().update(
+                det_quads,
+                gt_quads,
+                det_letters=[""] * len(det_quads),
+                gt_letters=letters,
+                gt_is_dcs=is_dc,
+            )
             return
+
+        # Fast path: the official ``evaluation`` per overlap group (E2E off: it only fills the
+        # e2e stats, which are not reported), summed on the host, then ONE accumulate into the
+        # states -- a few tensor ops per image instead of per group, which matters on GPU.
+        self.options.E2E = False
+        total = Stats()
         all_quads = np.concatenate([gt_quads, det_quads]).reshape(-1, 4, 2)
         boxes = np.concatenate([np.floor(all_quads.min(axis=1)), np.ceil(all_quads.max(axis=1))], axis=1)
         for group in overlap_groups(boxes):
-            g_idx = group[group < n_gt]
-            d_idx = group[group >= n_gt] - n_gt
-            self._update_quads(
-                det_quads[d_idx],
-                gt_quads[g_idx],
-                [letters[i] for i in g_idx],
-                [is_dc[i] for i in g_idx],
-            )
-
-    def _update_quads(
-        self, det_quads: np.ndarray, gt_quads: np.ndarray, gt_letters: list[str], gt_is_dc: list[bool]
-    ) -> None:
-        super().update(
-            det_quads,
-            gt_quads,
-            det_letters=[""] * len(det_quads),
-            gt_letters=gt_letters,
-            gt_is_dcs=gt_is_dc,
-        )
+            gt_boxes = [
+                QUAD(gt_quads[i], confidence=0.0, transcription=letters[i], is_dc=is_dc[i])
+                for i in group[group < n_gt]
+            ]
+            det_boxes = [
+                QUAD(det_quads[j], confidence=0.0, transcription="") for j in group[group >= n_gt] - n_gt
+            ]
+            result = evaluation(self.options, gt_boxes, det_boxes, scale_range=self.scale_range)
+            accumulate_stats(total, result.stats, is_e2e=False)
+        # name-mangled CLEvalMetric.__accumulate: the official state bookkeeping (cleval==0.1.1)
+        self._CLEvalMetric__accumulate(SampleResult(matches=[], gts=[], preds=[], stats=total))
 
     def compute(self) -> dict[str, torch.Tensor]:
         """Detection recall/precision/hmean, cleval's formula, on the summed states."""

@@ -35,6 +35,7 @@ from itertools import chain
 import cv2
 import numpy as np
 import pyclipper
+from numba import njit
 
 from ocr.targets.params import DBTargetParams
 
@@ -65,8 +66,19 @@ def thresh_affine(params: DBTargetParams) -> tuple[np.float32, np.float32]:
     return np.float32(params.thresh_max - params.thresh_min), np.float32(params.thresh_min)
 
 
+# Per-polygon verdicts of polygon_stats.
+DRAW, FLAGGED, DEGENERATE, SMALL = 0, 1, 2, 3
+
+
 def _as_points(polygon: object) -> np.ndarray | None:
-    """(N, 2) float64 copy of a polygon, or None when it isn't a list of 2-D points at all."""
+    """(N, 2) float array of a polygon (no copy when it already is one), or None if it isn't points."""
+    if (
+        isinstance(polygon, np.ndarray)
+        and polygon.ndim == 2
+        and polygon.shape[1] == 2
+        and polygon.dtype.kind in "fiu"
+    ):
+        return polygon
     try:
         pts = np.array(polygon, dtype=np.float64)
     except (TypeError, ValueError):
@@ -76,6 +88,73 @@ def _as_points(polygon: object) -> np.ndarray | None:
     if pts.ndim != 2 or pts.shape[1] != 2:
         return None
     return pts
+
+
+@njit(cache=True)
+def polygon_stats(
+    points: np.ndarray,
+    starts: np.ndarray,
+    ignore: np.ndarray,
+    height: int,
+    width: int,
+    shrink_ratio: float,
+    min_text_size: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Verdict (DRAW/FLAGGED/DEGENERATE/SMALL), offset D and border box of every polygon.
+
+    Polygon k is ``points[starts[k]:starts[k + 1]]``. D = area * (1 - r**2) / perimeter (shoelace
+    area, so a self-intersecting polygon gets its net area). The border box is
+    ``[floor(min - D), ceil(max + D)]`` clipped to the image; x1 < x0 when none of it is visible.
+    A plain loop in numba: ~50 polygons of 4 points cost less than one numpy call each.
+    """
+    n = starts.shape[0] - 1
+    verdict = np.zeros(n, dtype=np.int8)
+    dist = np.zeros(n, dtype=np.float64)
+    boxes = np.zeros((n, 4), dtype=np.int64)
+    for k in range(n):
+        s, e = starts[k], starts[k + 1]
+        if ignore[k]:
+            verdict[k] = FLAGGED
+            continue
+        if e - s < 3:
+            verdict[k] = DEGENERATE
+            continue
+        xmin = ymin = np.inf
+        xmax = ymax = -np.inf
+        twice_area = 0.0
+        perimeter = 0.0
+        valid = True
+        for i in range(s, e):
+            j = i + 1 if i + 1 < e else s
+            x, y = points[i, 0], points[i, 1]
+            if not (abs(x) <= MAX_ABS_COORD and abs(y) <= MAX_ABS_COORD):  # also NaN / inf
+                valid = False
+                break
+            xmin, xmax = min(xmin, x), max(xmax, x)
+            ymin, ymax = min(ymin, y), max(ymax, y)
+            twice_area += x * points[j, 1] - points[j, 0] * y
+            perimeter += np.hypot(points[j, 0] - x, points[j, 1] - y)
+        if not valid:
+            verdict[k] = DEGENERATE
+            continue
+        # Visible size: the bounding box clamped to the image, as DB's min_text_size test.
+        vis_w = min(max(xmax, 0.0), width - 1.0) - min(max(xmin, 0.0), width - 1.0)
+        vis_h = min(max(ymax, 0.0), height - 1.0) - min(max(ymin, 0.0), height - 1.0)
+        area = 0.5 * abs(twice_area)
+        d = area * (1.0 - shrink_ratio * shrink_ratio) / perimeter if perimeter > 0 else 0.0
+        if not (area > 0.0 and d > 0.0 and np.isfinite(d)):
+            verdict[k] = DEGENERATE
+            continue
+        if min(vis_w, vis_h) < min_text_size:
+            verdict[k] = SMALL
+            continue
+        dist[k] = d
+        # Every point within D of the polygon lies in [min - D, max + D]; pixels outside get 0.
+        boxes[k, 0] = max(np.floor(xmin - d), 0.0)
+        boxes[k, 1] = max(np.floor(ymin - d), 0.0)
+        boxes[k, 2] = min(np.ceil(xmax + d), width - 1.0)
+        boxes[k, 3] = min(np.ceil(ymax + d), height - 1.0)
+    return verdict, dist, boxes
 
 
 def _fill(image: np.ndarray, paths: Sequence[np.ndarray], value: float) -> None:
@@ -109,6 +188,11 @@ def _as_int_paths(groups: list[list[list[list[int]]]]) -> list[list[np.ndarray]]
     return out
 
 
+_EMPTY = BorderJobs(
+    np.zeros((0, 2), np.float64), np.zeros((0, 2), np.int64), np.zeros(0), np.zeros((0, 4), np.int64)
+)
+
+
 def prepare_polygons(
     polygons: Sequence[np.ndarray],
     ignore: Sequence[bool],
@@ -120,102 +204,62 @@ def prepare_polygons(
 ) -> tuple[BorderJobs, int]:
     """Fill prob_map/prob_mask/thresh_mask (already reset) and return (border jobs, ignored_count).
 
-    Per-polygon checks run vectorised over all polygons at once: at ~50 polygons per receipt the
-    Python overhead per polygon, not the arithmetic, is what costs.
+    At ~50 polygons per receipt the per-polygon Python overhead, not the arithmetic, is what costs:
+    the checks run in one numba call and the only per-polygon work left is pyclipper and cv2.
     """
     if len(polygons) != len(ignore):
         raise ValueError(f"{len(polygons)} polygons but {len(ignore)} ignore flags")
     h, w = prob_map.shape
+    # A malformed polygon (not a list of points) has no points: degenerate, nothing to mask.
     arrays = [_as_points(p) for p in polygons]
-    ignored_count = 0
-
-    # Candidates: >= 3 points and a real ignore flag of False; the rest go straight to the mask.
-    cand = [i for i, a in enumerate(arrays) if a is not None and a.shape[0] >= 3 and not ignore[i]]
-    for i, a in enumerate(arrays):
-        if ignore[i] or a is None or a.shape[0] < 3:
-            if a is not None and a.shape[0] > 0:
-                _fill(prob_mask, [_to_pixels(a)], 0.0)
-            if not ignore[i]:
-                ignored_count += 1
-
-    empty = BorderJobs(
-        np.zeros((0, 2), np.float64), np.zeros((0, 2), np.int64), np.zeros(0), np.zeros((0, 4), np.int64)
+    present = [a for a in arrays if a is not None]
+    starts = np.zeros(len(arrays) + 1, dtype=np.int64)
+    np.cumsum([0 if a is None else a.shape[0] for a in arrays], out=starts[1:])
+    points = np.concatenate(present, axis=0, dtype=np.float64) if present else np.zeros((0, 2), np.float64)
+    flags = np.array([bool(g) for g in ignore], dtype=np.bool_)
+    verdict, dist, boxes = polygon_stats(
+        points, starts, flags, h, w, float(params.shrink_ratio), float(params.min_text_size)
     )
-    if not cand:
-        return empty, ignored_count
 
-    lens = np.array([arrays[i].shape[0] for i in cand], dtype=np.int64)  # type: ignore[union-attr]
-    starts = np.zeros(len(cand), dtype=np.int64)
-    np.cumsum(lens[:-1], out=starts[1:])
-    ends = starts + lens
-    points = np.concatenate([arrays[i] for i in cand])
-    finite_pt = np.isfinite(points).all(axis=1)
-    ok = np.logical_and.reduceat(finite_pt, starts)
-    safe = np.where(finite_pt[:, None], points, 0.0)  # arithmetic below must not see NaN/inf
-    ok &= np.logical_and.reduceat((np.abs(safe) <= MAX_ABS_COORD).all(axis=1), starts)
-
-    x, y = safe[:, 0], safe[:, 1]
-    nxt = np.arange(1, points.shape[0] + 1)
-    nxt[ends - 1] = starts
-    area = 0.5 * np.abs(np.add.reduceat(x * y[nxt] - x[nxt] * y, starts))
-    perimeter = np.add.reduceat(np.hypot(x[nxt] - x, y[nxt] - y), starts)
-    xmin, xmax = np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
-    ymin, ymax = np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts)
-    # Visible size: the bounding box of the polygon clamped to the image, as DB's min_text_size test.
-    vis_w = np.clip(xmax, 0, w - 1) - np.clip(xmin, 0, w - 1)
-    vis_h = np.clip(ymax, 0, h - 1) - np.clip(ymin, 0, h - 1)
-    small = np.minimum(vis_w, vis_h) < params.min_text_size
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dist = area * (1.0 - params.shrink_ratio**2) / perimeter
-    ok &= (area > 0) & np.isfinite(dist) & (dist > 0)
-
-    good = (ok & ~small).tolist()
+    ignored_count = 0
+    rounded = np.rint(np.where(np.isfinite(points), points, 0.0)).astype(np.int64).tolist()
+    bounds = starts.tolist()
+    todo = verdict.tolist()
     dist_list = dist.tolist()
-    rounded = np.rint(safe).astype(np.int64).tolist()
-    bounds = list(zip(starts.tolist(), ends.tolist(), strict=True))
     jobs: list[int] = []
     shrunk_groups: list[list[list[list[int]]]] = []
     dilated_groups: list[list[list[list[int]]]] = []
-    for k, (s, e) in enumerate(bounds):
+    for k, v in enumerate(todo):
+        s, e = bounds[k], bounds[k + 1]
         shrunk: list[list[list[int]]] = []
-        if good[k]:
+        if v == DRAW:
             d = dist_list[k]
+            offset = pyclipper.PyclipperOffset()
             try:
-                offset = pyclipper.PyclipperOffset()
                 offset.AddPath(rounded[s:e], pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
                 shrunk = offset.Execute(-d)
                 dilated = offset.Execute(d) if shrunk else []
             except pyclipper.ClipperException:
                 shrunk = []
-        if not shrunk:  # degenerate, too small, or shrinks to nothing: an ignore region
-            _fill(prob_mask, [_to_pixels(points[s:e])], 0.0)
-            ignored_count += 1
+        if shrunk:
+            shrunk_groups.append(shrunk)
+            dilated_groups.append(dilated)
+            jobs.append(k)
             continue
-        shrunk_groups.append(shrunk)
-        dilated_groups.append(dilated)
-        jobs.append(k)
+        # Flagged, degenerate, too small or shrinks to nothing: an ignore region.
+        if e > s:
+            _fill(prob_mask, [_to_pixels(points[s:e])], 0.0)
+        if v != FLAGGED:
+            ignored_count += 1
     for shrunk_paths, dilated_paths in zip(
         _as_int_paths(shrunk_groups), _as_int_paths(dilated_groups), strict=True
     ):
         _fill(prob_map, shrunk_paths, 1.0)
         _fill(thresh_mask, dilated_paths, 1.0)
 
-    if not jobs or h == 0 or w == 0:
-        return empty, ignored_count
+    if not jobs:
+        return _EMPTY, ignored_count
     sel = np.array(jobs, dtype=np.int64)
-    d_sel = dist[sel]
-    # Every point within D of the polygon lies in [min - D, max + D]; pixels outside get 0 anyway.
-    boxes = np.stack(
-        [
-            np.floor(xmin[sel] - d_sel),
-            np.floor(ymin[sel] - d_sel),
-            np.ceil(xmax[sel] + d_sel),
-            np.ceil(ymax[sel] + d_sel),
-        ],
-        axis=1,
-    ).astype(np.int64)
-    visible = (boxes[:, 2] >= 0) & (boxes[:, 0] <= w - 1) & (boxes[:, 3] >= 0) & (boxes[:, 1] <= h - 1)
-    sel, d_sel = sel[visible], d_sel[visible]
-    boxes = np.clip(boxes[visible], 0, np.array([w - 1, h - 1, w - 1, h - 1], dtype=np.int64))
-    spans = np.stack([starts[sel], ends[sel]], axis=1)
-    return BorderJobs(points, np.ascontiguousarray(spans), np.ascontiguousarray(d_sel), boxes), ignored_count
+    sel = sel[(boxes[sel, 0] <= boxes[sel, 2]) & (boxes[sel, 1] <= boxes[sel, 3])]  # visible only
+    spans = np.stack([starts[sel], starts[sel + 1]], axis=1)
+    return BorderJobs(points, spans, dist[sel], boxes[sel]), ignored_count

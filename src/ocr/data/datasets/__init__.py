@@ -6,4 +6,6 @@ __all__ = ["DATASETS", "ReceiptDataset", "build_dataset", "register_dataset"]
 
 # Import readers for their registration side effect.
 from ocr.data.datasets import images as _images  # noqa: E402,F401
+from ocr.data.datasets import json_layout as _json_layout  # noqa: E402,F401
+from ocr.data.datasets import sroie as _sroie  # noqa: E402,F401
 from ocr.data.datasets import synthetic as _synthetic  # noqa: E402,F401

@@ -1,0 +1,123 @@
+"""The competition JSON layout: ``annotations.json`` beside ``images/``.
+
+``{"images": {"NNN.jpg": {"words": {"0001": {"points": [[x, y], ...], "transcription": "..."}},
+"img_w": W, "img_h": H}}}``. Polygons may have any number (>= 3) of points. ``img_w``/``img_h``,
+when present, must match the decoded image (after EXIF orientation) or the receipt is skipped:
+its polygons would be in another frame. Polygon rules: :mod:`ocr.data.validation`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ocr.data.datasets.base import ReceiptDataset, register_dataset
+from ocr.data.sample import TextSample
+from ocr.data.validation import (
+    Annotations,
+    IssueLog,
+    RawAnnotation,
+    build_sample,
+    file_identity,
+    require_dir,
+    require_file,
+    sanitize,
+)
+from ocr.errors import SampleError, UserInputError
+
+LAYOUT_HINT = (
+    'a json split folder holds annotations.json ({"images": {"NNN.jpg": {"words": ...}}}) and images/'
+)
+ROOT_FIX = f"pass a split folder ({LAYOUT_HINT})"
+
+
+def load_layout(path: Path) -> dict[str, Any]:
+    """The ``images`` mapping of an annotation file, or a :class:`UserInputError` saying what's wrong."""
+    try:
+        document = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        raise UserInputError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            "fix or re-export the file"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"cannot read {path} ({exc}); check the file and its permissions") from None
+    images = document.get("images") if isinstance(document, dict) else None
+    if not isinstance(images, dict):
+        raise UserInputError(f'{path} has no "images" object at the top level; {LAYOUT_HINT}')
+    return images
+
+
+def entry_annotations(name: str, entry: object, source: str) -> list[RawAnnotation]:
+    """An image's words as raw annotations (located as ``NNN.jpg#0001``); bad structure skips it."""
+    words = entry.get("words") if isinstance(entry, dict) else None
+    if not isinstance(words, dict):
+        raise SampleError(
+            "bad_gt", name, f'{source}: entry has no "words" object; use {{}} for a receipt with no text'
+        )
+    raw = []
+    for key, word in words.items():
+        points = word.get("points") if isinstance(word, dict) else None
+        text = word.get("transcription", "") if isinstance(word, dict) else ""
+        raw.append(RawAnnotation(points, text if isinstance(text, str) else str(text), f"{name}#{key}"))
+    return raw
+
+
+def entry_size(entry: object) -> tuple[int, int] | None:
+    """(H, W) when the entry states both ``img_h`` and ``img_w`` as numbers."""
+    if not isinstance(entry, dict):
+        return None
+    h, w = entry.get("img_h"), entry.get("img_w")
+    if isinstance(h, int | float) and isinstance(w, int | float):
+        return (int(h), int(w))
+    return None
+
+
+@register_dataset("json")
+class JsonLayoutDataset(ReceiptDataset):
+    def __init__(
+        self, root: str | Path, annotation_file: str = "annotations.json", image_dir: str = "images"
+    ) -> None:
+        super().__init__()
+        self.root = require_dir(Path(root).expanduser(), "data root", ROOT_FIX)
+        self.annotation_path = require_file(self.root / annotation_file, "annotation file", ROOT_FIX)
+        self.image_dir = require_dir(self.root / image_dir, "image folder", ROOT_FIX)
+        self.entries = load_layout(self.annotation_path)
+        self.names = sorted(self.entries)
+        if not self.names:
+            raise UserInputError(f"empty dataset: {self.annotation_path} lists no images; {ROOT_FIX}")
+        if not any((self.image_dir / name).is_file() for name in self.names):
+            raise UserInputError(
+                f"none of the {len(self.names)} images listed in {self.annotation_path} exists in "
+                f"{self.image_dir} (first: {self.names[0]}); {ROOT_FIX}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def describe(self, index: int) -> str:
+        return self.names[index]
+
+    def identity(self, index: int) -> tuple[object, ...]:
+        name = self.names[index]
+        return ("json", file_identity(self.image_dir / name), file_identity(self.annotation_path), name)
+
+    def annotations(
+        self, index: int, image_hw: tuple[int, int], issues: IssueLog | None = None
+    ) -> Annotations:
+        """Clean annotations for an image of ``image_hw`` without decoding it."""
+        name = self.names[index]
+        raw = entry_annotations(name, self.entries[name], self.annotation_path.name)
+        return sanitize(raw, image_hw, issues or IssueLog(), name)
+
+    def load(self, index: int) -> TextSample:
+        name = self.names[index]
+        entry = self.entries[name]
+        raw = entry_annotations(name, entry, self.annotation_path.name)
+        source = f"{self.annotation_path.name}[{name}]"
+        meta = {"gt_path": str(self.annotation_path)}
+        return build_sample(self.image_dir / name, raw, IssueLog(), source, meta, entry_size(entry))
+
+
+__all__ = ["JsonLayoutDataset", "entry_annotations", "load_layout"]

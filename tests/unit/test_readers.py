@@ -1,0 +1,216 @@
+"""The ``sroie`` and ``json`` readers: parsing, identity for caches, configs, and agreement on real SROIE."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import hydra
+import numpy as np
+import pytest
+from PIL import Image
+
+from ocr.data.datasets import DATASETS, build_dataset
+from ocr.data.datasets.json_layout import JsonLayoutDataset
+from ocr.data.datasets.sroie import SROIEDataset, parse_gt_line
+from ocr.data.sample import TextSample
+from tests.helpers import compose_config
+
+Quad = Sequence[Sequence[float]]
+
+
+# -- builders shared with test_bad_input ----------------------------------------------------------
+def receipt_image(h: int, w: int, polygons: Sequence[Quad] = ()) -> np.ndarray:
+    """White paper with a black filled shape under each polygon, so alignment can be checked."""
+    image = np.full((h, w, 3), 255, np.uint8)
+    for poly in polygons:
+        cv2.fillPoly(image, [np.round(np.asarray(poly, np.float64)).astype(np.int32)], (0, 0, 0))
+    return image
+
+
+def save_image(path: Path, image: np.ndarray, orientation: int | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pil = Image.fromarray(image)
+    if orientation is None:
+        pil.save(path, quality=95)
+        return
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    pil.save(path, quality=95, exif=exif.tobytes())
+
+
+def gt_line(poly: Quad, text: str) -> str:
+    return ",".join(f"{v:g}" for point in poly for v in point) + f",{text}"
+
+
+def write_sroie(root: Path, name: str, image: np.ndarray | bytes | None, lines: Sequence[str] | None) -> None:
+    """One receipt in the SROIE layout; ``None`` leaves that file out, bytes are written as-is."""
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "gt").mkdir(parents=True, exist_ok=True)
+    if isinstance(image, bytes):
+        (root / "images" / f"{name}.jpg").write_bytes(image)
+    elif image is not None:
+        save_image(root / "images" / f"{name}.jpg", image)
+    if lines is not None:
+        (root / "gt" / f"{name}.txt").write_text("".join(f"{line}\n" for line in lines))
+
+
+def write_json(root: Path, entries: dict[str, dict[str, object]], images: dict[str, np.ndarray]) -> None:
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    for name, image in images.items():
+        save_image(root / "images" / name, image)
+    (root / "annotations.json").write_text(json.dumps({"images": entries}))
+
+
+def json_entry(words: Sequence[tuple[object, str]], hw: tuple[int, int] | None = None) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "words": {f"{i + 1:04d}": {"points": p, "transcription": t} for i, (p, t) in enumerate(words)}
+    }
+    if hw is not None:
+        entry["img_h"], entry["img_w"] = hw
+    return entry
+
+
+BOX_A = [[10, 10], [90, 10], [90, 30], [10, 30]]
+BOX_B = [[10, 50], [60, 50], [60, 70], [10, 70]]
+HEX = [[100, 20], [140, 10], [180, 20], [180, 60], [140, 70], [100, 60]]
+
+
+def assert_same(a: TextSample, b: TextSample) -> None:
+    assert a.name == b.name
+    assert a.texts == b.texts
+    assert a.ignore == b.ignore
+    assert len(a.polygons) == len(b.polygons)
+    for pa, pb in zip(a.polygons, b.polygons, strict=True):
+        np.testing.assert_array_equal(pa, pb)
+
+
+# -- tests ----------------------------------------------------------------------------------------
+def test_readers_are_registered() -> None:
+    assert {"sroie", "json", "synthetic", "images"} <= set(DATASETS)
+    assert DATASETS["sroie"] is SROIEDataset and DATASETS["json"] is JsonLayoutDataset
+
+
+def test_gt_line_keeps_commas_in_the_transcript() -> None:
+    ann = parse_gt_line("72,25,326,25,326,64,72,64,NO.53 55,57 & 59, JALAN", "x.txt:1")
+    assert ann.points == [72, 25, 326, 25, 326, 64, 72, 64]
+    assert ann.text == "NO.53 55,57 & 59, JALAN"
+    assert parse_gt_line("1,2,3,4,5,6,7,8", "x.txt:2").text == ""
+    assert parse_gt_line("1,2,3,4,TOTAL", "x.txt:3").points is None
+
+
+def test_both_readers_read_the_same_receipt(tmp_path: Path) -> None:
+    image = receipt_image(100, 200, [BOX_A, BOX_B])
+    write_sroie(tmp_path / "s", "000", image, [gt_line(BOX_A, "TOTAL, RM 5.00"), gt_line(BOX_B, "###")])
+    write_json(
+        tmp_path / "j",
+        {"000.jpg": json_entry([(BOX_A, "TOTAL, RM 5.00"), (BOX_B, "###")], (100, 200))},
+        {"000.jpg": image},
+    )
+    a = build_dataset("sroie", root=tmp_path / "s").load(0)
+    b = build_dataset("json", root=tmp_path / "j").load(0)
+    assert_same(a, b)
+    assert a.texts == ["TOTAL, RM 5.00", "###"]
+    assert a.ignore == [False, True], "### marks a don't-care region in both readers"
+    assert a.image.shape == (100, 200, 3) and a.polygons[0].dtype == np.float32
+    assert a.meta["issues"] == {} and b.meta["issues"] == {}
+
+
+def test_json_polygons_may_have_more_than_four_points(tmp_path: Path) -> None:
+    write_json(
+        tmp_path, {"a.jpg": json_entry([(HEX, "curved"), (BOX_A, "box")])}, {"a.jpg": receipt_image(100, 200)}
+    )
+    sample = build_dataset("json", root=tmp_path).load(0)
+    assert [len(p) for p in sample.polygons] == [6, 4]
+    np.testing.assert_array_equal(sample.polygons[0], np.asarray(HEX, np.float32))
+
+
+@pytest.mark.parametrize("reader", ["sroie", "json"])
+def test_identity_is_path_size_mtime_of_image_and_gt(tmp_path: Path, reader: str) -> None:
+    image = receipt_image(40, 60)
+    if reader == "sroie":
+        write_sroie(tmp_path, "000", image, [gt_line(BOX_A, "a")])
+        gt = tmp_path / "gt" / "000.txt"
+    else:
+        write_json(tmp_path, {"000.jpg": json_entry([(BOX_A, "a")])}, {"000.jpg": image})
+        gt = tmp_path / "annotations.json"
+    dataset = build_dataset(reader, root=tmp_path)
+    before = dataset.identity(0)
+    files = [part for part in before if isinstance(part, tuple)]
+    img = tmp_path / "images" / "000.jpg"
+    assert files[:2] == [
+        (str(img.resolve()), img.stat().st_size, img.stat().st_mtime_ns),
+        (str(gt.resolve()), gt.stat().st_size, gt.stat().st_mtime_ns),
+    ]
+    assert all(os.path.isabs(path) for path, _, _ in files)
+    os.utime(gt, ns=(gt.stat().st_atime_ns, gt.stat().st_mtime_ns + 10**9))
+    assert dataset.identity(0) != before, "editing the gt must change the cache key"
+    assert dataset.identity(0) == dataset.identity(0)
+
+
+@pytest.mark.parametrize("reader", ["sroie", "json"])
+def test_configs_select_a_split_by_its_folder(tmp_path: Path, reader: str) -> None:
+    split = tmp_path / "split"
+    image = receipt_image(100, 200, [BOX_A])
+    if reader == "sroie":
+        write_sroie(split, "000", image, [gt_line(BOX_A, "a")])
+    else:
+        write_json(split, {"000.jpg": json_entry([(BOX_A, "a")])}, {"000.jpg": image})
+    cfg = compose_config(
+        "validate", tmp_path / "run", [f"data={reader}", f"data.root={split}", "ckpt_path=x"]
+    )
+    assert cfg.data.reader == reader and cfg.data.train_root is None
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+    dm.setup("validate")
+    assert type(dm.datasets["val"]) is DATASETS[reader] and len(dm.datasets["val"]) == 1
+    cfg = compose_config(
+        "train", tmp_path / "run2", [f"data={reader}", f"data.train_root={split}", f"data.val_root={split}"]
+    )
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+    dm.setup("fit")
+    assert set(dm.datasets) == {"train", "val"}
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_readers_agree_on_real_sroie(sroie_root: Path, split: str) -> None:
+    """Same images, polygons, texts and ignore flags from gt/*.txt and from annotations.json."""
+    txt = SROIEDataset(sroie_root / split)
+    js = JsonLayoutDataset(sroie_root / split)
+    assert len(txt) == len(js) > 0
+    assert [txt.describe(i) for i in range(len(txt))] == [js.describe(i) for i in range(len(js))]
+    for i in range(len(txt)):
+        with Image.open(txt.image_paths[i]) as img:  # header only: sizes without decoding
+            hw = (img.height, img.width)
+        a, b = txt.annotations(i, hw), js.annotations(i, hw)
+        assert a.texts == b.texts, txt.describe(i)
+        assert a.ignore == b.ignore
+        assert len(a.polygons) == len(b.polygons) > 0, txt.describe(i)
+        for pa, pb in zip(a.polygons, b.polygons, strict=True):
+            np.testing.assert_array_equal(pa, pb)
+    # Full decode + clean through load(): every val receipt, every 5th train one (time budget).
+    for i in range(0, len(txt), 1 if split == "val" else 5):
+        assert_same(txt.load(i), js.load(i))
+
+
+def test_real_sroie_batch_through_the_datamodule(sroie_root: Path, tmp_path: Path) -> None:
+    cfg = compose_config(
+        "validate",
+        tmp_path,
+        [
+            "data=sroie",
+            f"data.root={sroie_root / 'val'}",
+            "data.image_size=256",
+            "data.loader.num_workers=0",
+            "data.cache.enabled=false",
+            "ckpt_path=x",
+        ],
+    )
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+    dm.setup("validate")
+    batch = next(iter(dm.val_dataloader()))
+    assert batch["images"].shape == (4, 3, 256, 256)
+    assert batch["perf"]["counters"]["skipped_samples"] == 0
+    assert batch["prob_maps"].sum() > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -279,3 +280,30 @@ def test_slowdown_env_falls_back_to_the_reference(monkeypatch: pytest.MonkeyPatc
     out = DBTargets.empty((60, 110))
     assert make_db_targets([rect], [False], (60, 110), DB, out=out) is out
     assert_same(ref, out)
+
+
+def test_bench_on_a_tiny_sroie_folder(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from ocr.bench.targets import bench_targets, load_sroie_items
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "gt").mkdir()
+    Image.new("RGB", (200, 400)).save(tmp_path / "images" / "001.jpg")
+    (tmp_path / "gt" / "001.txt").write_text(
+        "\ufeff10,20,180,20,180,50,10,50,TOTAL, INCL. GST\n20,100,150,100,150,130,20,130,###\n\n",
+        encoding="utf-8",
+    )
+    items = load_sroie_items(tmp_path, 800)
+    assert len(items) == 1
+    shape, polys, ignore = items[0]
+    assert shape == (800, 400)
+    np.testing.assert_array_equal(
+        polys[0], np.array([[20, 40], [360, 40], [360, 100], [20, 100]], np.float32)
+    )
+    assert ignore == [False, True]
+    calls: list[tuple[int, int]] = []
+    result = bench_targets(items, repeats=1, cache_lookup=lambda s, p, g: calls.append(s))
+    assert result["images"] == 1 and result["db_identical_images"] == 1
+    assert set(result) >= {"reference_ms", "fast_db_ms", "fast_exact_ms", "speedup_db", "speedup_exact"}
+    assert result["cache_hit_ms"] >= 0 and calls == [(800, 400)]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from types import ModuleType
+
+from ocr.errors import UserInputError
 
 COMMANDS = {
     "train": ("ocr.tasks.train", "fit and validate every epoch (Hydra overrides)"),
@@ -19,6 +22,43 @@ def usage() -> str:
     lines = ["usage: ocr COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
+
+
+def _user_error(exc: BaseException | None) -> UserInputError | None:
+    """The UserInputError behind ``exc``, also when a library wrapped it (e.g. Hydra's instantiate)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, UserInputError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def run_task(module: ModuleType) -> None:
+    """Run a task's ``main``; a user mistake becomes ``ocr: error: ...`` on stderr and exit status 2.
+
+    Hydra prints a traceback for any exception a task raises unless ``HYDRA_FULL_ERROR=1``, in
+    which case it re-raises: so the variable is set here, and Hydra's own short config errors are
+    printed the way Hydra would. Other exceptions (bugs) keep their traceback and exit status 1.
+    """
+    user_asked_full = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        module.main()
+    except Exception as exc:
+        user_error = _user_error(exc)
+        if user_error is not None:
+            print(f"ocr: error: {user_error}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+        from hydra.errors import CompactHydraException
+
+        if isinstance(exc, CompactHydraException) and not user_asked_full:
+            print(exc, file=sys.stderr)
+            if exc.__cause__ is not None:
+                print(exc.__cause__, file=sys.stderr)
+            raise SystemExit(1) from None
+        raise
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["OCR_TASK"] = command
     # Hydra and argparse read sys.argv; make it look like the task's own script was called.
     sys.argv = [sys.argv[0], *rest]
-    module.main()
+    run_task(module)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
 It runs inside the DataLoader workers, so target generation (and its cache lookups) is parallel
 to the training step, and the time it takes is measured here and carried back with the batch.
+
+Skip markers (unusable samples, see ``ReceiptDataset.__getitem__``) are dropped here and counted as
+``skipped_samples`` + ``skipped_<reason>``; problems a reader fixed or dropped per polygon
+(``meta["issues"]``) are counted too. ``perf["issues"]`` keeps where the first few occurred.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from ocr.data.datasets.base import is_skipped
 from ocr.targets.db_targets import DBTargets, make_db_targets
 from ocr.targets.params import DBTargetParams
 
@@ -26,6 +31,20 @@ class TargetCache(Protocol):
     ) -> tuple[Any, DBTargets | None]: ...
 
     def store(self, key: Any, targets: DBTargets) -> None: ...
+
+
+ISSUE_EXAMPLES = 5  # locations kept per counter and batch, for the data-quality warning
+
+
+def count_issues(markers: list[dict[str, Any]], samples: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """counter -> locations, for skipped samples and for the readers' per-polygon fixes and drops."""
+    issues: dict[str, list[str]] = {"skipped_samples": [m["skipped"]["where"] for m in markers]}
+    for marker in markers:
+        issues.setdefault(f"skipped_{marker['skipped']['reason']}", []).append(marker["skipped"]["where"])
+    for sample in samples:
+        for counter, where in (sample["meta"].get("issues") or {}).items():
+            issues.setdefault(counter, []).extend(where)
+    return issues
 
 
 class DBCollateFN:
@@ -49,7 +68,8 @@ class DBCollateFN:
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
         start = time.perf_counter()
-        samples = [s for s in samples if s is not None]
+        markers = [s for s in samples if is_skipped(s)]
+        samples = [s for s in samples if s is not None and not is_skipped(s)]
         images = torch.stack([s["image"] for s in samples]) if samples else torch.zeros(0, 3, 1, 1)
         batch: dict[str, Any] = {
             "images": images,
@@ -64,11 +84,18 @@ class DBCollateFN:
             "transform": [s["perf"].get("transform", 0.0) for s in samples],
         }
         counters = {"samples": len(samples), "cache_hits": 0, "cache_misses": 0, "ignored_polygons": 0}
+        issues = count_issues(markers, samples)
+        counters.update({name: len(where) for name, where in issues.items()})
         if self.with_targets:
             times["targets"] = self._add_targets(samples, images.shape[-2:], batch, counters)
         # "collate" is the stacking overhead alone; target time is its own stage.
         times["collate"] = [time.perf_counter() - start - sum(times.get("targets", []))]
-        batch["perf"] = {"times": times, "counters": counters, "worker_pid": os.getpid()}
+        batch["perf"] = {
+            "times": times,
+            "counters": counters,
+            "issues": {name: where[:ISSUE_EXAMPLES] for name, where in issues.items() if where},
+            "worker_pid": os.getpid(),
+        }
         return batch
 
     def _add_targets(

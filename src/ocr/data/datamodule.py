@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, SequentialSampler
 from ocr.data.collate import DBCollateFN
 from ocr.data.datasets import ReceiptDataset, build_dataset
 from ocr.data.transforms import AugmentConfig, ReceiptTransform, TransformConfig
+from ocr.errors import UserInputError
 from ocr.targets.params import DBTargetParams
 
 
@@ -101,14 +102,23 @@ class ReceiptDataModule(L.LightningDataModule):
             return self.datasets[split]
         if split == "predict":
             if not self.predict_input:
-                raise ValueError("predict needs input=DIR_OR_IMAGE")
-            dataset = build_dataset("images", root=self.predict_input)
+                raise UserInputError("predict needs input=DIR_OR_IMAGE")
+            try:
+                dataset = build_dataset("images", root=self.predict_input)
+            except FileNotFoundError as exc:
+                raise UserInputError(f"{exc}; check input=DIR_OR_IMAGE") from None
         else:
             kwargs = dict(self.split_kwargs["train" if split == "train" else "val"])
             root = self._split_root(split)
             if root is not None:
                 kwargs["root"] = root
-            dataset = build_dataset(self.reader, **kwargs)
+            try:
+                dataset = build_dataset(self.reader, **kwargs)
+            except UserInputError as exc:
+                option = "train_root" if split == "train" else "val_root" if self.val_root else "root"
+                raise UserInputError(f"{split} split (data.{option}={root}): {exc}") from None
+            if len(dataset) == 0:
+                raise UserInputError(f"the {split} split of data={self.reader} is empty (root={root})")
         train = split == "train"
         dataset.transform = ReceiptTransform(self.transform_config, train=train, seed=self.seed if train else None)
         self.datasets[split] = dataset
@@ -125,14 +135,14 @@ class ReceiptDataModule(L.LightningDataModule):
         return self._split_root(split) is not None
 
     def setup(self, stage: str | None = None) -> None:
-        if stage in ("fit", None) and not self._has_split("train"):
-            raise ValueError(
+        if stage in ("fit", None) and not (self._has_split("train") and self._has_split("val")):
+            raise UserInputError(
                 f"training with data={self.reader} needs data.train_root=DIR and data.val_root=DIR "
                 "(each a split folder)"
             )
         if stage in ("fit", "validate", "test", None):
             if not self._has_split("val"):
-                raise ValueError(f"data={self.reader} needs data.root=DIR (a split folder) to evaluate")
+                raise UserInputError(f"data={self.reader} needs data.root=DIR (a split folder) to evaluate")
             if stage in ("fit", None):
                 self.build("train")
             self.build("val")

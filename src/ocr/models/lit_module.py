@@ -43,10 +43,17 @@ class DBNetModule(L.LightningModule):
         return self.model(images)
 
     # -- training -----------------------------------------------------------------------------
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        n = batch["images"].shape[0]
+        if n == 0:
+            # Every sample of the batch was skipped as unusable (counted by DataQualityCallback).
+            # None skips the step; under DDP every rank must still all-reduce gradients, so those
+            # ranks get a zero loss that touches every parameter instead.
+            if self.trainer.world_size > 1:
+                return torch.stack([p.sum() for p in self.parameters() if p.requires_grad]).sum() * 0.0
+            return None
         outputs = self.model(batch["images"], with_thresh=True)
         losses = self.criterion(outputs, batch)
-        n = batch["images"].shape[0]
         self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, batch_size=n, on_step=True,
                       on_epoch=True, prog_bar=False)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], batch_size=n, on_step=True, on_epoch=False)  # type: ignore[union-attr]
@@ -91,6 +98,8 @@ class DBNetModule(L.LightningModule):
         self.last_test_metrics = self._log_metrics(self.test_metrics, "test")
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
+        if batch["images"].shape[0] == 0:  # every image of the batch was skipped as unreadable
+            return []
         outputs = self.model(batch["images"], with_thresh=False)
         with self.stage_timer("postprocess"):
             prob = outputs["prob"].squeeze(1).float().cpu().numpy()

@@ -2,17 +2,28 @@
 
 ``__getitem__`` measures decode and transform time inside the worker and returns it with the
 sample, so the profiler can attribute worker time without any cross-process channel.
+
+A sample whose input is unusable (``SampleError``, an undecodable image, an unreadable file) comes
+back as a skip marker (:func:`skip_marker`) instead of an exception, so one bad file never kills
+an epoch: ``DBCollateFN`` drops the marker and counts ``skipped_<reason>``.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from torch.utils.data import Dataset
 
+from ocr.data.image_io import ImageReadError
 from ocr.data.sample import TextSample
+from ocr.errors import SampleError
+
+log = logging.getLogger(__name__)
+
+SKIPPED = "skipped"
 
 DATASETS: dict[str, type[ReceiptDataset]] = {}
 
@@ -27,6 +38,16 @@ def register_dataset(name: str) -> Callable[[T], T]:
         return cls
 
     return wrap
+
+
+def skip_marker(index: int, reason: str, where: str, message: str, seconds: float = 0.0) -> dict[str, Any]:
+    """What ``__getitem__`` returns for an unusable sample: small, picklable, and never a tensor."""
+    return {SKIPPED: {"reason": reason, "where": where, "message": message}, "index": index,
+            "perf": {"decode": seconds}}
+
+
+def is_skipped(item: Any) -> bool:
+    return isinstance(item, dict) and SKIPPED in item
 
 
 def build_dataset(name: str, **kwargs: Any) -> ReceiptDataset:
@@ -48,12 +69,16 @@ class ReceiptDataset(Dataset[dict[str, Any]]):
         raise NotImplementedError
 
     def load(self, index: int) -> TextSample:  # pragma: no cover - abstract
-        """Decode one sample. Raise on unusable input; the caller decides whether to skip."""
+        """Decode one sample. Raise ``SampleError`` on unusable input; ``__getitem__`` skips it."""
         raise NotImplementedError
 
     def identity(self, index: int) -> tuple[Any, ...]:
         """What makes this sample's raw content unique (path, size, mtime...), for cache keys."""
         return (type(self).__name__, index)
+
+    def describe(self, index: int) -> str:
+        """A short name for reports (the image file name where there is one)."""
+        return f"{type(self).__name__}[{index}]"
 
     def prepare(self) -> None:
         """One-time work before loading (e.g. generating synthetic data); runs on one process per node."""
@@ -62,9 +87,21 @@ class ReceiptDataset(Dataset[dict[str, Any]]):
         if self.transform is None:
             raise RuntimeError(f"{type(self).__name__} has no transform; the data module sets one")
         start = time.perf_counter()
-        sample = self.load(index)
+        try:
+            sample = self.load(index)
+        except (SampleError, ImageReadError, OSError) as exc:  # OSError: e.g. a file removed mid-run
+            return self._skip(index, exc, time.perf_counter() - start)
         decoded = time.perf_counter()
         out = self.transform(sample)
         out["perf"]["decode"] = decoded - start
         out["index"] = index
         return out
+
+    def _skip(self, index: int, exc: Exception, seconds: float) -> dict[str, Any]:
+        if isinstance(exc, SampleError):
+            reason, where = exc.reason, exc.where
+        else:
+            reason = "unreadable_image" if isinstance(exc, ImageReadError) else "unreadable_file"
+            where = self.describe(index)
+        log.debug("skipping sample %d (%s): %s", index, reason, exc)
+        return skip_marker(index, reason, where, str(exc), seconds)

@@ -1,0 +1,97 @@
+"""Nothing lost: ``kill -9`` a real ``ocr train`` after an epoch, then ``ckpt_path=last`` resumes it.
+
+The resumed run must continue from the last completed epoch (checkpoint ``epoch``/``global_step``,
+Lightning's "Restored all states" message), finish, and leave a metrics.csv with every epoch's
+validation row: the epochs logged before the kill included.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tests.helpers import TINY, run_cli
+
+EPOCHS = 6
+STEPS_PER_EPOCH = 2  # TINY: 8 samples, batch size 4
+OVERRIDES = [
+    *(o for o in TINY if not o.startswith("trainer.max_epochs=")),
+    f"trainer.max_epochs={EPOCHS}",
+    "trainer.log_every_n_steps=1",
+    "data.augment.enabled=false",
+    "data.cache.enabled=false",  # independent of the target cache (built separately)
+]
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError):  # not there yet
+        return None
+
+
+def _val_epochs(run: Path) -> list[int]:
+    with open(run / "metrics.csv", newline="") as fh:
+        return [int(float(row["epoch"])) for row in csv.DictReader(fh) if row.get("val/hmean")]
+
+
+def test_kill_9_then_ckpt_path_last_resumes_from_the_completed_epoch(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    last = run / "checkpoints" / "last.ckpt"
+    ocr = Path(sys.executable).with_name("ocr")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(tmp_path / "first.log", "w") as log:
+        proc = subprocess.Popen(
+            [str(ocr), "train", *OVERRIDES, f"hydra.run.dir={run}"],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill -9 reaches any worker too
+        )
+        deadline = time.monotonic() + 60
+        try:
+            while proc.poll() is None and time.monotonic() < deadline:
+                checkpoint = _load(last) if last.exists() else None
+                if checkpoint is not None and checkpoint["epoch"] >= 1:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    break
+                time.sleep(0.05)
+        finally:
+            if proc.poll() is None and time.monotonic() >= deadline:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    first_log = (tmp_path / "first.log").read_text()
+    assert proc.returncode == -signal.SIGKILL, f"the run was not killed mid-training:\n{first_log[-3000:]}"
+
+    killed = _load(last)
+    assert killed is not None, "last.ckpt must never be torn by a kill"
+    done = int(killed["epoch"])
+    assert 1 <= done < EPOCHS - 1, "killed before the end of training"
+    assert killed["global_step"] == (done + 1) * STEPS_PER_EPOCH
+    assert set(_val_epochs(run)) >= set(range(done + 1)), "epochs logged before the kill"
+
+    result = run_cli(
+        ["train", *OVERRIDES, "ckpt_path=last", f"hydra.run.dir={run}"], cwd=tmp_path, timeout=90
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "Restored all states from the checkpoint" in output, "resumed, not restarted"
+
+    final = _load(last)
+    assert final is not None
+    assert final["epoch"] == EPOCHS - 1
+    assert final["global_step"] == EPOCHS * STEPS_PER_EPOCH, "each epoch trained exactly once"
+    epochs = _val_epochs(run)
+    assert set(epochs) == set(range(EPOCHS)), f"an epoch is missing from metrics.csv: {epochs}"
+    assert epochs == sorted(epochs), epochs
+    # Epochs up to the checkpoint ran once; only an epoch cut short by the kill may appear twice.
+    assert [epochs.count(e) for e in range(done + 1)] == [1] * (done + 1), epochs

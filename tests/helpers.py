@@ -23,7 +23,6 @@ TINY = [
     "data.val.num_samples=4",
     "data.loader.batch_size=4",
     "data.loader.num_workers=0",
-    "trainer.max_epochs=1",
     "trainer.accelerator=cpu",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",

@@ -169,7 +169,7 @@ class ReceiptDataModule(L.LightningDataModule):
     def _collate(self, split: str) -> DBCollateFN:
         dataset = self.datasets[split]
         deterministic = isinstance(dataset.transform, ReceiptTransform) and dataset.transform.deterministic
-        wants_cache = split != "train" or self.cache_config.train
+        wants_cache = split == "val" or (split == "train" and self.cache_config.train)
         use_cache = deterministic and wants_cache and self.cache_config.enabled
         return DBCollateFN(
             self.target_params,

@@ -140,12 +140,13 @@ class IoUDetectionMetric(Metric):
     num_gt: torch.Tensor
     num_det: torch.Tensor
     num_matched: torch.Tensor
+    num_images: torch.Tensor
 
     def __init__(self, iou_thresh: float = 0.5, dc_area_thresh: float = 0.5, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.iou_thresh = iou_thresh
         self.dc_area_thresh = dc_area_thresh
-        for name in ("num_gt", "num_det", "num_matched"):
+        for name in ("num_gt", "num_det", "num_matched", "num_images"):
             self.add_state(name, torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
 
     def update(
@@ -161,11 +162,15 @@ class IoUDetectionMetric(Metric):
         self.num_gt += n_gt
         self.num_det += n_det
         self.num_matched += n_match
+        self.num_images += 1
 
     def compute(self) -> dict[str, torch.Tensor]:
         """Ratios of the (rank-summed) counts, plus the counts themselves."""
         out = prf(self.num_matched, self.num_gt, self.num_det)
         out.update(
-            num_gt=self.num_gt.clone(), num_det=self.num_det.clone(), num_matched=self.num_matched.clone()
+            num_gt=self.num_gt.clone(),
+            num_det=self.num_det.clone(),
+            num_matched=self.num_matched.clone(),
+            num_images=self.num_images.clone(),
         )
         return out

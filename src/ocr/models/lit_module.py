@@ -39,6 +39,12 @@ class DBNetModule(L.LightningModule):
         self.test_metrics = DetectionMetrics()
         self.stage_timer: StageTimer = NullStageTimer()
 
+    def configure_postprocess(self, **overrides: Any) -> None:
+        """Change post-processing thresholds at evaluation time (they are not learned)."""
+        if overrides:
+            params = {**dict(self.hparams.get("postprocess") or {}), **overrides}
+            self.postprocessor = DBPostProcessor(**params)
+
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.model(images)
 

@@ -56,6 +56,7 @@ def predict(cfg: DictConfig) -> Path:
         cfg.data, predict_input=str(cfg.input), **checkpoint_data_overrides(ckpt, cfg), _convert_="all"
     )
     model = DBNetModule.load_from_checkpoint(ckpt, map_location="cpu")
+    model.configure_postprocess(**{k: v for k, v in (cfg.get("postprocess") or {}).items() if v is not None})
     trainer = build_trainer(cfg, instantiate_callbacks(cfg), False)
     batches = trainer.predict(model, datamodule=datamodule) or []
     results = [item for batch in batches for item in batch]  # type: ignore[union-attr]

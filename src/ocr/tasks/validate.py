@@ -29,12 +29,13 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
     assert ckpt is not None
     datamodule = hydra.utils.instantiate(cfg.data, **checkpoint_data_overrides(ckpt, cfg), _convert_="all")
     model = DBNetModule.load_from_checkpoint(ckpt, map_location="cpu")
+    model.configure_postprocess(**{k: v for k, v in (cfg.get("postprocess") or {}).items() if v is not None})
     out = output_dir(cfg)
     trainer = build_trainer(cfg, instantiate_callbacks(cfg), instantiate_loggers(cfg, out) or False)
     trainer.validate(model, datamodule=datamodule, verbose=False)
     values = getattr(model, "last_val_metrics", {})
     result: dict[str, Any] = {k: values.get(f"val/{k}") for k in KEYS}
-    result["images"] = int(values.get("val/images", 0))
+    result["images"] = int(values.get("val/num_images", 0))
     if trainer.is_global_zero:
         print(json.dumps(result), flush=True)
     return result

@@ -1,0 +1,78 @@
+"""The real ``ocr`` CLI end to end on tiny synthetic data: train, validate, predict."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from tests.helpers import TINY, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("train_run")
+    proc = run_cli(["train", *TINY, "trainer.max_epochs=2", f"hydra.run.dir={run}"], cwd=run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run
+
+
+def test_train_writes_checkpoints_metrics_config_and_summary(trained_run: Path) -> None:
+    assert (trained_run / "checkpoints" / "last.ckpt").is_file()
+    assert list((trained_run / "checkpoints").glob("best-*.ckpt"))
+    assert (trained_run / "config.yaml").is_file()
+    assert (trained_run / "perf_summary.json").is_file()
+    header = (trained_run / "metrics.csv").read_text().splitlines()[0].split(",")
+    for key in ("val/hmean", "val/precision", "val/recall", "val/iou_hmean", "train/loss_epoch"):
+        assert key in header
+    ckpt = torch.load(trained_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["epoch"] == 1 and ckpt["datamodule_hyper_parameters"]["image_size"] == 128
+
+
+def test_validate_prints_one_json_line_last(trained_run: Path, tmp_path: Path) -> None:
+    ckpt = trained_run / "checkpoints" / "last.ckpt"
+    proc = run_cli(
+        ["validate", f"ckpt_path={ckpt}", "data.val.num_samples=4", "data.loader.num_workers=0",
+         "trainer.accelerator=cpu", f"hydra.run.dir={tmp_path}"],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(result) == {"precision", "recall", "hmean", "iou_precision", "iou_recall", "iou_hmean", "images"}
+    assert result["images"] == 4
+    assert all(0.0 <= result[k] <= 1.0 for k in result if k != "images")
+
+
+def test_predict_writes_one_row_per_image_and_overlays(trained_run: Path, tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(300, 200), (150, 400), (256, 256)]):
+        cv2.imwrite(str(images / f"r{i}.jpg"), rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+    out_csv = tmp_path / "submission.csv"
+    proc = run_cli(
+        ["predict", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", f"input={images}",
+         f"output={out_csv}", f"visualize={tmp_path / 'vis'}", "postprocess.box_thresh=0.0",
+         "postprocess.thresh=0.0", "data.loader.num_workers=0", "trainer.accelerator=cpu",
+         f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = list(csv.reader(out_csv.open()))
+    assert rows[0] == ["filename", "polygons"]
+    assert sorted(r[0] for r in rows[1:]) == ["r0.jpg", "r1.jpg", "r2.jpg"]
+    sizes = {"r0.jpg": (300, 200), "r1.jpg": (150, 400), "r2.jpg": (256, 256)}
+    for name, polys in rows[1:]:
+        h, w = sizes[name]
+        for poly in filter(None, polys.split("|")):
+            coords = [int(v) for v in poly.split()]
+            assert len(coords) % 2 == 0 and len(coords) >= 8
+            assert all(0 <= x < w for x in coords[0::2]) and all(0 <= y < h for y in coords[1::2])
+    assert sorted(p.name for p in (tmp_path / "vis").glob("*.png")) == ["r0.png", "r1.png", "r2.png"]

@@ -93,6 +93,19 @@ def test_corrupt_image_is_skipped_and_counted(tmp_path: Path, content: bytes) ->
     assert batch["perf"]["issues"]["skipped_unreadable_image"] == ["000.jpg"]
 
 
+def test_unreadable_image_in_a_predict_folder_is_skipped_by_name(tmp_path: Path) -> None:
+    save_image(tmp_path / "good.jpg", GOOD)
+    (tmp_path / "bad.jpg").write_bytes(b"junk")
+    dataset = build_dataset("images", root=tmp_path)
+    dataset.transform = ReceiptTransform(TransformConfig(image_size=64), train=False)
+    batch = DBCollateFN(with_targets=False)([dataset[0], dataset[1]])
+    assert [m["name"] for m in batch["meta"]] == ["good.jpg"]
+    assert batch["perf"]["issues"] == {
+        "skipped_samples": ["bad.jpg"],
+        "skipped_unreadable_image": ["bad.jpg"],
+    }
+
+
 def test_missing_gt_file_skips_the_receipt(tmp_path: Path) -> None:
     item = sroie_item(tmp_path, "000", GOOD, None)
     assert item["skipped"]["reason"] == "missing_gt" and item["skipped"]["where"] == "000.txt"

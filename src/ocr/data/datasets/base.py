@@ -11,6 +11,7 @@ an epoch: ``DBCollateFN`` drops the marker and counts ``skipped_<reason>``.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -77,8 +78,12 @@ class ReceiptDataset(Dataset[dict[str, Any]]):
         return (type(self).__name__, index)
 
     def describe(self, index: int) -> str:
-        """A short name for reports (the image file name where there is one)."""
-        return f"{type(self).__name__}[{index}]"
+        """A short name for reports: the first file named by ``identity``, else ``Class[index]``."""
+        try:
+            files = [p for p in self.identity(index) if isinstance(p, str) and os.sep in p]
+        except OSError:  # identity may stat a file that is gone
+            files = []
+        return os.path.basename(files[0]) if files else f"{type(self).__name__}[{index}]"
 
     def prepare(self) -> None:
         """One-time work before loading (e.g. generating synthetic data); runs on one process per node."""

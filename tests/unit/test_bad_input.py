@@ -439,3 +439,33 @@ def test_an_epoch_where_every_sample_is_skipped_stops_with_a_clear_error(tmp_pat
     cfg = _trainer_cfg(tmp_path, bad, good)
     with pytest.raises(UserInputError, match=r"every train sample was skipped as unusable \(2 samples: "):
         _fit(cfg)
+
+
+def test_data_quality_sums_counts_across_ddp_ranks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each rank tallies its own batches; every rank ends the epoch with the all-gathered sum."""
+    rank0, rank1 = DataQualityCallback(examples=2), DataQualityCallback(examples=2)
+    perf = {"counters": {"samples": 3, "skipped_samples": 1, "skipped_missing_gt": 1}}
+    rank0._on_batch("train", {"perf": {**perf, "issues": {"skipped_missing_gt": ["a.txt"]}}})
+    rank1._on_batch("train", {"perf": {**perf, "issues": {"skipped_missing_gt": ["b.txt"]}}})
+    rank1._on_batch("train", {"perf": {"counters": {"samples": 2, "skipped_samples": 0}, "issues": {}}})
+    other = (
+        dict(rank1.tallies["train"].counts),
+        rank1.tallies["train"].examples,
+        rank1.tallies["train"].samples,
+    )
+
+    def all_gather_object(parts: list[Any], mine: Any) -> None:
+        parts[:] = [mine, other]
+
+    monkeypatch.setattr("torch.distributed.is_available", lambda: True)
+    monkeypatch.setattr("torch.distributed.is_initialized", lambda: True)
+    monkeypatch.setattr("torch.distributed.all_gather_object", all_gather_object)
+    trainer = SimpleNamespace(world_size=2, current_epoch=4, is_global_zero=True, loggers=[], global_step=9)
+    rank0._finish(trainer, "train")  # type: ignore[arg-type]
+    (entry,) = rank0.history
+    assert entry == {
+        "phase": "train",
+        "epoch": 4,
+        "samples": 8,
+        "counts": {"skipped_samples": 2, "skipped_missing_gt": 2},
+    }

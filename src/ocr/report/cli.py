@@ -1,0 +1,183 @@
+"""``ocr report``: Markdown performance report of one run, or a comparison of several.
+
+Examples::
+
+    ocr report outputs/run --output report.md --export-json baseline.json
+    ocr report outputs/run/wandb/offline-run-20250101_000000-abc123 --output report.md
+    ocr report outputs/run/tensorboard --output report.md
+    ocr report --run-id abc123 --project ocr --entity me --output report.md
+    ocr report --compare baseline.json outputs/run --output cmp.md --threshold 0.05
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ocr.report.compare import compare
+from ocr.report.compare import document as compare_document
+from ocr.report.compare import render as render_compare
+from ocr.report.context import Analysis
+from ocr.report.errors import ReportError
+from ocr.report.export import write_csv, write_json
+from ocr.report.report import analyze, plots_dir, write_report
+from ocr.report.rules import list_rules
+from ocr.report.sources import list_sources, load_run
+from ocr.report.sources.wandb_online import target_for
+from ocr.report.thresholds import Thresholds, load_thresholds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ocr report",
+        description="Markdown performance report (with PNG plots) from a run: our run directory, a W&B "
+        "offline run, a W&B server run, a TensorBoard log directory or a report JSON export.",
+        epilog=__doc__.split("Examples::", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "run", nargs="?", help="run directory, W&B run folder/file, TensorBoard dir or report JSON"
+    )
+    parser.add_argument(
+        "--compare", nargs="+", metavar="RUN", help="compare two or more runs (the first is the baseline)"
+    )
+    parser.add_argument("--run-id", help="W&B run id on a server (with --project [--entity])")
+    parser.add_argument("--project", help="W&B project of --run-id")
+    parser.add_argument("--entity", help="W&B entity of --run-id")
+    parser.add_argument("--source", help="force a source instead of detecting it (see --list-sources)")
+    parser.add_argument(
+        "--output", "-o", default="report.md", help="Markdown file; PNGs go to <stem>_plots/ beside it"
+    )
+    parser.add_argument(
+        "--export-json", metavar="PATH", help="write metrics + analysis as JSON (schema ocr.report/1)"
+    )
+    parser.add_argument(
+        "--export-csv", metavar="PATH", help="write metrics + figures + findings as one long CSV"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.10,
+        help="comparison: relative change counted as improved/regressed (default 0.10)",
+    )
+    parser.add_argument(
+        "--rule-threshold",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a bottleneck-rule threshold (repeatable; see --list-rules)",
+    )
+    parser.add_argument("--thresholds", metavar="FILE", help="YAML/JSON mapping of rule thresholds")
+    parser.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="fail unless this figure or metric key is present (repeatable)",
+    )
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--list-sources", action="store_true", help="list the sources and exit")
+    parser.add_argument("--list-rules", action="store_true", help="list the rules and thresholds and exit")
+    return parser
+
+
+def _targets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
+    if args.run_id or args.project:
+        if not (args.run_id and args.project):
+            parser.error("--run-id needs --project (and optionally --entity)")
+        online = target_for(args.run_id, args.project, args.entity)
+        return [online, *(args.compare or [])] if args.compare else [online]
+    if args.compare:
+        runs = ([args.run] if args.run else []) + args.compare
+        if len(runs) < 2:
+            parser.error("--compare needs at least two runs")
+        return runs
+    if not args.run:
+        parser.error("give a RUN, --run-id/--project, or --compare RUN_A RUN_B")
+    return [args.run]
+
+
+def check_required(analysis: Analysis, keys: list[str]) -> None:
+    present = set(analysis.figures) | analysis.run.keys()
+    missing = [k for k in keys if k not in present]
+    if missing:
+        sample = ", ".join(sorted(present)[:8]) or "nothing"
+        raise ReportError(
+            f"{analysis.run.location}: missing metric(s) {', '.join(missing)} "
+            f"(the run has {len(present)} keys, e.g. {sample})"
+        )
+
+
+def _single(target: str, args: argparse.Namespace, thresholds: Thresholds) -> None:
+    analysis = analyze(load_run(target, args.source), thresholds)
+    check_required(analysis, args.require)
+    output = write_report(analysis, Path(args.output), plots=not args.no_plots)
+    print(f"report: {output}" + ("" if args.no_plots else f" (plots in {plots_dir(output)})"))
+    if args.export_json:
+        print(f"json: {write_json(analysis, Path(args.export_json))}")
+    if args.export_csv:
+        print(f"csv: {write_csv(analysis, Path(args.export_csv))}")
+    for finding in analysis.findings[:3]:
+        print(f"  [{finding.severity}] {finding.title}")
+
+
+def _compare(targets: list[str], args: argparse.Namespace, thresholds: Thresholds) -> None:
+    from ocr.report.plots.compare import draw_all
+
+    analyses = [analyze(load_run(t, args.source), thresholds) for t in targets]
+    for analysis in analyses:
+        check_required(analysis, args.require)
+    cmp = compare(analyses, args.threshold)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    plots = {} if args.no_plots else draw_all(cmp, plots_dir(output))
+    output.write_text(render_compare(cmp, plots, output))
+    print(f"comparison: {output}")
+    if args.export_json:
+        Path(args.export_json).write_text(json.dumps(compare_document(cmp), indent=1, default=str))
+        print(f"json: {args.export_json}")
+    if args.export_csv:
+        import csv
+
+        with open(args.export_csv, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(
+                [
+                    "key",
+                    *(f"value[{label}]" for label in cmp.labels),
+                    *(f"verdict[{label}]" for label in cmp.labels[1:]),
+                ]
+            )
+            for row in cmp.rows:
+                writer.writerow([row.key, *row.values, *row.verdicts[1:]])
+        print(f"csv: {args.export_csv}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.list_sources:
+        for source in list_sources():
+            print(f"{source.name:<14} {source.describe}")
+        return
+    if args.list_rules:
+        for rule in list_rules():
+            print(f"{rule.name:<24} {rule.doc}")
+        print("\nthresholds: " + ", ".join(f"{k}={v:g}" for k, v in Thresholds().to_dict().items()))
+        return
+    targets = _targets(args, parser)
+    try:
+        thresholds = load_thresholds(args.thresholds, args.rule_threshold)
+        if len(targets) == 1:
+            _single(targets[0], args, thresholds)
+        else:
+            _compare(targets, args, thresholds)
+    except ReportError as exc:
+        print(f"ocr report: error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

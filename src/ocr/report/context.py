@@ -1,0 +1,48 @@
+"""The analysis context every rule and section reads: run, per-epoch perf, figures, thresholds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ocr.report.figures import compute_figures
+from ocr.report.perf import EpochPerf, PerfData, perf_data
+from ocr.report.run import RunData
+from ocr.report.thresholds import Thresholds
+
+if TYPE_CHECKING:
+    from ocr.report.rules.registry import Finding
+
+
+@dataclass
+class Analysis:
+    run: RunData
+    perf: PerfData
+    figures: dict[str, float]
+    thresholds: Thresholds
+    findings: list[Finding] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, run: RunData, thresholds: Thresholds | None = None) -> Analysis:
+        perf = perf_data(run)
+        return cls(run, perf, compute_figures(run, perf), thresholds or Thresholds())
+
+    def fig(self, key: str) -> float | None:
+        return self.figures.get(key)
+
+    def epochs(self, phase: str) -> list[EpochPerf]:
+        return self.perf.phase(phase)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.run.info.get("config") or {})
+
+    @property
+    def cpu_count(self) -> int | None:
+        hardware = self.run.info.get("hardware") or {}
+        counts = [c for c in (hardware.get("cpu_affinity"), hardware.get("cpu_count")) if c]
+        return int(min(counts)) if counts else None
+
+    @property
+    def has_perf(self) -> bool:
+        return bool(self.perf.epochs)

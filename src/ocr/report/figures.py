@@ -1,0 +1,233 @@
+"""Headline figures: the flat ``{name: number}`` dict of the JSON export and the comparison.
+
+This is the baseline format the regression suite reads, so names are stable and each is
+documented here (``FIGURE_SPECS``) and in ``docs/report.md``. Conventions:
+
+* times are seconds (``_s``), memory MB (``_mb``), shares and rates are fractions in [0, 1];
+* per-phase figures describe the **steady state**: the median over a phase's epochs, leaving out
+  the first one when there are several (it pays worker start-up, JIT compilation, cache filling);
+* peaks (``*_peak_mb``) are maxima over all epochs; accuracy (``val.*``) is the last epoch's;
+* a figure that cannot be computed from the run is absent (never ``null``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ocr.report.perf import EpochPerf, PerfData
+from ocr.report.run import RunData
+
+STATS = ("mean", "median", "p95", "p99")
+PHASE_FIELDS = ("wall_s", "time_per_sample_s", "samples_per_s", "data_wait_share", "attributed_share")
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    pattern: str  # <phase>, <stage> and <stat> are placeholders
+    better: str | None  # "lower", "higher" or None (no verdict)
+    doc: str
+
+    def regex(self) -> re.Pattern[str]:
+        escaped = re.escape(self.pattern)
+        for name in ("phase", "stage", "stat"):
+            escaped = escaped.replace(re.escape(f"<{name}>"), r"[A-Za-z0-9_]+")
+        return re.compile(f"^{escaped}$")
+
+
+FIGURE_SPECS: tuple[FigureSpec, ...] = (
+    FigureSpec("<phase>.epochs", None, "epochs of the phase that were measured"),
+    FigureSpec(
+        "<phase>.wall_s", "lower", "wall time of one epoch (validation inside a training epoch excluded)"
+    ),
+    FigureSpec(
+        "<phase>.time_per_sample_s", "lower", "device-seconds per sample: wall x world size / samples"
+    ),
+    FigureSpec("<phase>.samples_per_s", "higher", "throughput, samples per second"),
+    FigureSpec("<phase>.data_wait_share", "lower", "share of the epoch the main process waited for a batch"),
+    FigureSpec("<phase>.attributed_share", None, "share of the epoch covered by named stages"),
+    FigureSpec(
+        "<phase>.stage.<stage>.<stat>_s",
+        "lower",
+        "per-batch time of a main-process stage (mean/median/p95/p99)",
+    ),
+    FigureSpec("<phase>.stage.<stage>.share", None, "the stage's total time / epoch wall time"),
+    FigureSpec("<phase>.worker.<stage>.<stat>_s", "lower", "per-sample time of a DataLoader worker stage"),
+    FigureSpec(
+        "<phase>.worker.<stage>.share", None, "the worker stage's share of per-sample worker time (means)"
+    ),
+    FigureSpec("<phase>.cache.hit_rate", "higher", "target-cache hit rate (steady epochs)"),
+    FigureSpec("<phase>.memory.rss_peak_mb", "lower", "peak main-process RSS"),
+    FigureSpec("<phase>.memory.workers_rss_peak_mb", "lower", "peak RSS summed over DataLoader workers"),
+    FigureSpec("<phase>.memory.gpu_peak_mb", "lower", "peak CUDA memory allocated"),
+    FigureSpec("val_vs_train_ratio", "lower", "validate.time_per_sample_s / train.time_per_sample_s"),
+    FigureSpec("cache.hit_rate", "higher", "target-cache hit rate over all epochs and phases"),
+    FigureSpec("cache.hits", None, "cache hits over all epochs (hit rate x samples per epoch)"),
+    FigureSpec("cache.misses", None, "cache misses over all epochs"),
+    FigureSpec("cache.time_saved_s", "higher", "estimated worker time the hits saved (see docs/report.md)"),
+    FigureSpec("memory.rss_peak_mb", "lower", "peak main-process RSS over the run"),
+    FigureSpec("memory.workers_rss_peak_mb", "lower", "peak DataLoader-worker RSS over the run"),
+    FigureSpec("memory.gpu_peak_mb", "lower", "peak CUDA memory over the run"),
+    FigureSpec("val.hmean", "higher", "validation hmean of the last epoch"),
+    FigureSpec("val.hmean_best", "higher", "best validation hmean over the epochs"),
+    FigureSpec("val.precision", "higher", "validation precision of the last epoch"),
+    FigureSpec("val.recall", "higher", "validation recall of the last epoch"),
+    FigureSpec("train.loss", "lower", "training loss (epoch mean) of the last epoch"),
+)
+_COMPILED = [(spec, spec.regex()) for spec in FIGURE_SPECS]
+
+
+def spec_for(key: str) -> FigureSpec | None:
+    return next((spec for spec, rx in _COMPILED if rx.match(key)), None)
+
+
+def steady(epochs: list[EpochPerf]) -> list[EpochPerf]:
+    """All epochs but the first (warm-up) when there are several."""
+    return epochs[1:] if len(epochs) > 1 else epochs
+
+
+def median_of(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(statistics.median(present)) if present else None
+
+
+def _put(out: dict[str, float], key: str, value: float | None) -> None:
+    if value is not None and math.isfinite(value):
+        out[key] = float(value)
+
+
+def worker_share(epoch: EpochPerf, stage: str) -> float | None:
+    means = {s: v.get("mean") for s, v in epoch.worker_stages.items()}
+    total = sum(v for v in means.values() if v)
+    mean = means.get(stage)
+    return mean / total if mean is not None and total > 0 else None
+
+
+def _phase_figures(out: dict[str, float], phase: str, epochs: list[EpochPerf]) -> None:
+    st = steady(epochs)
+    out[f"{phase}.epochs"] = float(len(epochs))
+    for name in PHASE_FIELDS:
+        _put(out, f"{phase}.{name}", median_of(getattr(e, name) for e in st))
+    for stage in sorted({s for e in st for s in e.stages}):
+        for stat in STATS:
+            _put(
+                out,
+                f"{phase}.stage.{stage}.{stat}_s",
+                median_of(e.stages.get(stage, {}).get(stat) for e in st),
+            )
+        _put(out, f"{phase}.stage.{stage}.share", median_of(e.stage_share(stage) for e in st))
+    for stage in sorted({s for e in st for s in e.worker_stages}):
+        for stat in STATS:
+            values = (e.worker_stages.get(stage, {}).get(stat) for e in st)
+            _put(out, f"{phase}.worker.{stage}.{stat}_s", median_of(values))
+        _put(out, f"{phase}.worker.{stage}.share", median_of(worker_share(e, stage) for e in st))
+    _put(out, f"{phase}.cache.hit_rate", median_of(e.cache_hit_rate for e in st))
+    for key, fallback in (
+        ("rss_peak_mb", "rss_mb"),
+        ("workers_rss_peak_mb", "workers_rss_mb"),
+        ("gpu_peak_mb", None),
+    ):
+        peaks = [e.memory.get(key, e.memory.get(fallback) if fallback else None) for e in epochs]
+        present = [p for p in peaks if p is not None]
+        _put(out, f"{phase}.memory.{key}", max(present) if present else None)
+
+
+def cache_counts(epochs: list[EpochPerf]) -> tuple[int, int] | None:
+    """(hits, misses): one lookup per sample, so hits = hit rate x samples in each epoch."""
+    used = [e for e in epochs if e.cache_hit_rate is not None and e.samples]
+    if not used:
+        return None
+    hits = sum(
+        round(e.cache_hit_rate * e.samples) for e in used if e.cache_hit_rate is not None and e.samples
+    )
+    lookups = sum(round(e.samples) for e in used if e.samples)
+    return int(hits), int(lookups - hits)
+
+
+@dataclass
+class TimeSavedEstimate:
+    seconds: float
+    phase: str
+    miss_epoch: int
+    miss_rate: float
+    miss_cost_s: float
+    hit_epoch: int
+    hit_rate: float
+    hit_cost_s: float
+    hits: int
+
+
+def time_saved(epochs: list[EpochPerf]) -> list[TimeSavedEstimate]:
+    """Per phase: hits x (targets time in the lowest-hit-rate epoch - in the highest-hit-rate one).
+
+    The worker ``targets`` stage times the lookup and, on a miss, the computation; the epoch with
+    the fewest hits stands for a miss's cost and the one with the most for a hit's. The result is
+    worker time (spread over the workers), not wall time.
+    """
+    out = []
+    by_phase: dict[str, list[EpochPerf]] = {}
+    for e in epochs:
+        if e.cache_hit_rate is not None and e.samples and "targets" in e.worker_stages:
+            by_phase.setdefault(e.phase, []).append(e)
+    for phase, eps in by_phase.items():
+        miss = min(eps, key=lambda e: e.cache_hit_rate or 0.0)
+        hit = max(eps, key=lambda e: e.cache_hit_rate or 0.0)
+        miss_rate, hit_rate = miss.cache_hit_rate or 0.0, hit.cache_hit_rate or 0.0
+        if miss_rate >= 0.5 or hit_rate <= miss_rate:
+            continue  # no epoch dominated by misses: a miss's cost is unknown
+        miss_cost, hit_cost = (
+            miss.worker_stages["targets"].get("mean"),
+            hit.worker_stages["targets"].get("mean"),
+        )
+        if miss_cost is None or hit_cost is None:
+            continue
+        hits = sum(round((e.cache_hit_rate or 0.0) * (e.samples or 0)) for e in eps)
+        saved = hits * max(0.0, miss_cost - hit_cost)
+        out.append(
+            TimeSavedEstimate(
+                saved, phase, miss.epoch, miss_rate, miss_cost, hit.epoch, hit_rate, hit_cost, hits
+            )
+        )
+    return out
+
+
+def last_value(run: RunData, key: str, pick: Callable[[list[float]], float] | None = None) -> float | None:
+    series = run.series(key)
+    if series.empty:
+        return None
+    values = [float(v) for v in series["value"]]
+    return pick(values) if pick else values[-1]
+
+
+def compute_figures(run: RunData, perf: PerfData) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for phase in perf.phases:
+        _phase_figures(out, phase, perf.phase(phase))
+    if (
+        "train.time_per_sample_s" in out
+        and "validate.time_per_sample_s" in out
+        and out["train.time_per_sample_s"]
+    ):
+        out["val_vs_train_ratio"] = out["validate.time_per_sample_s"] / out["train.time_per_sample_s"]
+    counts = cache_counts(perf.epochs)
+    if counts is not None:
+        hits, misses = counts
+        out["cache.hits"], out["cache.misses"] = float(hits), float(misses)
+        if hits + misses:
+            out["cache.hit_rate"] = hits / (hits + misses)
+        estimates = time_saved(perf.epochs)
+        if estimates:
+            out["cache.time_saved_s"] = sum(e.seconds for e in estimates)
+    for key in ("rss_peak_mb", "workers_rss_peak_mb", "gpu_peak_mb"):
+        peaks = [v for k, v in out.items() if k.endswith(f".memory.{key}")]
+        if peaks:
+            out[f"memory.{key}"] = max(peaks)
+    _put(out, "val.hmean", last_value(run, "val/hmean"))
+    _put(out, "val.hmean_best", last_value(run, "val/hmean", max))
+    _put(out, "val.precision", last_value(run, "val/precision"))
+    _put(out, "val.recall", last_value(run, "val/recall"))
+    _put(out, "train.loss", last_value(run, "train/loss_epoch"))
+    return out

@@ -1,0 +1,152 @@
+"""Per-epoch performance records, from ``perf_summary.json`` or rebuilt from logged perf keys.
+
+W&B and TensorBoard runs only carry what the profiler logged: ``perf/<phase>/<field>``,
+``perf/<phase>/<stage>/<stat>`` (mean, median, p95, p99 and total), ``perf/<phase>/worker_<stage>/
+<stat>``, ``perf/<phase>/cache_hit_rate`` and ``perf/<phase>/memory/<key>``. Rebuilding the same
+``EpochPerf`` from both lets every figure be computed by one code path, so a run reads the same
+whichever logger recorded it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ocr.report.run import RunData
+
+PHASE_ORDER = ("train", "validate", "test", "predict")
+SCALAR_FIELDS = (
+    "wall_s",
+    "samples_per_s",
+    "time_per_sample_s",
+    "data_wait_share",
+    "attributed_share",
+    "val_vs_train_time_per_sample",
+)
+
+
+@dataclass
+class EpochPerf:
+    """One phase's epoch: wall time, throughput, per-stage statistics (seconds), memory, cache."""
+
+    phase: str
+    epoch: int
+    wall_s: float | None = None
+    samples: float | None = None
+    samples_per_s: float | None = None
+    time_per_sample_s: float | None = None
+    data_wait_share: float | None = None
+    attributed_share: float | None = None
+    val_vs_train_time_per_sample: float | None = None
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
+    worker_stages: dict[str, dict[str, float]] = field(default_factory=dict)
+    cache_hit_rate: float | None = None
+    memory: dict[str, float] = field(default_factory=dict)
+    rank_data_wait_share: dict[str, float] = field(default_factory=dict)
+    workers: int | None = None
+
+    def stage_share(self, stage: str) -> float | None:
+        total = self.stages.get(stage, {}).get("total")
+        return total / self.wall_s if total is not None and self.wall_s else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PerfData:
+    epochs: list[EpochPerf]
+    memory_timeline: list[dict[str, Any]]
+    origin: str  # "perf_summary.json", "logged perf/* keys" or "report JSON"
+
+    def phase(self, phase: str) -> list[EpochPerf]:
+        return [e for e in self.epochs if e.phase == phase]
+
+    @property
+    def phases(self) -> list[str]:
+        present = {e.phase for e in self.epochs}
+        return [p for p in PHASE_ORDER if p in present] + sorted(present - set(PHASE_ORDER))
+
+
+def _order(epochs: list[EpochPerf]) -> list[EpochPerf]:
+    rank = {p: i for i, p in enumerate(PHASE_ORDER)}
+    return sorted(epochs, key=lambda e: (e.epoch, rank.get(e.phase, 99)))
+
+
+def from_summary(summary: dict[str, Any]) -> PerfData:
+    epochs = []
+    for entry in summary.get("epochs", []):
+        memory = {k: float(v) for k, v in (entry.get("memory") or {}).items() if v is not None}
+        epochs.append(
+            EpochPerf(
+                phase=entry["phase"],
+                epoch=int(entry["epoch"]),
+                samples=float(entry["samples"]) if entry.get("samples") is not None else None,
+                stages={k: dict(v) for k, v in entry.get("stages", {}).items()},
+                worker_stages={k: dict(v) for k, v in entry.get("worker_stages", {}).items()},
+                cache_hit_rate=(entry.get("cache") or {}).get("hit_rate"),
+                memory=memory,
+                rank_data_wait_share={
+                    f"rank{r['rank']}": r["data_wait_share"] for r in entry.get("ranks", [])
+                },
+                workers=entry.get("workers"),
+                **{k: entry.get(k) for k in SCALAR_FIELDS},
+            )
+        )
+    return PerfData(_order(epochs), list(summary.get("memory_timeline", [])), "perf_summary.json")
+
+
+def _assign(record: EpochPerf, rest: str, value: float) -> None:
+    if rest in SCALAR_FIELDS:
+        setattr(record, rest, value)
+    elif rest == "cache_hit_rate":
+        record.cache_hit_rate = value
+    elif rest.startswith("memory/"):
+        record.memory[rest.split("/", 1)[1]] = value
+    elif rest.startswith("data_wait_share/"):
+        record.rank_data_wait_share[rest.split("/", 1)[1]] = value
+    elif rest.count("/") == 1:
+        stage, stat = rest.split("/")
+        if stage.startswith("worker_"):
+            record.worker_stages.setdefault(stage[len("worker_") :], {})[stat] = value
+        else:
+            record.stages.setdefault(stage, {})[stat] = value
+
+
+def from_metrics(run: RunData) -> PerfData:
+    """Rebuild epochs from ``perf/<phase>/...`` keys; one log call per phase and epoch."""
+    table = run.metrics[run.metrics["key"].str.startswith("perf/")]
+    records: dict[tuple[str, int], EpochPerf] = {}
+    for step, epoch, key, value in table.itertuples(index=False):
+        parts = key.split("/", 2)
+        if len(parts) < 3:
+            continue
+        _, phase, rest = parts
+        epoch_i = int(epoch) if epoch is not None and epoch == epoch else int(step or 0)
+        record = records.setdefault((phase, epoch_i), EpochPerf(phase, epoch_i))
+        _assign(record, rest, float(value))
+    for record in records.values():
+        if record.samples_per_s is not None and record.wall_s is not None:
+            record.samples = float(round(record.samples_per_s * record.wall_s))
+    return PerfData(_order(list(records.values())), [], "logged perf/* keys")
+
+
+def from_export(epochs: list[dict[str, Any]], timeline: list[dict[str, Any]]) -> PerfData:
+    return PerfData(_order([EpochPerf(**e) for e in epochs]), timeline, "report JSON")
+
+
+def perf_data(run: RunData) -> PerfData:
+    """The richest per-epoch view the run offers."""
+    if run.summary and run.summary.get("epochs"):
+        return from_summary(run.summary)
+    if run.extra.get("epochs"):
+        return from_export(run.extra["epochs"], run.extra.get("memory_timeline", []))
+    return from_metrics(run)
+
+
+def group_by_phase(epochs: list[EpochPerf]) -> dict[str, list[EpochPerf]]:
+    out: dict[str, list[EpochPerf]] = defaultdict(list)
+    for e in epochs:
+        out[e.phase].append(e)
+    return dict(out)

@@ -1,0 +1,1 @@
+"""Plots (matplotlib, Agg): one run's figures and the comparison overlays."""

@@ -1,0 +1,116 @@
+"""Overlay plots for ``ocr report --compare``: one colour per run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ocr.report import fmt
+from ocr.report.compare import Comparison
+from ocr.report.plots.style import PHASE_LABEL, figure, plt, save, stage_sort_key
+
+RUN_COLORS = plt.get_cmap("tab10")
+
+
+def time_per_sample(cmp: Comparison, path: Path) -> tuple[Path | None, str]:
+    if not any(e.time_per_sample_s for a in cmp.analyses for e in a.perf.epochs):
+        return None, "no time per sample in these runs"
+    fig, axes = figure(width=10.0, height=4.8)
+    ax = axes[0][0]
+    for i, (label, a) in enumerate(zip(cmp.labels, cmp.analyses, strict=True)):
+        for phase, style in (("train", "o-"), ("validate", "s--")):
+            epochs = [e for e in a.epochs(phase) if e.time_per_sample_s]
+            if epochs:
+                ax.plot(
+                    [e.epoch for e in epochs],
+                    [1000 * (e.time_per_sample_s or 0) for e in epochs],
+                    style,
+                    color=RUN_COLORS(i % 10),
+                    label=f"{label} ({PHASE_LABEL[phase]})",
+                )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("time per sample (ms)")
+    ax.set_ylim(bottom=0)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_title("Time per sample per epoch (solid: training, dashed: validation; lower is better)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return save(fig, path), ""
+
+
+def stage_medians(cmp: Comparison, path: Path) -> tuple[Path | None, str]:
+    phases = [
+        p
+        for p in ("train", "validate")
+        if any(k.startswith(f"{p}.stage.") for a in cmp.analyses for k in a.figures)
+    ]
+    if not phases:
+        return None, "no stage statistics in these runs"
+    n = len(cmp.analyses)
+    fig, axes = figure(ncols=len(phases), width=6.5 * len(phases) + 1.0, height=5.0 + 0.6 * max(0, n - 2))
+    for ax, phase in zip(axes[0], phases, strict=True):
+        prefix = f"{phase}.stage."
+        names = sorted(
+            {
+                k[len(prefix) :].split(".")[0]
+                for a in cmp.analyses
+                for k in a.figures
+                if k.startswith(prefix) and k.endswith(".median_s")
+            },
+            key=stage_sort_key,
+        )
+        names = [s for s in names if any((a.fig(f"{prefix}{s}.median_s") or 0) > 1e-5 for a in cmp.analyses)]
+        y = np.arange(len(names))
+        height = 0.8 / n
+        for i, (label, a) in enumerate(zip(cmp.labels, cmp.analyses, strict=True)):
+            values = [1000 * (a.fig(f"{prefix}{s}.median_s") or np.nan) for s in names]
+            ys = y + (i - (n - 1) / 2) * height
+            ax.barh(ys, values, height, color=RUN_COLORS(i % 10), label=label if phase == phases[0] else None)
+            for yi, v in zip(ys, values, strict=True):
+                if v == v:
+                    ax.annotate(
+                        fmt.ms(v / 1000),
+                        (v, yi),
+                        textcoords="offset points",
+                        xytext=(3, 0),
+                        va="center",
+                        fontsize=7,
+                    )
+        ax.set_yticks(y, names)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel("median time per batch (ms, log scale)")
+        ax.set_title(f"{PHASE_LABEL[phase]}: stage medians per run")
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_xlim(right=ax.get_xlim()[1] * 6)
+    fig.legend(loc="upper center", ncols=min(n, 4), bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    return save(fig, path, tight=False), ""
+
+
+def hmean(cmp: Comparison, path: Path) -> tuple[Path | None, str]:
+    if all(a.run.series("val/hmean").empty for a in cmp.analyses):
+        return None, "val/hmean was not logged in these runs"
+    fig, axes = figure(width=9.0, height=4.6)
+    ax = axes[0][0]
+    for i, (label, a) in enumerate(zip(cmp.labels, cmp.analyses, strict=True)):
+        rows = a.run.series("val/hmean")
+        if not rows.empty:
+            ax.plot(rows["epoch"].astype("float"), rows["value"], "o-", color=RUN_COLORS(i % 10), label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("hmean (0-1)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_title("Validation hmean per epoch (higher is better)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save(fig, path), ""
+
+
+def draw_all(cmp: Comparison, directory: Path) -> dict[str, tuple[Path | None, str]]:
+    return {
+        "compare_time_per_sample": time_per_sample(cmp, directory / "compare_time_per_sample.png"),
+        "compare_stage_medians": stage_medians(cmp, directory / "compare_stage_medians.png"),
+        "compare_hmean": hmean(cmp, directory / "compare_hmean.png"),
+    }

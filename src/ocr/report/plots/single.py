@@ -1,0 +1,274 @@
+"""The plots of one run's report. Each returns the PNG path, or a reason why it could not be drawn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ocr.report import fmt
+from ocr.report.context import Analysis
+from ocr.report.figures import STATS
+from ocr.report.plots.style import PHASE_COLOR, PHASE_LABEL, figure, plt, save, stage_color, stage_sort_key
+
+PlotResult = tuple[Path | None, str]
+PlotFn = Callable[[Analysis, Path], PlotResult]
+PLOTS: dict[str, PlotFn] = {}
+MIN_SHARE = 0.01  # stages below this share in every epoch are drawn together as "other"
+
+
+def register_plot(name: str) -> Callable[[PlotFn], PlotFn]:
+    def wrap(fn: PlotFn) -> PlotFn:
+        PLOTS[name] = fn
+        return fn
+
+    return wrap
+
+
+def _phases(analysis: Analysis) -> list[str]:
+    return [p for p in ("train", "validate") if analysis.epochs(p)] or analysis.perf.phases
+
+
+@register_plot("stages_per_epoch")
+def stages_per_epoch(analysis: Analysis, path: Path) -> PlotResult:
+    phases = [p for p in _phases(analysis) if any(e.stages and e.wall_s for e in analysis.epochs(p))]
+    if not phases:
+        return None, "no per-stage totals in this run"
+    fig, axes = figure(ncols=len(phases), width=6.0 * len(phases) + 1.5, height=4.8)
+    for ax, phase in zip(axes[0], phases, strict=True):
+        epochs = [e for e in analysis.epochs(phase) if e.wall_s]
+        names = sorted({s for e in epochs for s in e.stages}, key=stage_sort_key)
+        big = [s for s in names if any((e.stage_share(s) or 0) >= MIN_SHARE for e in epochs)]
+        x = np.arange(len(epochs))
+        bottom = np.zeros(len(epochs))
+        series: dict[str, np.ndarray] = {
+            s: np.array([e.stages.get(s, {}).get("total", 0.0) for e in epochs]) for s in big
+        }
+        series["other"] = np.array(
+            [sum(v.get("total", 0.0) for s, v in e.stages.items() if s not in big) for e in epochs]
+        )
+        attributed = sum(series.values(), np.zeros(len(epochs)))
+        series["unattributed"] = np.maximum(0.0, np.array([e.wall_s or 0.0 for e in epochs]) - attributed)
+        for name, values in series.items():
+            if not values.any():
+                continue
+            ax.bar(
+                x,
+                values,
+                0.6,
+                bottom=bottom,
+                label=name,
+                color=stage_color(name),
+                edgecolor="white",
+                linewidth=0.5,
+            )
+            bottom += values
+        ax.set_xticks(x, [f"epoch {e.epoch}" for e in epochs])
+        ax.set_ylabel("time per epoch (s)")
+        ax.set_title(f"{PHASE_LABEL.get(phase, phase)}: where each epoch's time goes")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="stage", frameon=False)
+    return save(fig, path), ""
+
+
+@register_plot("stage_distribution")
+def stage_distribution(analysis: Analysis, path: Path) -> PlotResult:
+    panels = []
+    for phase in _phases(analysis):
+        for kind, label in (("stage", "per batch"), ("worker", "per sample, in workers")):
+            prefix = f"{phase}.{kind}."
+            names = sorted(
+                {k[len(prefix) :].split(".")[0] for k in analysis.figures if k.startswith(prefix)},
+                key=stage_sort_key,
+            )
+            names = [n for n in names if (analysis.fig(f"{prefix}{n}.median_s") or 0) > 0]
+            if names:
+                panels.append((phase, kind, label, names))
+    if not panels:
+        return None, "no per-stage statistics in this run"
+    ncols = min(2, len(panels))
+    nrows = (len(panels) + ncols - 1) // ncols
+    fig, axes = figure(ncols=ncols, nrows=nrows, width=13.0, height=3.4 * nrows + 1.0)
+    markers = {"median": ("o", "median"), "mean": ("D", "mean"), "p95": ("^", "p95"), "p99": ("x", "p99")}
+    for ax, (phase, kind, label, names) in zip(axes.flat, panels, strict=False):
+        y = np.arange(len(names))
+        right = 0.0
+        for i, name in enumerate(names):
+            values = {s: analysis.fig(f"{phase}.{kind}.{name}.{s}_s") for s in STATS}
+            present = [v for v in values.values() if v]
+            lo, hi = min(present), max(present)
+            right = max(right, hi)
+            ax.plot([1000 * lo, 1000 * hi], [i, i], color=stage_color(name), linewidth=3, alpha=0.5)
+            for stat, (marker, _) in markers.items():
+                value = values.get(stat)
+                if value:
+                    ax.plot(
+                        1000 * value,
+                        i,
+                        marker,
+                        color="black" if stat == "median" else stage_color(name),
+                        markersize=6,
+                        linestyle="none",
+                        zorder=3 if stat == "median" else 2,
+                    )
+            ax.annotate(
+                f"median {fmt.ms(values['median'])}, p95 {fmt.ms(values['p95'])}",
+                (1000 * hi, i),
+                textcoords="offset points",
+                xytext=(8, 0),
+                va="center",
+                fontsize=8,
+            )
+        ax.set_yticks(y, names)
+        ax.set_ylim(len(names) - 0.5, -0.5)
+        ax.set_xscale("log")
+        ax.set_xlim(right=1000 * right * 40)
+        ax.set_xlabel("time (ms, log scale)")
+        ax.set_title(
+            f"{PHASE_LABEL.get(phase, phase)}: {'stages' if kind == 'stage' else 'worker stages'} ({label})"
+        )
+        ax.grid(axis="x", which="major", alpha=0.3)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    handles = [
+        plt.Line2D(
+            [], [], marker=marker, color="black" if stat == "median" else "grey", linestyle="none", label=text
+        )
+        for stat, (marker, text) in markers.items()
+    ]
+    fig.legend(handles=handles, loc="upper center", ncols=4, bbox_to_anchor=(0.5, 0.955), frameon=False)
+    fig.suptitle("Batch-time distribution per stage (steady epochs; bar = median to p99 range)", fontsize=12)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    return save(fig, path, tight=False), ""
+
+
+@register_plot("time_per_sample")
+def time_per_sample(analysis: Analysis, path: Path) -> PlotResult:
+    phases = [p for p in _phases(analysis) if any(e.time_per_sample_s for e in analysis.epochs(p))]
+    if not phases:
+        return None, "no time per sample in this run"
+    fig, axes = figure(width=9.0, height=4.6)
+    ax = axes[0][0]
+    for phase in phases:
+        epochs = [e for e in analysis.epochs(phase) if e.time_per_sample_s]
+        ax.plot(
+            [e.epoch for e in epochs],
+            [1000 * (e.time_per_sample_s or 0) for e in epochs],
+            "o-",
+            color=PHASE_COLOR.get(phase),
+            label=PHASE_LABEL.get(phase, phase),
+            linewidth=2,
+        )
+    for e in analysis.epochs("validate"):
+        if e.val_vs_train_time_per_sample and e.time_per_sample_s:
+            ax.annotate(
+                f"val/train {e.val_vs_train_time_per_sample:.2f}x",
+                (e.epoch, 1000 * e.time_per_sample_s),
+                textcoords="offset points",
+                xytext=(0, -16),
+                ha="center",
+                fontsize=8,
+                color="#d62728",
+            )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("time per sample (ms)")
+    ax.set_ylim(bottom=0)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_title("Training vs validation: time per sample per epoch (lower is better)")
+    ax.margins(x=0.08)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save(fig, path), ""
+
+
+@register_plot("memory")
+def memory(analysis: Analysis, path: Path) -> PlotResult:
+    timeline = analysis.perf.memory_timeline
+    series = {
+        "rss_mb": "main process RSS",
+        "workers_rss_mb": "workers RSS (sum)",
+        "gpu_allocated_mb": "GPU allocated",
+        "gpu_peak_mb": "GPU peak allocated",
+    }
+    fig, axes = figure(width=10.0, height=4.6)
+    ax = axes[0][0]
+    if timeline:
+        t = np.array([p["t"] for p in timeline])
+        for key, label in series.items():
+            if any(key in p for p in timeline):
+                ax.plot(t, [p.get(key, np.nan) for p in timeline], "-", label=label, linewidth=2)
+                for phase, marker in (("train", "o"), ("validate", "s")):
+                    points = [p for p in timeline if p.get("phase") == phase and key in p]
+                    ax.plot(
+                        [p["t"] for p in points],
+                        [p[key] for p in points],
+                        marker,
+                        color=PHASE_COLOR[phase],
+                        markersize=5,
+                        linestyle="none",
+                    )
+        for phase, marker in (("train", "o"), ("validate", "s")):
+            ax.plot(
+                [],
+                [],
+                marker,
+                color=PHASE_COLOR[phase],
+                linestyle="none",
+                label=f"reading during {PHASE_LABEL[phase]}",
+            )
+        ax.set_xlabel("time since the run started (s)")
+        ax.set_title("Memory over time (readings every N batches and at each epoch end)")
+        ax.margins(x=0.04)
+    else:
+        epochs = [e for e in analysis.perf.epochs if e.memory]
+        if not epochs:
+            plt.close(fig)
+            return None, "no memory readings in this run"
+        x = np.arange(len(epochs))
+        for key, label in series.items():
+            if any(key in e.memory for e in epochs):
+                ax.plot(x, [e.memory.get(key, np.nan) for e in epochs], "o-", label=label)
+        ax.set_xticks(x, [f"{e.phase[:5]} {e.epoch}" for e in epochs], rotation=30)
+        ax.set_xlabel("epoch end (phase, epoch)")
+        ax.set_title("Memory at each epoch end (no timeline in this source)")
+    ax.set_ylabel("memory (MB)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", ncols=2)
+    return save(fig, path), ""
+
+
+@register_plot("hmean")
+def hmean(analysis: Analysis, path: Path) -> PlotResult:
+    run = analysis.run
+    curves = {k: run.series(k) for k in ("val/hmean", "val/precision", "val/recall")}
+    if curves["val/hmean"].empty:
+        return None, "val/hmean was not logged"
+    fig, axes = figure(width=9.0, height=4.6)
+    ax = axes[0][0]
+    for key, style in (("val/hmean", "o-"), ("val/precision", "s--"), ("val/recall", "^--")):
+        rows = curves[key]
+        if rows.empty:
+            continue
+        x = rows["epoch"].astype("float").to_numpy()
+        y = rows["value"].to_numpy()
+        ax.plot(x, y, style, label=key.split("/")[1], linewidth=2.2 if key == "val/hmean" else 1.2)
+        if key == "val/hmean" and len(x) <= 20:
+            for xi, yi in zip(x, y, strict=True):
+                ax.annotate(
+                    f"{yi:.3f}", (xi, yi), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8
+                )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("score (0-1)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_title("Validation accuracy per epoch (higher is better)")
+    ax.margins(x=0.06)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save(fig, path), ""
+
+
+def draw_all(analysis: Analysis, directory: Path) -> dict[str, PlotResult]:
+    return {name: fn(analysis, directory / f"{name}.png") for name, fn in PLOTS.items()}

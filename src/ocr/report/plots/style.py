@@ -1,0 +1,62 @@
+"""Shared matplotlib setup: Agg backend, sizes, dpi, and one colour per stage in every plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+DPI = 110
+STAGE_ORDER = (
+    "data_wait",
+    "h2d",
+    "compute",
+    "postprocess",
+    "metric_update",
+    "metric_compute",
+    "checkpoint",
+    "callbacks",
+    "hooks",
+    "profiler",
+    "other",
+    "unattributed",
+)
+WORKER_ORDER = ("decode", "transform", "targets", "collate")
+PHASE_LABEL = {"train": "training", "validate": "validation", "test": "test", "predict": "prediction"}
+_PALETTE = matplotlib.colormaps["tab20"].colors  # type: ignore[attr-defined]
+_DARK = matplotlib.colormaps["Dark2"].colors  # type: ignore[attr-defined]
+_FIXED = {name: _PALETTE[i * 2 % 20] for i, name in enumerate(STAGE_ORDER)}
+_FIXED["unattributed"] = (0.8, 0.8, 0.8)
+_FIXED["other"] = (0.55, 0.55, 0.55)
+_FIXED.update({name: _DARK[i] for i, name in enumerate(WORKER_ORDER)})
+PHASE_COLOR = {"train": "#1f77b4", "validate": "#d62728", "test": "#2ca02c", "predict": "#9467bd"}
+
+
+def stage_color(name: str) -> Any:
+    return _FIXED.get(name, _PALETTE[hash(name) % 20])
+
+
+def stage_sort_key(name: str) -> tuple[int, str]:
+    order = STAGE_ORDER + WORKER_ORDER
+    return (order.index(name) if name in order else len(order), name)
+
+
+def figure(
+    ncols: int = 1, nrows: int = 1, width: float = 10.0, height: float = 5.0, **kw: Any
+) -> tuple[Any, Any]:
+    plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9})
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, **kw)
+    return fig, axes
+
+
+def save(fig: Any, path: Path, tight: bool = True) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if tight:
+        fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path

@@ -1,0 +1,161 @@
+"""Input-pipeline rules: data wait, worker targets, target-cache hit rate."""
+
+from __future__ import annotations
+
+from ocr.report import fmt
+from ocr.report.context import Analysis
+from ocr.report.rules.registry import Finding, register_rule
+
+WORKER_ADVICE = {
+    "decode": "decoding dominates: store images pre-resized (near data.image_size) or in a faster format",
+    "transform": "augmentation dominates: lighten data.augment (fewer/cheaper ops) or resize before "
+    "augmenting",
+    "targets": "target maps dominate: enable the target cache (data.cache.enabled=true) or use the cheaper "
+    "border formula (data.targets.formula=db)",
+    "collate": "collation dominates: check for large per-batch copies (pin_memory, tensor stacking)",
+}
+
+
+def heaviest_worker_stage(analysis: Analysis, phase: str) -> tuple[str, float] | None:
+    means = {
+        key.split(".")[2]: value
+        for key, value in analysis.figures.items()
+        if key.startswith(f"{phase}.worker.") and key.endswith(".mean_s")
+    }
+    if not means:
+        return None
+    stage = max(means, key=lambda s: means[s])
+    return stage, means[stage]
+
+
+def _worker_advice(analysis: Analysis, phase: str) -> str:
+    cores, workers = analysis.cpu_count, analysis.config.get("num_workers")
+    if workers is not None and cores:
+        target = max(1, cores - 1)
+        if workers == 0:
+            return (
+                f"data.loader.num_workers=0 loads every batch in the main process: set it to {target} "
+                f"(the machine has {cores} cores; leave one for the main process)"
+            )
+        if workers < target:
+            return f"raise data.loader.num_workers from {workers} to {target} (the machine has {cores} cores)"
+        return (
+            f"the {workers} workers already cover the machine's {cores} cores, so more workers "
+            "will not help: "
+            "make each sample cheaper"
+        )
+    core_text = f"the machine has {cores} cores" if cores else "the core count is not recorded in this source"
+    now = workers if workers is not None else "unknown"
+    return f"add DataLoader workers (data.loader.num_workers, now {now}; {core_text})"
+
+
+@register_rule("data_wait")
+def data_wait(analysis: Analysis) -> list[Finding]:
+    """Data wait above the threshold share of the epoch: the loader cannot keep up."""
+    out = []
+    for phase in analysis.perf.phases:
+        share = analysis.fig(f"{phase}.data_wait_share")
+        if share is None or share <= analysis.thresholds.data_wait_share:
+            continue
+        wait = analysis.fig(f"{phase}.stage.data_wait.median_s")
+        compute = analysis.fig(f"{phase}.stage.compute.median_s")
+        evidence = [
+            f"data wait is {fmt.pct(share)} of the {phase} epoch "
+            f"(threshold {fmt.pct(analysis.thresholds.data_wait_share)})",
+            f"median batch: data wait {fmt.ms(wait)} vs compute {fmt.ms(compute)}",
+        ]
+        advice = [_worker_advice(analysis, phase)]
+        heaviest = heaviest_worker_stage(analysis, phase)
+        if heaviest:
+            stage, mean = heaviest
+            evidence.append(f"heaviest worker stage: {stage}, {fmt.ms(mean)} per sample")
+            advice.append(WORKER_ADVICE.get(stage, f"reduce the {stage} stage's cost"))
+        if analysis.config.get("cache_enabled") is False and not (heaviest and heaviest[0] == "targets"):
+            advice.append("the target cache is off (data.cache.enabled=false): enable it for validation")
+        out.append(
+            Finding(
+                "data_wait",
+                f"{phase.capitalize()} is input-bound: {fmt.pct(share)} of the epoch waits for data",
+                share,
+                evidence,
+                "; ".join(advice) + ".",
+                {"data_wait_share": share, "workers": float(analysis.config.get("num_workers") or 0)},
+            )
+        )
+    return out
+
+
+@register_rule("worker_targets")
+def worker_targets(analysis: Analysis) -> list[Finding]:
+    """Target-map generation above the threshold share of per-sample worker time."""
+    out = []
+    for phase in analysis.perf.phases:
+        share = analysis.fig(f"{phase}.worker.targets.share")
+        if share is None or share <= analysis.thresholds.worker_targets_share:
+            continue
+        mean = analysis.fig(f"{phase}.worker.targets.mean_s")
+        wait = analysis.fig(f"{phase}.data_wait_share") or 0.0
+        cache = analysis.config.get("cache_enabled")
+        advice = (
+            "enable the target cache (data.cache.enabled=true; for training also data.cache.train=true with "
+            "augmentation off)"
+            if cache is False
+            else "check the cache hit rate below; the cache is not absorbing it"
+        )
+        out.append(
+            Finding(
+                "worker_targets",
+                f"Target maps dominate {phase} worker time ({fmt.pct(share)} per sample)",
+                share * max(wait, 0.02),
+                [
+                    f"targets take {fmt.ms(mean)} per sample, {fmt.pct(share)} of the worker's "
+                    "per-sample time",
+                    f"data wait in {phase}: {fmt.pct(wait)} of the epoch (what the workers fail to hide)",
+                    f"target formula: {analysis.config.get('target_formula', 'unknown')}, cache "
+                    f"enabled: {cache}",
+                ],
+                f"{advice}; data.targets.formula=db is the cheaper border approximation.",
+                {"targets_share": share},
+            )
+        )
+    return out
+
+
+@register_rule("cache_hit_rate")
+def cache_hit_rate(analysis: Analysis) -> list[Finding]:
+    """Target-cache hit rate below the threshold after the first epoch."""
+    out = []
+    for phase in analysis.perf.phases:
+        later = [e for e in analysis.epochs(phase)[1:] if e.cache_hit_rate is not None]
+        if not later:
+            continue
+        rate = sum(e.cache_hit_rate or 0.0 for e in later) / len(later)
+        if rate >= analysis.thresholds.cache_hit_rate:
+            continue
+        per_epoch = ", ".join(f"epoch {e.epoch}: {fmt.pct(e.cache_hit_rate)}" for e in analysis.epochs(phase))
+        if phase == "train" and analysis.config.get("augment"):
+            advice = (
+                "training augmentation changes every sample's polygons, so cached targets never "
+                "repeat: cache "
+                "validation only (data.cache.train=false) or turn augmentation off for cached runs"
+            )
+        else:
+            advice = (
+                "the cache forgets between epochs: raise data.cache.max_bytes / memory_items, keep "
+                "persistent_workers=true, and check that data.cache.dir is writable and shared by the workers"
+            )
+        share = analysis.fig(f"{phase}.worker.targets.share") or 0.0
+        out.append(
+            Finding(
+                "cache_hit_rate",
+                f"Target cache hit rate stays low in {phase} after epoch 1 ({fmt.pct(rate)})",
+                (1 - rate) * max(share, 0.05) * 0.5,
+                [
+                    f"hit rate per epoch: {per_epoch}",
+                    f"threshold after the first epoch: {fmt.pct(analysis.thresholds.cache_hit_rate)}",
+                ],
+                advice + ".",
+                {"hit_rate_after_first_epoch": rate},
+            )
+        )
+    return out

@@ -1,0 +1,92 @@
+"""``RunData``: what every source hands to the report, whatever it was read from.
+
+Every source normalises to ONE long table (``step, epoch, key, value``) so that the analysis is
+written once. Run information (hardware, versions, key config) travels beside it, and the full
+``perf_summary.json`` document when the source has one (it holds statistics that are not logged
+as metrics, such as counts, the memory timeline and cache hit/miss counts).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+COLUMNS = ("step", "epoch", "key", "value")
+
+
+def long_table(rows: Iterable[tuple[Any, Any, str, Any]]) -> pd.DataFrame:
+    """Build the long table from ``(step, epoch, key, value)`` rows, dropping non-numeric values."""
+    clean = []
+    for step, epoch, key, value in rows:
+        number = as_number(value)
+        if number is None:
+            continue
+        clean.append((as_int(step), as_int(epoch), str(key), number))
+    frame = pd.DataFrame(clean, columns=list(COLUMNS))
+    frame["step"] = frame["step"].astype("Int64")
+    frame["epoch"] = frame["epoch"].astype("Int64")
+    frame["value"] = frame["value"].astype("float64")
+    return frame
+
+
+def as_number(value: Any) -> float | None:
+    """A float for numbers and booleans; ``None`` for strings, media, dicts and missing values."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic) and np.issubdtype(type(value), np.number):
+            return float(value)
+    except ImportError:  # pragma: no cover
+        pass
+    return None
+
+
+def as_int(value: Any) -> int | None:
+    number = as_number(value)
+    if number is None or math.isnan(number) or math.isinf(number):
+        return None
+    return round(number)
+
+
+@dataclass
+class RunData:
+    """One run, read by one source.
+
+    Attributes:
+        source: the registry name of the source that read it.
+        location: the path or ``wandb://entity/project/id`` it was read from.
+        metrics: the long table (``step, epoch, key, value``).
+        info: run information: ``name``, ``created``, ``hardware``, ``versions``, ``config`` (key
+            configuration), with whatever the source knew; missing entries are simply absent.
+        summary: the ``perf_summary.json`` document, when the source has it.
+        notes: what the loader noticed on the way (a truncated file, a skipped run...).
+        extra: source-specific details (e.g. the W&B summary), kept for the JSON export.
+    """
+
+    source: str
+    location: str
+    metrics: pd.DataFrame
+    info: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.info.get("name") or self.location)
+
+    def keys(self) -> set[str]:
+        return set(self.metrics["key"].unique()) if len(self.metrics) else set()
+
+    def series(self, key: str) -> pd.DataFrame:
+        """Rows of one key, in step order."""
+        rows = self.metrics[self.metrics["key"] == key]
+        return rows.sort_values("step", kind="stable")

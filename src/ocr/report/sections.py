@@ -1,0 +1,435 @@
+"""Report sections, in order. Each turns the analysis into Markdown, or says what is missing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ocr.report import fmt
+from ocr.report.context import Analysis
+from ocr.report.figures import STATS, time_saved
+from ocr.report.markdown import image, not_available, table
+from ocr.report.plots.style import PHASE_LABEL
+from ocr.report.rules.registry import Finding
+
+
+@dataclass
+class SectionInput:
+    analysis: Analysis
+    findings: list[Finding]
+    plots: dict[str, tuple[str | None, str]]  # name -> (relative path, why missing)
+
+    def plot(self, name: str, alt: str) -> str:
+        rel, why = self.plots.get(name, (None, "plots were not drawn (--no-plots)"))
+        return image(alt, rel) if rel else not_available(f"plot: {why}")
+
+
+Section = Callable[[SectionInput], str]
+SECTIONS: list[tuple[str, Section]] = []
+
+
+def section(name: str) -> Callable[[Section], Section]:
+    def wrap(fn: Section) -> Section:
+        SECTIONS.append((name, fn))
+        return fn
+
+    return wrap
+
+
+def _no_perf(a: Analysis) -> str:
+    return not_available(f"the {a.run.source} source has no perf data (no perf_summary.json, no perf/* keys)")
+
+
+def _hardware(hw: dict[str, Any]) -> str:
+    if not hw:
+        return fmt.NA
+    cores = f"{hw['cpu_count']} cores" if hw.get("cpu_count") else "cores unknown"
+    if hw.get("cpu_affinity") and hw.get("cpu_affinity") != hw.get("cpu_count"):
+        cores += f", {hw['cpu_affinity']} usable"
+    ram = f", {hw['memory_gb']} GB RAM" if hw.get("memory_gb") else ""
+    gpu = (
+        f"; GPU: {hw['gpu']} x{hw.get('gpu_count', 1)}"
+        + (f" ({hw['gpu_memory_gb']} GB)" if hw.get("gpu_memory_gb") else "")
+        if hw.get("gpu")
+        else "; GPU: none"
+    )
+    host = f" on `{hw['hostname']}`" if hw.get("hostname") else ""
+    return f"{hw.get('cpu', 'CPU')} ({cores}){ram}{gpu}{host}"
+
+
+@section("header")
+def header(s: SectionInput) -> str:
+    a = s.analysis
+    info = a.run.info
+    epochs = ", ".join(f"{PHASE_LABEL.get(p, p)} {len(a.epochs(p))}" for p in a.perf.phases) or fmt.NA
+    rows = [
+        ("source", f"{a.run.source}: `{a.run.location}`"),
+        ("run", info.get("name", fmt.NA)),
+        ("run started", info.get("created") or fmt.NA),
+        ("report generated", datetime.now(UTC).isoformat(timespec="seconds")),
+        ("hardware", _hardware(info.get("hardware") or {})),
+        ("versions", ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items() if v) or fmt.NA),
+        ("key config", ", ".join(f"{k}={v}" for k, v in (info.get("config") or {}).items()) or fmt.NA),
+        ("epochs measured", epochs),
+        ("perf data from", a.perf.origin if a.has_perf else fmt.NA),
+    ]
+    return f"# Performance report: {info.get('name', a.run.location)}\n\n" + table(("", ""), rows, "ll")
+
+
+HEADLINES = (
+    ("train.time_per_sample_s", "training time per sample"),
+    ("validate.time_per_sample_s", "validation time per sample"),
+    ("val_vs_train_ratio", "validation / training time per sample"),
+    ("train.samples_per_s", "training throughput"),
+    ("train.data_wait_share", "training data-wait share"),
+    ("validate.data_wait_share", "validation data-wait share"),
+    ("cache.hit_rate", "target-cache hit rate"),
+    ("memory.rss_peak_mb", "peak main-process RSS"),
+    ("memory.workers_rss_peak_mb", "peak workers RSS"),
+    ("memory.gpu_peak_mb", "peak GPU memory"),
+    ("val.hmean", "validation hmean (last epoch)"),
+)
+
+
+@section("headlines")
+def headlines(s: SectionInput) -> str:
+    a = s.analysis
+    rows = []
+    for key, label in HEADLINES:
+        rows.append((label, fmt.value(key, a.fig(key)), f"`{key}`"))
+    note = (
+        "Per-phase figures are the median over the steady epochs (all but the first, which pays worker "
+        "start-up, JIT compilation and cache filling)."
+    )
+    return (
+        "## Headline figures\n\n"
+        + table(("figure", "value", "key in the JSON export"), rows, "lrl")
+        + "\n\n"
+        + note
+    )
+
+
+@section("bottlenecks")
+def bottlenecks(s: SectionInput) -> str:
+    if not s.analysis.has_perf:
+        return "## Bottleneck analysis\n\n" + _no_perf(s.analysis)
+    parts = [
+        "## Bottleneck analysis\n",
+        "Findings ranked by impact (roughly the share of the epoch at stake).",
+    ]
+    for i, f in enumerate(s.findings, 1):
+        evidence = "\n".join(f"   - {line}" for line in f.evidence)
+        parts.append(
+            f"\n{i}. **{f.title}** ({f.severity}; rule `{f.rule}`)\n   - Evidence:\n"
+            + "\n".join("  " + line for line in evidence.splitlines())
+            + f"\n   - Recommendation: {f.recommendation}"
+        )
+    th = s.analysis.thresholds.to_dict()
+    parts.append(
+        "\nThresholds: "
+        + ", ".join(f"`{k}={v:g}`" for k, v in th.items())
+        + " (`--rule-threshold NAME=VALUE`)."
+    )
+    return "\n".join(parts)
+
+
+def _stage_table(a: Analysis, phase: str) -> str:
+    prefix = f"{phase}.stage."
+    names = sorted(
+        {k[len(prefix) :].split(".")[0] for k in a.figures if k.startswith(prefix)},
+        key=lambda n: -(a.fig(f"{prefix}{n}.share") or 0),
+    )
+    if not names:
+        return not_available(f"no {phase} stage statistics")
+    rows: list[tuple[str, ...]] = [
+        (
+            f"`{n}`",
+            *(fmt.ms(a.fig(f"{prefix}{n}.{st}_s")) for st in STATS),
+            fmt.pct(a.fig(f"{prefix}{n}.share")),
+        )
+        for n in names
+    ]
+    covered = a.fig(f"{phase}.attributed_share")
+    if covered is not None:
+        rows.append(("_unattributed_", "", "", "", "", fmt.pct(max(0.0, 1 - covered))))
+    wall, per_sample = a.fig(f"{phase}.wall_s"), a.fig(f"{phase}.time_per_sample_s")
+    lead = (
+        f"Epoch wall time {fmt.sec(wall)}, {fmt.ms(per_sample)} per sample (steady-epoch medians). "
+        "Times are per batch (metric_compute: once per epoch); share = the stage's total / epoch "
+        "wall time.\n\n"
+    )
+    return lead + table(("stage", "mean", "median", "p95", "p99", "share of epoch"), rows)
+
+
+@section("train_stages")
+def train_stages(s: SectionInput) -> str:
+    a = s.analysis
+    body = _stage_table(a, "train") if a.epochs("train") else not_available("no training epochs in this run")
+    return "## Training: time per stage\n\n" + (body if a.has_perf else _no_perf(a))
+
+
+@section("validate_stages")
+def validate_stages(s: SectionInput) -> str:
+    a = s.analysis
+    body = (
+        _stage_table(a, "validate")
+        if a.epochs("validate")
+        else not_available("no validation epochs in this run")
+    )
+    body = body if a.has_perf else _no_perf(a)
+    return (
+        "## Validation: time per stage\n\n"
+        + body
+        + "\n\n### Stage breakdown per epoch\n\n"
+        + s.plot("stages_per_epoch", "stacked time per stage and epoch, training and validation")
+    )
+
+
+@section("worker_stages")
+def worker_stages(s: SectionInput) -> str:
+    a = s.analysis
+    rows = []
+    for phase in a.perf.phases:
+        prefix = f"{phase}.worker."
+        for n in sorted({k[len(prefix) :].split(".")[0] for k in a.figures if k.startswith(prefix)}):
+            rows.append(
+                (
+                    phase,
+                    f"`{n}`",
+                    *(fmt.ms(a.fig(f"{prefix}{n}.{st}_s")) for st in STATS),
+                    fmt.pct(a.fig(f"{prefix}{n}.share")),
+                )
+            )
+    body = (
+        "Measured inside the DataLoader workers, in parallel with the main process: they reach the epoch "
+        "only as data wait. decode/transform/targets are per sample, collate per batch; share = the stage's "
+        "mean / the sum of the worker stages' means.\n\n"
+        + table(("phase", "stage", "mean", "median", "p95", "p99", "share of worker time"), rows, "llrrrrr")
+        if rows
+        else not_available("no worker-stage timings (no perf data from the workers in this source)")
+    )
+    return (
+        "## Worker stages (DataLoader workers)\n\n"
+        + body
+        + "\n\n### Batch-time distribution per stage\n\n"
+        + s.plot("stage_distribution", "median, mean, p95 and p99 per stage")
+    )
+
+
+@section("per_sample")
+def per_sample(s: SectionInput) -> str:
+    a = s.analysis
+    train = {e.epoch: e for e in a.epochs("train")}
+    val = {e.epoch: e for e in a.epochs("validate")}
+    if not train and not val:
+        return "## Training vs validation time per sample\n\n" + _no_perf(a)
+    rows = []
+    for epoch in sorted(set(train) | set(val)):
+        t, v = train.get(epoch), val.get(epoch)
+        tt, vt = (t.time_per_sample_s if t else None), (v.time_per_sample_s if v else None)
+        rows.append(
+            (
+                epoch,
+                fmt.ms(tt),
+                fmt.ms(vt),
+                f"{vt / tt:.2f}x" if tt and vt else fmt.NA,
+                fmt.value("samples_per_s", t.samples_per_s if t else None),
+                fmt.value("samples_per_s", v.samples_per_s if v else None),
+            )
+        )
+    ratio = a.fig("val_vs_train_ratio")
+    lead = (
+        f"Steady state: training {fmt.ms(a.fig('train.time_per_sample_s'))} per sample, validation "
+        f"{fmt.ms(a.fig('validate.time_per_sample_s'))}, ratio {f'{ratio:.2f}x' if ratio else fmt.NA} "
+        "(device-seconds per sample: wall x world size / samples).\n\n"
+    )
+    return (
+        "## Training vs validation time per sample\n\n"
+        + lead
+        + table(
+            (
+                "epoch",
+                "training / sample",
+                "validation / sample",
+                "val/train",
+                "training samples/s",
+                "validation samples/s",
+            ),
+            rows,
+        )
+        + "\n\n"
+        + s.plot("time_per_sample", "time per sample per epoch, training and validation")
+    )
+
+
+@section("data_wait")
+def data_wait(s: SectionInput) -> str:
+    a = s.analysis
+    if not a.has_perf:
+        return "## Data wait\n\n" + _no_perf(a)
+    rows = []
+    for e in a.perf.epochs:
+        ranks = ", ".join(f"{k} {fmt.pct(v)}" for k, v in sorted(e.rank_data_wait_share.items()))
+        rows.append(
+            (
+                PHASE_LABEL.get(e.phase, e.phase),
+                e.epoch,
+                fmt.pct(e.data_wait_share),
+                fmt.ms(e.stages.get("data_wait", {}).get("median")),
+                fmt.ms(e.stages.get("compute", {}).get("median")),
+                ranks or fmt.NA,
+            )
+        )
+    lead = (
+        f"Share of the epoch the main process spent blocked on the DataLoader (rule threshold "
+        f"{fmt.pct(a.thresholds.data_wait_share)}); workers: {a.config.get('num_workers', fmt.NA)}, "
+        f"cores: {a.cpu_count or fmt.NA}.\n\n"
+    )
+    return (
+        "## Data wait\n\n"
+        + lead
+        + table(
+            ("phase", "epoch", "data-wait share", "median data wait", "median compute", "per rank"),
+            rows,
+            "lrrrrl",
+        )
+    )
+
+
+@section("memory")
+def memory(s: SectionInput) -> str:
+    a = s.analysis
+    epochs = [e for e in a.perf.epochs if e.memory]
+    if not epochs:
+        return "## Memory\n\n" + not_available("no memory readings in this source")
+    rows = [
+        (
+            PHASE_LABEL.get(e.phase, e.phase),
+            e.epoch,
+            fmt.mb(e.memory.get("rss_mb")),
+            fmt.mb(e.memory.get("rss_peak_mb")),
+            fmt.mb(e.memory.get("workers_rss_mb")),
+            fmt.mb(e.memory.get("workers_rss_peak_mb")),
+            fmt.num(e.memory.get("workers")),
+            fmt.mb(e.memory.get("gpu_allocated_mb")),
+            fmt.mb(e.memory.get("gpu_peak_mb")),
+        )
+        for e in epochs
+    ]
+    gpu = any("gpu_peak_mb" in e.memory for e in epochs)
+    lead = (
+        f"Peaks over the run: main process {fmt.mb(a.fig('memory.rss_peak_mb'))}, workers "
+        f"{fmt.mb(a.fig('memory.workers_rss_peak_mb'))}, GPU "
+        + (fmt.mb(a.fig("memory.gpu_peak_mb")) if gpu else not_available("no CUDA device in this run"))
+        + ". Worker RSS is summed over worker processes (shared pages counted in each).\n\n"
+    )
+    return (
+        "## Memory\n\n"
+        + lead
+        + table(
+            (
+                "phase",
+                "epoch",
+                "RSS",
+                "RSS peak",
+                "workers RSS",
+                "workers peak",
+                "processes",
+                "GPU allocated",
+                "GPU peak",
+            ),
+            rows,
+            "lrrrrrrrr",
+        )
+        + "\n\n"
+        + s.plot("memory", "memory over time")
+    )
+
+
+@section("cache")
+def cache(s: SectionInput) -> str:
+    a = s.analysis
+    used = [e for e in a.perf.epochs if e.cache_hit_rate is not None]
+    if not used:
+        why = (
+            "the target cache was off (data.cache.enabled=false)"
+            if a.config.get("cache_enabled") is False
+            else "no cache lookups were recorded"
+        )
+        return "## Target cache\n\n" + not_available(why)
+    rows = [
+        (PHASE_LABEL.get(e.phase, e.phase), e.epoch, fmt.pct(e.cache_hit_rate), fmt.num(e.samples))
+        for e in used
+    ]
+    lines = [
+        f"Hit rate over the run: {fmt.pct(a.fig('cache.hit_rate'))} ({fmt.num(a.fig('cache.hits'))} hits, "
+        f"{fmt.num(a.fig('cache.misses'))} misses; one lookup per sample).",
+    ]
+    estimates = time_saved(a.perf.epochs)
+    if estimates:
+        lines.append(f"\nEstimated time saved: **{fmt.sec(a.fig('cache.time_saved_s'))} of worker time**.")
+        for est in estimates:
+            lines.append(
+                f"- {est.phase}: {est.hits} hits x ({fmt.ms(est.miss_cost_s)} - {fmt.ms(est.hit_cost_s)}) = "
+                f"{fmt.sec(est.seconds)}: the mean `targets` time per sample in epoch "
+                f"{est.miss_epoch} (hit rate "
+                f"{fmt.pct(est.miss_rate)}) stands for a miss, in epoch {est.hit_epoch} (hit rate "
+                f"{fmt.pct(est.hit_rate)}) for a hit."
+            )
+        lines.append(
+            "\nThis is worker time, spread over the workers: it shortens the epoch only when the "
+            "workers were the "
+            "bottleneck (see data wait). It overestimates when the miss epoch also had hits."
+        )
+    else:
+        lines.append(
+            "\n" + not_available("time saved: no epoch dominated by misses to estimate a miss's cost")
+        )
+    return (
+        "## Target cache\n\n"
+        + "\n".join(lines)
+        + "\n\n"
+        + table(("phase", "epoch", "hit rate", "samples"), rows)
+    )
+
+
+@section("accuracy")
+def accuracy(s: SectionInput) -> str:
+    run = s.analysis.run
+    hmean = run.series("val/hmean")
+    if hmean.empty:
+        return "## Validation hmean per epoch\n\n" + not_available("val/hmean was not logged in this run")
+    prec = {int(r.epoch): r.value for r in run.series("val/precision").itertuples() if r.epoch is not None}
+    rec = {int(r.epoch): r.value for r in run.series("val/recall").itertuples() if r.epoch is not None}
+    rows = [
+        (
+            fmt.num(r.epoch),
+            fmt.num(r.value, 4),
+            fmt.num(prec.get(int(r.epoch)), 4) if r.epoch is not None else fmt.NA,
+            fmt.num(rec.get(int(r.epoch)), 4) if r.epoch is not None else fmt.NA,
+        )
+        for r in hmean.itertuples()
+    ]
+    return (
+        "## Validation hmean per epoch\n\n"
+        + table(("epoch", "hmean", "precision", "recall"), rows)
+        + "\n\n"
+        + s.plot("hmean", "validation hmean, precision and recall per epoch")
+    )
+
+
+@section("notes")
+def notes(s: SectionInput) -> str:
+    a = s.analysis
+    lines = [f"- {n}" for n in a.run.notes]
+    origin = a.perf.origin if a.has_perf else "none"
+    lines.append(
+        f"- perf data from: {origin}; metrics table: {len(a.run.metrics)} rows, {len(a.run.keys())} keys"
+    )
+    return "## Notes\n\n" + "\n".join(lines)
+
+
+def render(s: SectionInput) -> str:
+    return "\n\n".join(fn(s) for _, fn in SECTIONS) + "\n"

@@ -1,0 +1,45 @@
+"""A report exported by ``ocr report --export-json`` (schema ``ocr.report/1``), read back.
+
+This is the baseline format: ``ocr report --compare baseline.json RUN`` compares a fresh run with a
+stored one without the original run directory.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ocr.report.errors import ReportError
+from ocr.report.run import RunData, long_table
+from ocr.report.sources.registry import register_source
+
+SCHEMA = "ocr.report/1"
+
+
+def _detect(target: str) -> bool:
+    path = Path(target)
+    if not (path.is_file() and path.suffix == ".json"):
+        return False
+    try:
+        with path.open() as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return f'"schema": "{SCHEMA}"' in head or f'"schema":"{SCHEMA}"' in head
+
+
+@register_source(
+    "report-json", detect=_detect, priority=90, describe=f"a report JSON export (schema {SCHEMA})"
+)
+def load(target: str) -> RunData:
+    try:
+        document = json.loads(Path(target).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ReportError(f"{target}: unreadable report JSON ({exc})") from exc
+    if document.get("schema") != SCHEMA:
+        raise ReportError(f"{target}: schema {document.get('schema')!r}, expected {SCHEMA!r}")
+    metrics = long_table(tuple(row) for row in document.get("metrics", {}).get("rows", []))
+    source = document.get("source", {})
+    notes = [f"read back from a report export of {source.get('name')} {source.get('location')}"]
+    extra = {k: document.get(k) for k in ("epochs", "memory_timeline") if document.get(k)}
+    return RunData("report-json", target, metrics, document.get("run", {}), None, notes, extra)

@@ -1,0 +1,88 @@
+"""Our own run directory: ``perf_summary.json`` (the profiler's document) + ``metrics.csv``.
+
+``metrics.csv`` is Lightning's CSVLogger output: one wide row per ``log_metrics`` call with
+``epoch`` and ``step`` columns; it is melted to the long table. ``config.yaml`` (Hydra) gives the
+key configuration when there is no summary.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from ocr.perf.schema import SCHEMA
+from ocr.report.config import key_config
+from ocr.report.errors import ReportError
+from ocr.report.run import RunData, long_table
+from ocr.report.sources.registry import register_source
+
+SUMMARY = "perf_summary.json"
+METRICS = "metrics.csv"
+
+
+def _detect(target: str) -> bool:
+    path = Path(target)
+    return path.is_dir() and ((path / SUMMARY).is_file() or (path / METRICS).is_file())
+
+
+def read_metrics_csv(path: Path) -> pd.DataFrame:
+    try:
+        wide = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return long_table([])
+    if "step" not in wide.columns:
+        raise ReportError(f"{path}: not a Lightning metrics.csv (no 'step' column)")
+    epochs = wide["epoch"] if "epoch" in wide.columns else pd.Series([None] * len(wide))
+    value_columns = [c for c in wide.columns if c not in ("step", "epoch")]
+    rows = [
+        (step, epoch, key, value)
+        for key in value_columns
+        for step, epoch, value in zip(wide["step"], epochs, wide[key], strict=True)
+        if pd.notna(value)
+    ]
+    table = long_table(rows)
+    return table.sort_values(["step", "key"], kind="stable").reset_index(drop=True)
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ReportError(f"{path}: unreadable perf summary ({exc})") from exc
+    if document.get("schema") != SCHEMA:
+        raise ReportError(f"{path}: schema {document.get('schema')!r}, expected {SCHEMA!r}")
+    return document
+
+
+@register_source(
+    "run-dir",
+    detect=_detect,
+    priority=100,
+    describe=f"an `ocr train` run directory ({SUMMARY} and/or {METRICS})",
+)
+def load(target: str) -> RunData:
+    root = Path(target)
+    notes: list[str] = []
+    summary = read_summary(root / SUMMARY) if (root / SUMMARY).is_file() else None
+    if summary is None:
+        notes.append(f"{SUMMARY} not found: figures come from the perf/* keys in {METRICS}")
+    metrics = read_metrics_csv(root / METRICS) if (root / METRICS).is_file() else long_table([])
+    if not (root / METRICS).is_file():
+        notes.append(f"{METRICS} not found: no accuracy or loss curves")
+    hydra_cfg: dict[str, Any] = {}
+    if (root / "config.yaml").is_file():
+        hydra_cfg = yaml.safe_load((root / "config.yaml").read_text()) or {}
+    run_info = dict(summary["run"]) if summary else {}
+    info: dict[str, Any] = {
+        "name": root.resolve().name,
+        "created": run_info.get("created"),
+        "hardware": run_info.get("hardware", {}),
+        "versions": run_info.get("versions", {}),
+        "config": run_info.get("config") or key_config(hydra_cfg),
+        "config_hash": run_info.get("config_hash"),
+    }
+    return RunData("run-dir", str(root), metrics, {k: v for k, v in info.items() if v}, summary, notes)

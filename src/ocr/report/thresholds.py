@@ -1,0 +1,64 @@
+"""Thresholds of the bottleneck rules, overridable from the command line or a YAML/JSON file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ocr.report.errors import ReportError
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    data_wait_share: float = 0.20  # data wait above this share of the epoch -> input-bound
+    postprocess_share: float = 0.30  # post-processing + metric above this share of validation
+    variance_ratio: float = 1.5  # p95 above this many medians -> a variance source
+    variance_min_share: float = 0.05  # ...for stages that take at least this share of the epoch
+    val_train_ratio: float = 1.0  # validation time per sample above this many training's
+    attributed_share: float = 0.80  # named stages must cover at least this share of the epoch
+    cache_hit_rate: float = 0.50  # hit rate after the first epoch must reach this
+    worker_targets_share: float = 0.50  # targets above this share of per-sample worker time
+    memory_growth: float = 0.25  # RSS growing by more than this fraction from epoch to epoch
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    def with_overrides(self, values: dict[str, Any]) -> Thresholds:
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ReportError(
+                f"unknown rule threshold(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        try:
+            return replace(self, **{k: float(v) for k, v in values.items()})
+        except (TypeError, ValueError) as exc:
+            raise ReportError(f"rule thresholds must be numbers ({exc})") from exc
+
+
+def parse_assignments(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ReportError(f"--rule-threshold expects NAME=VALUE, got {item!r}")
+        name, value = item.split("=", 1)
+        out[name.strip()] = value.strip()
+    return out
+
+
+def load_thresholds(path: str | None, assignments: list[str] | None = None) -> Thresholds:
+    thresholds = Thresholds()
+    if path:
+        try:
+            text = Path(path).read_text()
+            data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise ReportError(f"{path}: unreadable thresholds file ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ReportError(f"{path}: thresholds file must be a mapping of name: value")
+        thresholds = thresholds.with_overrides(data)
+    return thresholds.with_overrides(parse_assignments(assignments or []))

@@ -15,6 +15,9 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
+from ocr.errors import UserInputError
+from ocr.loggers import ResumableCSVLogger
+
 log = logging.getLogger("ocr")
 
 
@@ -54,7 +57,7 @@ def instantiate_loggers(cfg: DictConfig, out: Path) -> list[Logger]:
     if conf and "_target_" in conf:
         loggers.append(hydra.utils.instantiate(conf))
     if cfg.get("csv_metrics", False) and not any(isinstance(lg, CSVLogger) for lg in loggers):
-        loggers.append(CSVLogger(save_dir=str(out), name="", version=""))
+        loggers.append(ResumableCSVLogger(save_dir=str(out), name="", version=""))
     return loggers
 
 
@@ -72,7 +75,7 @@ def resolve_checkpoint(ckpt_path: str | None, cfg: DictConfig) -> str | None:
     if ckpt_path != "last":
         path = Path(str(ckpt_path)).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"checkpoint {path} does not exist; pass ckpt_path=PATH/TO/last.ckpt")
+            raise UserInputError(f"checkpoint {path} does not exist; pass ckpt_path=PATH/TO/last.ckpt")
         return str(path)
     here = output_dir(cfg) / "checkpoints" / "last.ckpt"
     if here.is_file():
@@ -80,7 +83,7 @@ def resolve_checkpoint(ckpt_path: str | None, cfg: DictConfig) -> str | None:
     runs_root = output_dir(cfg).parent
     found = sorted(runs_root.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
     if not found:
-        raise FileNotFoundError(
+        raise UserInputError(
             f"ckpt_path=last: no checkpoints/last.ckpt under {runs_root}; pass ckpt_path=PATH explicitly"
         )
     log.info("ckpt_path=last resolved to %s", found[-1])

@@ -1,0 +1,58 @@
+"""Two real CPU processes (Lightning DDP, gloo): metrics equal the single-process values.
+
+Five validation images over two ranks is the case where a padding sampler would count one image
+twice; the counts must still add up to exactly five.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import TINY, run_cli
+
+pytestmark = pytest.mark.slow
+
+DDP = ["trainer.strategy=ddp", "trainer.devices=2", "trainer.accelerator=cpu"]
+# Low thresholds so an untrained model still produces boxes and the numbers are not all zero.
+EVAL = ["data.val.num_samples=5", "data.loader.num_workers=0", "postprocess.thresh=0.2",
+        "postprocess.box_thresh=0.0", "image_size=128"]
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("ddp_train")
+    proc = run_cli(["train", *TINY, *DDP, "trainer.max_epochs=1", "data.val.num_samples=5",
+                    f"hydra.run.dir={run}"], cwd=run, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return run
+
+
+def _validate(ckpt: Path, tmp: Path, extra: list[str]) -> dict[str, float]:
+    proc = run_cli(["validate", f"ckpt_path={ckpt}", *EVAL, *extra, f"hydra.run.dir={tmp}"], cwd=tmp, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_ddp_validation_equals_single_process(ddp_run: Path, tmp_path: Path) -> None:
+    ckpt = ddp_run / "checkpoints" / "last.ckpt"
+    single = _validate(ckpt, tmp_path / "single", ["trainer.accelerator=cpu"])
+    double = _validate(ckpt, tmp_path / "ddp", DDP)
+    assert single["images"] == double["images"] == 5
+    assert single["recall"] > 0.0, single  # non-trivial numbers, or the comparison proves nothing
+    for key in ("precision", "recall", "hmean", "iou_precision", "iou_recall", "iou_hmean"):
+        assert double[key] == pytest.approx(single[key], abs=1e-6), key
+
+
+def test_ddp_training_profile_aggregates_ranks(ddp_run: Path) -> None:
+    summary = json.loads((ddp_run / "perf_summary.json").read_text())
+    train = [e for e in summary["epochs"] if e["phase"] == "train"]
+    val = [e for e in summary["epochs"] if e["phase"] == "validate"]
+    assert train and val
+    assert train[0]["world_size"] == 2 and len(train[0]["ranks"]) == 2
+    assert train[0]["samples"] == 8  # summed over ranks
+    assert val[0]["samples"] == 5  # each image once
+    assert {r["rank"] for r in train[0]["ranks"]} == {0, 1}
+    assert all(r["data_wait_s"] >= 0 for r in train[0]["ranks"])

@@ -12,12 +12,12 @@ PY=${PY:-python3}
 if [ -z "${DRY:-}" ]; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 3
   export PYTHONPATH=/tmp/site:$PWD/src
-  TRAIN="experiment=sroie trainer.max_time=00:00:04:40"; SWEEP_BATCHES=24; WORKERS="0 2 4 8 12"
+  TRAIN="experiment=sroie trainer.max_time=00:00:04:00"; SWEEP_BATCHES=16; WORKERS="0 4 12"
 else
   TRAIN="experiment=sroie trainer.accelerator=cpu trainer.precision=32-true model.net.backbone=mobilenetv3_small_050 model.net.inner_channels=32 data.image_size=256 data.augment.crop_size=128 data.loader.num_workers=2 trainer.max_epochs=2 trainer.check_val_every_n_epoch=1 trainer.limit_train_batches=2 trainer.limit_val_batches=2"
   SWEEP_BATCHES=2; WORKERS="0 2"
 fi
-DATA="data.train_root=.gpu/sroie1024/train data.val_root=.gpu/sroie1024/val"
+DATA="data.train_root=.gpu/sroie1024/train data.val_root=.gpu/sroie1024/val ${EXTRA:-}"
 OCR="$PY -m ocr.cli"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; nproc; $PY -c "import torch, lightning, timm, cleval, albumentations, hydra, pyclipper, shapely, numba; print('torch', torch.__version__, 'lightning', lightning.__version__, 'cuda', torch.cuda.is_available())"; } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
@@ -28,7 +28,7 @@ $OCR train $TRAIN $DATA hydra.run.dir=$WORK/train > "$WORK/train.log" 2>&1
 echo "train exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/env.txt"
 tail -n 5 "$WORK/train.log"
 BEST=$(ls $WORK/train/checkpoints/best-*.ckpt 2>/dev/null | head -n 1)
-$OCR validate ckpt_path="$BEST" data=sroie data.root=.gpu/sroie1024/val ${DRY:+trainer.accelerator=cpu data.loader.num_workers=0} hydra.run.dir=$WORK/validate > "$WORK/validate.log" 2>&1
+$OCR validate ckpt_path="$BEST" data=sroie data.root=.gpu/sroie1024/val ${EXTRA:-} ${DRY:+trainer.accelerator=cpu data.loader.num_workers=0} hydra.run.dir=$WORK/validate > "$WORK/validate.log" 2>&1
 tail -n 1 "$WORK/validate.log"
 $PY scripts/gpu/weights.py export "$BEST" "$OUT/best_weights"
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import lightning as L
 import torch
 import torch.distributed as dist
@@ -50,6 +51,8 @@ def _worker_init(worker_id: int) -> None:
     info = torch.utils.data.get_worker_info()
     if info is None:
         return
+    # One OpenCV thread per worker: the workers are the parallelism; nested pools only oversubscribe.
+    cv2.setNumThreads(1)
     dataset = info.dataset
     transform = getattr(dataset, "transform", None)
     if isinstance(transform, ReceiptTransform) and not transform.deterministic:

@@ -35,7 +35,7 @@ def default_cache_root() -> Path:
 class SyntheticReceipts(ReceiptDataset):
     def __init__(
         self,
-        num_samples: int = 96,
+        num_samples: int = 64,
         seed: int = 0,
         cache_dir: str | Path | None = None,
         render: dict[str, Any] | None = None,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ocr.report.context import Analysis
-from ocr.report.run import COLUMNS
+from ocr.report.run import COLUMNS, opt_int
 
 SCHEMA = "ocr.report/1"
 
@@ -33,14 +33,7 @@ def _finite(value: Any) -> Any:
 def _metric_rows(analysis: Analysis) -> list[list[Any]]:
     rows = []
     for step, epoch, key, value in analysis.run.metrics.itertuples(index=False):
-        rows.append(
-            [
-                None if step is None or step != step else int(step),
-                None if epoch is None or epoch != epoch else int(epoch),
-                key,
-                float(value),
-            ]
-        )
+        rows.append([opt_int(step), opt_int(epoch), key, float(value)])
     return rows
 
 

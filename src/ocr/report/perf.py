@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ocr.report.run import RunData
+from ocr.report.run import RunData, opt_int
 
 PHASE_ORDER = ("train", "validate", "test", "predict")
 SCALAR_FIELDS = (
@@ -123,7 +123,9 @@ def from_metrics(run: RunData) -> PerfData:
         if len(parts) < 3:
             continue
         _, phase, rest = parts
-        epoch_i = int(epoch) if epoch is not None and epoch == epoch else int(step or 0)
+        epoch_i = opt_int(epoch)
+        if epoch_i is None:
+            epoch_i = opt_int(step) or 0
         record = records.setdefault((phase, epoch_i), EpochPerf(phase, epoch_i))
         _assign(record, rest, float(value))
     for record in records.values():

@@ -49,6 +49,11 @@ def as_number(value: Any) -> float | None:
     return None
 
 
+def opt_int(value: Any) -> int | None:
+    """An int from a nullable-integer cell (``pd.NA``/``None``/NaN -> ``None``)."""
+    return None if value is None or pd.isna(value) else int(value)
+
+
 def as_int(value: Any) -> int | None:
     number = as_number(value)
     if number is None or math.isnan(number) or math.isinf(number):

@@ -13,6 +13,7 @@ from ocr.report.figures import STATS, time_saved
 from ocr.report.markdown import image, not_available, table
 from ocr.report.plots.style import PHASE_LABEL
 from ocr.report.rules.registry import Finding
+from ocr.report.run import opt_int
 
 
 @dataclass
@@ -401,14 +402,15 @@ def accuracy(s: SectionInput) -> str:
     hmean = run.series("val/hmean")
     if hmean.empty:
         return "## Validation hmean per epoch\n\n" + not_available("val/hmean was not logged in this run")
-    prec = {int(r.epoch): r.value for r in run.series("val/precision").itertuples() if r.epoch is not None}
-    rec = {int(r.epoch): r.value for r in run.series("val/recall").itertuples() if r.epoch is not None}
+    by_epoch = {
+        key: {opt_int(r.epoch): r.value for r in run.series(key).itertuples()}
+        for key in ("val/precision", "val/recall")
+    }
     rows = [
         (
-            fmt.num(r.epoch),
+            fmt.num(opt_int(r.epoch)),
             fmt.num(r.value, 4),
-            fmt.num(prec.get(int(r.epoch)), 4) if r.epoch is not None else fmt.NA,
-            fmt.num(rec.get(int(r.epoch)), 4) if r.epoch is not None else fmt.NA,
+            *(fmt.num(by_epoch[key].get(opt_int(r.epoch)), 4) for key in ("val/precision", "val/recall")),
         )
         for r in hmean.itertuples()
     ]

@@ -27,6 +27,8 @@ class Finding:
 
     @property
     def severity(self) -> str:
+        if self.rule == "none":
+            return "info"
         return "high" if self.impact >= 0.25 else "medium" if self.impact >= 0.10 else "low"
 
     def to_dict(self) -> dict[str, Any]:

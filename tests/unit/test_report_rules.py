@@ -1,0 +1,165 @@
+"""Bottleneck rules on constructed summaries: each fires on its pattern, and only then."""
+
+from __future__ import annotations
+
+import pytest
+
+from ocr.report.errors import ReportError
+from ocr.report.rules import list_rules
+from ocr.report.thresholds import Thresholds, load_thresholds
+from tests.unit.test_report_builders import analyze, epoch, healthy_epochs, summary
+
+
+def rules_fired(doc: dict, thresholds: Thresholds | None = None) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for finding in analyze(doc, thresholds).findings:
+        out.setdefault(finding.rule, []).append(finding)
+    return out
+
+
+def test_healthy_run_has_no_bottleneck() -> None:
+    fired = rules_fired(summary(healthy_epochs()))
+    assert list(fired) == ["none"]
+    finding = fired["none"][0]
+    assert finding.title == "No bottleneck found"
+    assert any("data wait 5.0%" in line for line in finding.evidence)
+
+
+def test_data_wait_recommends_workers_from_core_count() -> None:
+    doc = summary(
+        healthy_epochs(train={"shares": {"data_wait": 0.4, "compute": 0.55}}), cpu_count=8, num_workers=2
+    )
+    finding = rules_fired(doc)["data_wait"][0]
+    assert "train" in finding.title.lower() and "40.0%" in finding.title
+    assert "raise data.loader.num_workers from 2 to 7" in finding.recommendation
+    assert "8 cores" in finding.recommendation
+    assert finding.numbers["data_wait_share"] == pytest.approx(0.4)
+
+
+def test_data_wait_with_all_cores_used_points_at_sample_cost_and_cache() -> None:
+    doc = summary(
+        healthy_epochs(
+            train={
+                "shares": {"data_wait": 0.5, "compute": 0.45},
+                "worker": {"decode": 0.002, "transform": 0.002, "targets": 0.02, "collate": 0.001},
+            }
+        ),
+        cpu_count=2,
+        num_workers=2,
+    )
+    text = rules_fired(doc)["data_wait"][0].recommendation
+    assert "already cover the machine's 2 cores" in text
+    assert "data.cache.enabled=true" in text
+
+
+def test_postprocess_dominating_validation() -> None:
+    shares = {"data_wait": 0.02, "compute": 0.3, "postprocess": 0.55, "metric_update": 0.1}
+    finding = rules_fired(summary(healthy_epochs(validate={"shares": shares})))["validation_postprocess"][0]
+    assert finding.title.startswith("Post-processing dominates validation")
+    assert "max_candidates" in finding.recommendation
+
+
+def test_metric_dominating_validation() -> None:
+    shares = {
+        "data_wait": 0.02,
+        "compute": 0.3,
+        "postprocess": 0.05,
+        "metric_update": 0.4,
+        "metric_compute": 0.2,
+    }
+    finding = rules_fired(summary(healthy_epochs(validate={"shares": shares})))["validation_postprocess"][0]
+    assert finding.title.startswith("Metric computation dominates validation")
+    assert "check_val_every_n_epoch" in finding.recommendation
+
+
+def test_variance_source() -> None:
+    doc = summary(healthy_epochs(train={"p95_over_median": {"compute": 3.0}}))
+    finding = rules_fired(doc)["variance"][0]
+    assert "compute" in finding.title and "3.0x" in finding.title
+    assert any("p95" in line for line in finding.evidence)
+    # a noisy stage below the minimum share is not reported
+    quiet = summary(
+        healthy_epochs(
+            train={"shares": {"data_wait": 0.01, "compute": 0.95}, "p95_over_median": {"data_wait": 5.0}}
+        )
+    )
+    assert "variance" not in rules_fired(quiet)
+
+
+def test_validation_slower_than_training() -> None:
+    doc = summary(healthy_epochs(validate={"wall": 20.0, "samples": 50}))
+    finding = rules_fired(doc)["val_slower_than_train"][0]
+    assert finding.numbers["val_vs_train_ratio"] == pytest.approx(4.0)
+    assert "val_batch_size" in finding.recommendation
+
+
+def test_low_attribution() -> None:
+    doc = summary(healthy_epochs(train={"shares": {"data_wait": 0.05, "compute": 0.55}}))
+    finding = rules_fired(doc)["low_attribution"][0]
+    assert finding.title.startswith("40.0% of the train epoch")
+    assert "trainer.profiler=simple" in finding.recommendation
+
+
+def test_cache_hit_rate_low_after_first_epoch() -> None:
+    epochs = []
+    for i, rate in enumerate([0.0, 0.1, 0.2]):
+        epochs += [epoch("train", i), epoch("validate", i, wall=2.0, samples=50, hit_rate=rate)]
+    finding = rules_fired(summary(epochs, cache_enabled=True))["cache_hit_rate"][0]
+    assert "validate" in finding.title and "15.0%" in finding.title
+    assert "max_bytes" in finding.recommendation
+    good = []
+    for i, rate in enumerate([0.0, 1.0, 1.0]):
+        good += [epoch("train", i), epoch("validate", i, wall=2.0, samples=50, hit_rate=rate)]
+    assert "cache_hit_rate" not in rules_fired(summary(good, cache_enabled=True))
+
+
+def test_worker_targets_dominating() -> None:
+    worker = {"decode": 0.002, "transform": 0.002, "targets": 0.03, "collate": 0.001}
+    finding = rules_fired(summary(healthy_epochs(train={"worker": worker})))["worker_targets"][0]
+    assert "Target maps dominate train" in finding.title
+    assert "data.cache.enabled=true" in finding.recommendation
+
+
+def test_memory_growth() -> None:
+    epochs = [epoch("train", i, rss=1000.0 * (1 + 0.5 * i)) for i in range(3)]
+    finding = rules_fired(summary(epochs))["memory_growth"][0]
+    assert "main process" in finding.title
+
+
+def test_findings_are_ranked_by_impact() -> None:
+    doc = summary(
+        healthy_epochs(
+            train={"shares": {"data_wait": 0.45, "compute": 0.3}, "p95_over_median": {"compute": 2.0}}
+        )
+    )
+    findings = analyze(doc).findings
+    assert [f.rule for f in findings][:2] == ["data_wait", "low_attribution"]
+    assert [f.impact for f in findings] == sorted((f.impact for f in findings), reverse=True)
+
+
+def test_thresholds_are_configurable(tmp_path) -> None:
+    doc = summary(healthy_epochs(train={"shares": {"data_wait": 0.3, "compute": 0.65}}))
+    assert "data_wait" in rules_fired(doc)
+    assert "data_wait" not in rules_fired(doc, Thresholds().with_overrides({"data_wait_share": 0.5}))
+    path = tmp_path / "th.yaml"
+    path.write_text("data_wait_share: 0.5\n")
+    assert load_thresholds(str(path), ["variance_ratio=2"]) == Thresholds(
+        data_wait_share=0.5, variance_ratio=2.0
+    )
+    with pytest.raises(ReportError, match="unknown rule threshold"):
+        load_thresholds(None, ["nope=1"])
+
+
+def test_every_rule_is_registered_with_a_doc() -> None:
+    names = {r.name for r in list_rules()}
+    assert {
+        "data_wait",
+        "validation_postprocess",
+        "variance",
+        "val_slower_than_train",
+        "low_attribution",
+        "cache_hit_rate",
+        "worker_targets",
+        "memory_growth",
+    } <= names
+    assert all(r.doc for r in list_rules())

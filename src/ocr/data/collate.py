@@ -27,7 +27,12 @@ class TargetCache(Protocol):
     """The part of :class:`ocr.targets.cache.PolygonCache` the collate function needs."""
 
     def lookup(
-        self, polygons: Sequence[np.ndarray], ignore: Sequence[bool], shape: tuple[int, int], params: DBTargetParams
+        self,
+        polygons: Sequence[np.ndarray],
+        ignore: Sequence[bool],
+        shape: tuple[int, int],
+        params: DBTargetParams,
+        out: DBTargets | None = None,
     ) -> tuple[Any, DBTargets | None]: ...
 
     def store(self, key: Any, targets: DBTargets) -> None: ...
@@ -83,7 +88,13 @@ class DBCollateFN:
             "decode": [s["perf"].get("decode", 0.0) for s in samples],
             "transform": [s["perf"].get("transform", 0.0) for s in samples],
         }
+        if any("sample_cache" in s["perf"] for s in samples):  # CachedSampleDataset's read/store time
+            times["sample_cache"] = [s["perf"].get("sample_cache", 0.0) for s in samples]
         counters = {"samples": len(samples), "cache_hits": 0, "cache_misses": 0, "ignored_polygons": 0}
+        counters["targets_computed"] = 0
+        for sample in samples:  # per-sample counters, e.g. sample_cache_hits
+            for name, value in (sample["perf"].get("counters") or {}).items():
+                counters[name] = counters.get(name, 0) + int(value)
         issues = count_issues(markers, samples)
         counters.update({name: len(where) for name, where in issues.items()})
         if self.with_targets:
@@ -109,14 +120,17 @@ class DBCollateFN:
             t0 = time.perf_counter()
             targets: DBTargets | None = None
             key: Any = None
-            if self.use_cache and self.cache is not None:
-                key, targets = self.cache.lookup(sample["polygons"], sample["ignore"], (h, w), self.params)
+            out = DBTargets(
+                maps["prob_maps"][i], maps["prob_masks"][i], maps["thresh_maps"][i], maps["thresh_masks"][i]
+            )
+            if self.use_cache and self.cache is not None:  # a hit is decoded straight into this batch slot
+                key, targets = self.cache.lookup(
+                    sample["polygons"], sample["ignore"], (h, w), self.params, out=out
+                )
                 counters["cache_hits" if targets is not None else "cache_misses"] += 1
             if targets is None:
-                out = DBTargets(
-                    maps["prob_maps"][i], maps["prob_masks"][i], maps["thresh_maps"][i], maps["thresh_masks"][i]
-                )
                 targets = make_db_targets(sample["polygons"], sample["ignore"], (h, w), self.params, out=out)
+                counters["targets_computed"] += 1
                 if key is not None and self.cache is not None:
                     self.cache.store(key, targets)
             counters["ignored_polygons"] += targets.ignored_count

@@ -37,6 +37,16 @@ class CacheConfig:
     max_bytes: int = 2 * 1024**3
     memory_items: int = 256
     train: bool = False  # opt-in; only honoured when training augmentation is off
+    samples: bool = True  # whole validation samples too (ocr.targets.sample_cache)
+
+    def __post_init__(self) -> None:
+        # Strict: `max_bytes: false` must be an error, not a budget of 0 (see ocr.targets.cache).
+        from ocr.targets.cache import check_bool, check_int
+
+        for name in ("enabled", "train", "samples"):
+            check_bool(f"data.cache.{name}", getattr(self, name))
+        check_int("data.cache.max_bytes", self.max_bytes, 1)
+        check_int("data.cache.memory_items", self.memory_items, 0)
 
 
 @dataclass
@@ -182,8 +192,18 @@ class ReceiptDataModule(L.LightningDataModule):
         )
 
     # -- loaders ----------------------------------------------------------------------------
+    def _sample_cache(self, split: str, dataset: ReceiptDataset) -> Any:
+        """Validation/test samples served whole from the node cache after the first epoch."""
+        transform = dataset.transform
+        deterministic = isinstance(transform, ReceiptTransform) and transform.deterministic
+        if split != "val" or not (self.cache_config.enabled and self.cache_config.samples and deterministic):
+            return dataset
+        from ocr.targets.sample_cache import CachedSampleDataset
+
+        return CachedSampleDataset(dataset, self.target_cache(), self.target_params)
+
     def _loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
-        dataset = self.build(split)
+        dataset = self._sample_cache(split, self.build(split))
         cfg = self.loader
         batch_size = cfg.batch_size if split == "train" else (cfg.val_batch_size or cfg.batch_size)
         workers = cfg.num_workers

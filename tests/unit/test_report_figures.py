@@ -49,6 +49,7 @@ def test_cache_counts_and_time_saved_estimate() -> None:
     assert figures["validate.cache.hit_rate"] == 1.0
     # 100 hits x (20 ms on a miss - 1 ms on a hit)
     assert figures["cache.time_saved_s"] == pytest.approx(100 * 0.019)
+    assert figures["validate.cache.miss_cost_s"] == 0.020 and figures["validate.cache.hit_cost_s"] == 0.001
 
 
 def test_every_figure_is_documented() -> None:

@@ -113,6 +113,22 @@ def test_cache_hit_rate_low_after_first_epoch() -> None:
     assert "cache_hit_rate" not in rules_fired(summary(good, cache_enabled=True))
 
 
+def test_cache_hits_slower_than_computing() -> None:
+    epochs = []
+    for i, (rate, targets) in enumerate([(0.0, 0.002), (1.0, 0.003), (1.0, 0.003)]):
+        worker = {"decode": 0.01, "transform": 0.005, "targets": targets, "collate": 0.001}
+        epochs += [
+            epoch("train", i),
+            epoch("validate", i, wall=2.0, samples=50, hit_rate=rate, worker=worker),
+        ]
+    analysis = analyze(summary(epochs, cache_enabled=True))
+    finding = next(f for f in analysis.findings if f.rule == "cache_slow_hits")
+    assert "cost 150% of computing" in finding.title
+    assert analysis.figures["cache.time_saved_s"] == pytest.approx(
+        100 * (0.002 - 0.003)
+    )  # negative: not clamped
+
+
 def test_worker_targets_dominating() -> None:
     worker = {"decode": 0.002, "transform": 0.002, "targets": 0.03, "collate": 0.001}
     finding = rules_fired(summary(healthy_epochs(train={"worker": worker})))["worker_targets"][0]

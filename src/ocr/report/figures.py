@@ -60,6 +60,10 @@ FIGURE_SPECS: tuple[FigureSpec, ...] = (
         "<phase>.worker.<stage>.share", None, "the worker stage's share of per-sample worker time (means)"
     ),
     FigureSpec("<phase>.cache.hit_rate", "higher", "target-cache hit rate (steady epochs)"),
+    FigureSpec("<phase>.cache.miss_cost_s", "lower", "mean targets time per sample in the mostly-miss epoch"),
+    FigureSpec(
+        "<phase>.cache.hit_cost_s", "lower", "mean targets time per sample in the last mostly-hit epoch"
+    ),
     FigureSpec("<phase>.memory.rss_peak_mb", "lower", "peak main-process RSS"),
     FigureSpec("<phase>.memory.workers_rss_peak_mb", "lower", "peak RSS summed over DataLoader workers"),
     FigureSpec("<phase>.memory.gpu_peak_mb", "lower", "peak CUDA memory allocated"),
@@ -67,7 +71,7 @@ FIGURE_SPECS: tuple[FigureSpec, ...] = (
     FigureSpec("cache.hit_rate", "higher", "target-cache hit rate over all epochs and phases"),
     FigureSpec("cache.hits", None, "cache hits over all epochs (hit rate x samples per epoch)"),
     FigureSpec("cache.misses", None, "cache misses over all epochs"),
-    FigureSpec("cache.time_saved_s", "higher", "estimated worker time the hits saved (see docs/report.md)"),
+    FigureSpec("cache.time_saved_s", "higher", "estimated net worker time the hits saved (may be < 0)"),
     FigureSpec("memory.rss_peak_mb", "lower", "peak main-process RSS over the run"),
     FigureSpec("memory.workers_rss_peak_mb", "lower", "peak DataLoader-worker RSS over the run"),
     FigureSpec("memory.gpu_peak_mb", "lower", "peak CUDA memory over the run"),
@@ -149,23 +153,32 @@ def cache_counts(epochs: list[EpochPerf]) -> tuple[int, int] | None:
 
 @dataclass
 class TimeSavedEstimate:
-    seconds: float
     phase: str
+    hits: int
     miss_epoch: int
     miss_rate: float
-    miss_cost_s: float
+    miss_cost_s: float  # mean targets time per sample in the mostly-miss epoch
     hit_epoch: int
     hit_rate: float
-    hit_cost_s: float
-    hits: int
+    hit_cost_s: float  # mean targets time per sample in the (last) mostly-hit epoch
+
+    @property
+    def gross_s(self) -> float:
+        """What the hits would have cost as misses."""
+        return self.hits * self.miss_cost_s
+
+    @property
+    def net_s(self) -> float:
+        """Gross minus what the hits cost; negative when a hit is slower than computing."""
+        return self.hits * (self.miss_cost_s - self.hit_cost_s)
 
 
 def time_saved(epochs: list[EpochPerf]) -> list[TimeSavedEstimate]:
-    """Per phase: hits x (targets time in the lowest-hit-rate epoch - in the highest-hit-rate one).
+    """Per phase: hits x the misses' mean targets time, less what the hits cost.
 
-    The worker ``targets`` stage times the lookup and, on a miss, the computation; the epoch with
-    the fewest hits stands for a miss's cost and the one with the most for a hit's. The result is
-    worker time (spread over the workers), not wall time.
+    The worker ``targets`` stage times the lookup and, on a miss, the computation. The epoch with
+    the lowest hit rate (below 50%) stands for a miss's cost; the last epoch with the highest hit
+    rate (the warmest) for a hit's. Worker time (spread over the workers), not wall time.
     """
     out = []
     by_phase: dict[str, list[EpochPerf]] = {}
@@ -174,7 +187,8 @@ def time_saved(epochs: list[EpochPerf]) -> list[TimeSavedEstimate]:
             by_phase.setdefault(e.phase, []).append(e)
     for phase, eps in by_phase.items():
         miss = min(eps, key=lambda e: e.cache_hit_rate or 0.0)
-        hit = max(eps, key=lambda e: e.cache_hit_rate or 0.0)
+        top = max(e.cache_hit_rate or 0.0 for e in eps)
+        hit = [e for e in eps if (e.cache_hit_rate or 0.0) == top][-1]
         miss_rate, hit_rate = miss.cache_hit_rate or 0.0, hit.cache_hit_rate or 0.0
         if miss_rate >= 0.5 or hit_rate <= miss_rate:
             continue  # no epoch dominated by misses: a miss's cost is unknown
@@ -185,11 +199,8 @@ def time_saved(epochs: list[EpochPerf]) -> list[TimeSavedEstimate]:
         if miss_cost is None or hit_cost is None:
             continue
         hits = sum(round((e.cache_hit_rate or 0.0) * (e.samples or 0)) for e in eps)
-        saved = hits * max(0.0, miss_cost - hit_cost)
         out.append(
-            TimeSavedEstimate(
-                saved, phase, miss.epoch, miss_rate, miss_cost, hit.epoch, hit_rate, hit_cost, hits
-            )
+            TimeSavedEstimate(phase, hits, miss.epoch, miss_rate, miss_cost, hit.epoch, hit_rate, hit_cost)
         )
     return out
 
@@ -219,8 +230,11 @@ def compute_figures(run: RunData, perf: PerfData) -> dict[str, float]:
         if hits + misses:
             out["cache.hit_rate"] = hits / (hits + misses)
         estimates = time_saved(perf.epochs)
+        for est in estimates:
+            out[f"{est.phase}.cache.miss_cost_s"] = est.miss_cost_s
+            out[f"{est.phase}.cache.hit_cost_s"] = est.hit_cost_s
         if estimates:
-            out["cache.time_saved_s"] = sum(e.seconds for e in estimates)
+            out["cache.time_saved_s"] = sum(e.net_s for e in estimates)
     for key in ("rss_peak_mb", "workers_rss_peak_mb", "gpu_peak_mb"):
         peaks = [v for k, v in out.items() if k.endswith(f".memory.{key}")]
         if peaks:

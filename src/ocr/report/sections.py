@@ -361,7 +361,14 @@ def cache(s: SectionInput) -> str:
         )
         return "## Target cache\n\n" + not_available(why)
     rows = [
-        (PHASE_LABEL.get(e.phase, e.phase), e.epoch, fmt.pct(e.cache_hit_rate), fmt.num(e.samples))
+        (
+            PHASE_LABEL.get(e.phase, e.phase),
+            e.epoch,
+            fmt.pct(e.cache_hit_rate),
+            fmt.num(e.samples),
+            fmt.ms(e.worker_stages.get("targets", {}).get("mean")),
+            fmt.ms(e.worker_stages.get("targets", {}).get("p95")),
+        )
         for e in used
     ]
     lines = [
@@ -370,30 +377,30 @@ def cache(s: SectionInput) -> str:
     ]
     estimates = time_saved(a.perf.epochs)
     if estimates:
-        lines.append(f"\nEstimated time saved: **{fmt.sec(a.fig('cache.time_saved_s'))} of worker time**.")
+        lines.append(
+            f"\nEstimated time saved (net): **{fmt.sec(a.fig('cache.time_saved_s'))} of worker time**."
+        )
         for est in estimates:
             lines.append(
-                f"- {est.phase}: {est.hits} hits x ({fmt.ms(est.miss_cost_s)} - {fmt.ms(est.hit_cost_s)}) = "
-                f"{fmt.sec(est.seconds)}: the mean `targets` time per sample in epoch "
-                f"{est.miss_epoch} (hit rate "
-                f"{fmt.pct(est.miss_rate)}) stands for a miss, in epoch {est.hit_epoch} (hit rate "
-                f"{fmt.pct(est.hit_rate)}) for a hit."
+                f"- {est.phase}: {est.hits} hits x {fmt.ms(est.miss_cost_s)} "
+                f"(a miss: mean `targets` time in epoch "
+                f"{est.miss_epoch}, hit rate {fmt.pct(est.miss_rate)}) = {fmt.sec(est.gross_s)} gross, less "
+                f"{est.hits} x {fmt.ms(est.hit_cost_s)} (a hit: epoch {est.hit_epoch}, hit rate "
+                f"{fmt.pct(est.hit_rate)}) = {fmt.sec(est.net_s)} net."
+                + (" **Hits cost more than computing the targets.**" if est.net_s < 0 else "")
             )
         lines.append(
-            "\nThis is worker time, spread over the workers: it shortens the epoch only when the "
-            "workers were the "
-            "bottleneck (see data wait). It overestimates when the miss epoch also had hits."
+            "\nThis is worker time, spread over the workers: it shortens the epoch only when the workers "
+            "were the bottleneck (see data wait). It is rough when the miss epoch also had hits, or when an "
+            "epoch's "
+            "mean carries a one-off outlier (see the p95 column)."
         )
     else:
         lines.append(
             "\n" + not_available("time saved: no epoch dominated by misses to estimate a miss's cost")
         )
-    return (
-        "## Target cache\n\n"
-        + "\n".join(lines)
-        + "\n\n"
-        + table(("phase", "epoch", "hit rate", "samples"), rows)
-    )
+    header = ("phase", "epoch", "hit rate", "samples", "targets mean / sample", "targets p95")
+    return "## Target cache\n\n" + "\n".join(lines) + "\n\n" + table(header, rows)
 
 
 @section("accuracy")

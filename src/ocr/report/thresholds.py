@@ -21,6 +21,7 @@ class Thresholds:
     val_train_ratio: float = 1.0  # validation time per sample above this many training's
     attributed_share: float = 0.80  # named stages must cover at least this share of the epoch
     cache_hit_rate: float = 0.50  # hit rate after the first epoch must reach this
+    cache_hit_cost_ratio: float = 0.50  # a hit must cost less than this share of a miss
     worker_targets_share: float = 0.50  # targets above this share of per-sample worker time
     memory_growth: float = 0.25  # RSS growing by more than this fraction from epoch to epoch
 

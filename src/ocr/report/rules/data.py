@@ -68,7 +68,7 @@ def data_wait(analysis: Analysis) -> list[Finding]:
         heaviest = heaviest_worker_stage(analysis, phase)
         if heaviest:
             stage, mean = heaviest
-            evidence.append(f"heaviest worker stage: {stage}, {fmt.ms(mean)} per sample")
+            evidence.append(f"heaviest data-loading stage: {stage}, {fmt.ms(mean)} per sample")
             advice.append(WORKER_ADVICE.get(stage, f"reduce the {stage} stage's cost"))
         if analysis.config.get("cache_enabled") is False and not (heaviest and heaviest[0] == "targets"):
             advice.append("the target cache is off (data.cache.enabled=false): enable it for validation")
@@ -96,12 +96,20 @@ def worker_targets(analysis: Analysis) -> list[Finding]:
         mean = analysis.fig(f"{phase}.worker.targets.mean_s")
         wait = analysis.fig(f"{phase}.data_wait_share") or 0.0
         cache = analysis.config.get("cache_enabled")
-        advice = (
-            "enable the target cache (data.cache.enabled=true; for training also data.cache.train=true with "
-            "augmentation off)"
-            if cache is False
-            else "check the cache hit rate below; the cache is not absorbing it"
-        )
+        rate = analysis.fig(f"{phase}.cache.hit_rate")
+        if rate is None:
+            advice = (
+                "enable the target cache (data.cache.enabled=true; for training also data.cache.train=true "
+                "with augmentation off)"
+            )
+        elif rate < analysis.thresholds.cache_hit_rate:
+            advice = f"the cache hits only {fmt.pct(rate)} here: see the cache findings"
+        else:
+            advice = (
+                f"the cache already hits {fmt.pct(rate)}, so the hits themselves are slow "
+                f"(p95 {fmt.ms(analysis.fig(f'{phase}.worker.targets.p95_s'))}): keep hits in memory "
+                "(data.cache.memory_items) and check the disk store's latency"
+            )
         out.append(
             Finding(
                 "worker_targets",
@@ -156,6 +164,34 @@ def cache_hit_rate(analysis: Analysis) -> list[Finding]:
                 ],
                 advice + ".",
                 {"hit_rate_after_first_epoch": rate},
+            )
+        )
+    return out
+
+
+@register_rule("cache_slow_hits")
+def cache_slow_hits(analysis: Analysis) -> list[Finding]:
+    """A cache hit costing more than the threshold share of computing the targets (a miss)."""
+    out = []
+    for phase in analysis.perf.phases:
+        hit, miss = analysis.fig(f"{phase}.cache.hit_cost_s"), analysis.fig(f"{phase}.cache.miss_cost_s")
+        if hit is None or not miss or hit <= analysis.thresholds.cache_hit_cost_ratio * miss:
+            continue
+        share = analysis.fig(f"{phase}.worker.targets.share") or 0.0
+        out.append(
+            Finding(
+                "cache_slow_hits",
+                f"Target cache hits in {phase} cost {hit / miss:.0%} of computing the targets",
+                max(share, 0.02) * max(analysis.fig(f"{phase}.data_wait_share") or 0.0, 0.02),
+                [
+                    f"{phase}: a hit costs {fmt.ms(hit)} per sample, a miss (computing) {fmt.ms(miss)} "
+                    f"(threshold {fmt.pct(analysis.thresholds.cache_hit_cost_ratio)} of a miss)",
+                    f"estimated net time saved over the run: {fmt.sec(analysis.fig('cache.time_saved_s'))}",
+                ],
+                "The cache does not pay here: targets are cheap to compute (small images, "
+                "data.targets.formula=db) "
+                "or reads are slow; keep hits in memory (data.cache.memory_items) or turn the cache off.",
+                {"hit_cost_s": hit, "miss_cost_s": miss},
             )
         )
     return out

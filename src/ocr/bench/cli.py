@@ -73,6 +73,8 @@ register("cache", "target cache store: diskcache vs files (write/read latency, 2
          module_loader("ocr.bench.cache"))
 register("pipeline", "validation data time per image and cache hit rate, epoch by epoch (real Lightning)",
          module_loader("ocr.bench.pipeline"))
+register("overhead", "PerformanceProfilerCallback cost per training step: on vs off, same run, median of repeats",
+         module_loader("ocr.bench.overhead"))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

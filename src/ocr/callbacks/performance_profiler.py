@@ -192,7 +192,7 @@ class PerformanceProfilerCallback(L.Callback):
         cuda_sync_every: synchronise CUDA on one batch in this many.
         log_stats: which statistics of each stage are logged per epoch (all are in the JSON).
         memory_every_n_batches: memory readings between epoch ends, for the memory timeline.
-        summary_file: file name of the summary.
+        summary_file: file name of the summary (``None``: keep it in memory, write nothing).
     """
 
     def __init__(
@@ -202,7 +202,7 @@ class PerformanceProfilerCallback(L.Callback):
         cuda_sync_every: int = 20,
         log_stats: tuple[str, ...] | list[str] = ("mean", "median", "p95", "p99"),
         memory_every_n_batches: int = 25,
-        summary_file: str = "perf_summary.json",
+        summary_file: str | None = "perf_summary.json",
     ) -> None:
         super().__init__()
         self.enabled = enabled
@@ -245,7 +245,7 @@ class PerformanceProfilerCallback(L.Callback):
 
             pl_module.stage_timer = NullStageTimer()
         self.run_info.setdefault("stages_run", []).append(stage)
-        if trainer.is_global_zero:
+        if trainer.is_global_zero and self.summary_file:
             self.write_summary(trainer)
 
     # -- epoch windows ------------------------------------------------------------------------
@@ -531,7 +531,7 @@ class PerformanceProfilerCallback(L.Callback):
     def write_summary(self, trainer: L.Trainer) -> Path:
         directory = Path(self.output_dir or trainer.log_dir or trainer.default_root_dir)
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / self.summary_file
+        path = directory / (self.summary_file or "perf_summary.json")
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.summary(), indent=1, default=float))
         os.replace(tmp, path)

@@ -1,0 +1,131 @@
+"""``ocr bench overhead``: what the PerformanceProfilerCallback costs per training step.
+
+The two arms (callback on / off) run alternately in one process on the same pre-collated batches
+(so data loading noise is out of the picture), each for ``steps`` optimizer steps, ``repeats``
+times. Reported: the median step time of each arm, the overhead as the median over repeats of
+(on / off - 1), and the time the callback itself spent in its hooks (a direct, noise-free view of
+the same cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
+from ocr.data.collate import DBCollateFN
+from ocr.data.datasets.synthetic import SyntheticReceipts
+from ocr.data.transforms import ReceiptTransform, TransformConfig
+from ocr.models.lit_module import DBNetModule
+
+
+class _StepClock(L.Callback):
+    """The same tiny timer in both arms: wall time from batch start to batch end."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._t0 = 0.0
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, idx: int) -> None:
+        if trainer.strategy.root_device.type == "cuda":
+            torch.cuda.synchronize()
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, idx: int
+    ) -> None:
+        if trainer.strategy.root_device.type == "cuda":
+            torch.cuda.synchronize()
+        self.times.append(time.perf_counter() - self._t0)
+
+
+def _batches(image_size: int, batch_size: int, count: int) -> list[dict[str, Any]]:
+    dataset = SyntheticReceipts(num_samples=batch_size * count, seed=7)
+    dataset.transform = ReceiptTransform(TransformConfig(image_size=image_size), train=False)
+    collate = DBCollateFN()
+    return [collate([dataset[i * batch_size + j] for j in range(batch_size)]) for i in range(count)]
+
+
+def _fit(module: DBNetModule, batches: list[dict[str, Any]], steps: int, profiled: bool, accelerator: str) -> dict[str, Any]:
+    clock = _StepClock()
+    callbacks: list[L.Callback] = [clock]
+    profiler = None
+    if profiled:
+        profiler = PerformanceProfilerCallback(enabled=True, summary_file=None)
+        callbacks.append(profiler)
+    loader = DataLoader(batches, batch_size=None, shuffle=False, num_workers=0)
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        max_steps=steps,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+        precision="bf16-mixed" if accelerator == "gpu" else "32-true",
+    )
+    trainer.fit(module, train_dataloaders=loader)
+    times = clock.times[2:]  # the first steps warm up allocators and kernels
+    out: dict[str, Any] = {"median_step_s": statistics.median(times), "steps": len(times)}
+    if profiler is not None and profiler.epochs:
+        own = sum(e["stages"].get("profiler", {}).get("total", 0.0) for e in profiler.epochs)
+        out["callback_hook_s_per_step"] = own / max(1, sum(e["batches"] for e in profiler.epochs))
+        out["attributed_share"] = min(e["attributed_share"] for e in profiler.epochs)
+    return out
+
+
+def bench_overhead(
+    backbone: str = "resnet18", image_size: int = 640, batch_size: int = 4, steps: int = 12, repeats: int = 5
+) -> dict[str, Any]:
+    accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(0)
+    module = DBNetModule(net={"backbone": backbone})
+    batches = _batches(image_size, batch_size, count=4)
+    batches = (batches * (steps // len(batches) + 1))[:steps]
+    _fit(module, batches, min(steps, 4), profiled=False, accelerator=accelerator)  # warm-up, not timed
+    on, off, ratios, own = [], [], [], []
+    for r in range(repeats):
+        order = (True, False) if r % 2 == 0 else (False, True)  # ABBA: drift hits both arms
+        result = {p: _fit(module, batches, steps, profiled=p, accelerator=accelerator) for p in order}
+        on.append(result[True]["median_step_s"])
+        off.append(result[False]["median_step_s"])
+        ratios.append(result[True]["median_step_s"] / result[False]["median_step_s"] - 1.0)
+        own.append(result[True].get("callback_hook_s_per_step", 0.0))
+    step = statistics.median(off)
+    return {
+        "backbone": backbone,
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "device": torch.cuda.get_device_name(0) if accelerator == "gpu" else "cpu",
+        "repeats": repeats,
+        "steps_per_repeat": steps,
+        "step_ms_without": 1e3 * step,
+        "step_ms_with": 1e3 * statistics.median(on),
+        "overhead_pct": 100.0 * statistics.median(ratios),
+        "overhead_pct_per_repeat": [round(100.0 * x, 3) for x in ratios],
+        "callback_hooks_ms_per_step": 1e3 * statistics.median(own),
+        "callback_hooks_pct_of_step": 100.0 * statistics.median(own) / step,
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backbone", default="resnet18")
+    parser.add_argument("--image-size", type=int, default=640)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=12, help="optimizer steps per arm and repeat")
+    parser.add_argument("--repeats", type=int, default=5)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    result = bench_overhead(args.backbone, args.image_size, args.batch_size, args.steps, args.repeats)
+    print(json.dumps(result), flush=True)
+    return result

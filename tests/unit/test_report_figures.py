@@ -32,7 +32,10 @@ def test_ratio_memory_and_accuracy_figures() -> None:
     assert figures["val_vs_train_ratio"] == pytest.approx((4.0 / 50) / (10.0 / 100))
     assert figures["memory.rss_peak_mb"] == 1000.0
     assert figures["val.hmean"] == 0.6 and figures["val.hmean_best"] == 0.8
-    assert figures["train.worker.targets.share"] == pytest.approx(0.004 / 0.020)
+    # per sample: collate (per batch) is spread over the batch of 10
+    assert figures["train.worker.targets.share"] == pytest.approx(
+        0.004 / (0.010 + 0.005 + 0.004 + 0.001 / 10)
+    )
 
 
 def test_cache_counts_and_time_saved_estimate() -> None:

@@ -31,7 +31,7 @@ def test_data_wait_recommends_workers_from_core_count() -> None:
     )
     finding = rules_fired(doc)["data_wait"][0]
     assert "train" in finding.title.lower() and "40.0%" in finding.title
-    assert "raise data.loader.num_workers from 2 to 7" in finding.recommendation
+    assert "Raise data.loader.num_workers from 2 to 7" in finding.recommendation
     assert "8 cores" in finding.recommendation
     assert finding.numbers["data_wait_share"] == pytest.approx(0.4)
 
@@ -50,6 +50,15 @@ def test_data_wait_with_all_cores_used_points_at_sample_cost_and_cache() -> None
     text = rules_fired(doc)["data_wait"][0].recommendation
     assert "already cover the machine's 2 cores" in text
     assert "data.cache.enabled=true" in text
+
+
+def test_data_wait_on_a_few_batches_blames_the_first_batch() -> None:
+    doc = summary(healthy_epochs(validate={"shares": {"data_wait": 0.4, "compute": 0.5}, "batches": 1}))
+    finding = rules_fired(doc)["data_wait"][0]
+    assert "only 1 batch per validate epoch" in finding.evidence
+    assert finding.recommendation.startswith(
+        "With this few batches most of the wait is the epoch's first batch"
+    )
 
 
 def test_postprocess_dominating_validation() -> None:

@@ -16,6 +16,7 @@ KEY_CONFIG: dict[str, tuple[str, ...]] = {
     "backbone": ("model.net.backbone", "net.backbone"),
     "image_size": ("data.image_size", "image_size"),
     "batch_size": ("data.loader.batch_size", "loader.batch_size"),
+    "val_batch_size": ("data.loader.val_batch_size", "loader.val_batch_size"),
     "num_workers": ("data.loader.num_workers", "loader.num_workers"),
     "cache_enabled": ("data.cache.enabled", "cache.enabled"),
     "target_formula": ("data.targets.formula", "targets.formula"),

@@ -17,6 +17,7 @@ import re
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ocr.report.perf import EpochPerf, PerfData
 from ocr.report.run import RunData
@@ -103,14 +104,36 @@ def _put(out: dict[str, float], key: str, value: float | None) -> None:
         out[key] = float(value)
 
 
-def worker_share(epoch: EpochPerf, stage: str) -> float | None:
-    means = {s: v.get("mean") for s, v in epoch.worker_stages.items()}
+PER_BATCH_WORKER_STAGES = frozenset({"collate"})  # timed once per batch, the others once per sample
+
+
+def batch_size(phase: str, config: dict[str, Any]) -> float:
+    """The phase's batch size from the key config (1 when unknown), to put collate per sample."""
+    size = config.get("batch_size")
+    if phase != "train":
+        size = config.get("val_batch_size") or size
+    return float(size) if isinstance(size, int | float) and size > 0 else 1.0
+
+
+def per_sample(stage: str, seconds: float, phase: str, config: dict[str, Any]) -> float:
+    return seconds / batch_size(phase, config) if stage in PER_BATCH_WORKER_STAGES else seconds
+
+
+def worker_share(epoch: EpochPerf, stage: str, config: dict[str, Any]) -> float | None:
+    """The stage's share of per-sample worker time (collate spread over the batch)."""
+    means = {
+        s: per_sample(s, v["mean"], epoch.phase, config)
+        for s, v in epoch.worker_stages.items()
+        if "mean" in v
+    }
     total = sum(v for v in means.values() if v)
     mean = means.get(stage)
     return mean / total if mean is not None and total > 0 else None
 
 
-def _phase_figures(out: dict[str, float], phase: str, epochs: list[EpochPerf]) -> None:
+def _phase_figures(
+    out: dict[str, float], phase: str, epochs: list[EpochPerf], config: dict[str, Any]
+) -> None:
     st = steady(epochs)
     out[f"{phase}.epochs"] = float(len(epochs))
     for name in PHASE_FIELDS:
@@ -127,7 +150,7 @@ def _phase_figures(out: dict[str, float], phase: str, epochs: list[EpochPerf]) -
         for stat in STATS:
             values = (e.worker_stages.get(stage, {}).get(stat) for e in st)
             _put(out, f"{phase}.worker.{stage}.{stat}_s", median_of(values))
-        _put(out, f"{phase}.worker.{stage}.share", median_of(worker_share(e, stage) for e in st))
+        _put(out, f"{phase}.worker.{stage}.share", median_of(worker_share(e, stage, config) for e in st))
     _put(out, f"{phase}.cache.hit_rate", median_of(e.cache_hit_rate for e in st))
     for key, fallback in (
         ("rss_peak_mb", "rss_mb"),
@@ -215,8 +238,9 @@ def last_value(run: RunData, key: str, pick: Callable[[list[float]], float] | No
 
 def compute_figures(run: RunData, perf: PerfData) -> dict[str, float]:
     out: dict[str, float] = {}
+    config = dict(run.info.get("config") or {})
     for phase in perf.phases:
-        _phase_figures(out, phase, perf.phase(phase))
+        _phase_figures(out, phase, perf.phase(phase), config)
     if (
         "train.time_per_sample_s" in out
         and "validate.time_per_sample_s" in out

@@ -50,6 +50,14 @@ class EpochPerf:
         total = self.stages.get(stage, {}).get("total")
         return total / self.wall_s if total is not None and self.wall_s else None
 
+    def stage_count(self, stage: str) -> int | None:
+        """Calls of a stage in the epoch: the summary's count, or total / mean from logged keys."""
+        stats = self.stages.get(stage, {})
+        if stats.get("count") is not None:
+            return int(stats["count"])
+        total, mean = stats.get("total"), stats.get("mean")
+        return round(total / mean) if total is not None and mean else None
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -205,8 +205,8 @@ def worker_stages(s: SectionInput) -> str:
             )
     body = (
         "Measured inside the DataLoader workers, in parallel with the main process: they reach the epoch "
-        "only as data wait. decode/transform/targets are per sample, collate per batch; share = the stage's "
-        "mean / the sum of the worker stages' means.\n\n"
+        "only as data wait. Times are per sample, except collate (per batch); share = the stage's mean per "
+        "sample (collate divided by the batch size) / the sum over the worker stages.\n\n"
         + table(("phase", "stage", "mean", "median", "p95", "p99", "share of worker time"), rows, "llrrrrr")
         if rows
         else not_available("no worker-stage timings (no perf data from the workers in this source)")

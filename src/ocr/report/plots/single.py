@@ -166,10 +166,11 @@ def time_per_sample(analysis: Analysis, path: Path) -> PlotResult:
                 f"val/train {e.val_vs_train_time_per_sample:.2f}x",
                 (e.epoch, 1000 * e.time_per_sample_s),
                 textcoords="offset points",
-                xytext=(0, -16),
+                xytext=(0, -18),
                 ha="center",
                 fontsize=8,
                 color="#d62728",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#d62728", "lw": 0.5, "alpha": 0.9},
             )
     ax.set_xlabel("epoch")
     ax.set_ylabel("time per sample (ms)")
@@ -229,7 +230,9 @@ def memory(analysis: Analysis, path: Path) -> PlotResult:
         for key, label in series.items():
             if any(key in e.memory for e in epochs):
                 ax.plot(x, [e.memory.get(key, np.nan) for e in epochs], "o-", label=label)
-        ax.set_xticks(x, [f"{e.phase[:5]} {e.epoch}" for e in epochs], rotation=30)
+        ax.set_xticks(
+            x, [f"{ {'validate': 'val'}.get(e.phase, e.phase) } {e.epoch}" for e in epochs], rotation=30
+        )
         ax.set_xlabel("epoch end (phase, epoch)")
         ax.set_title("Memory at each epoch end (no timeline in this source)")
     ax.set_ylabel("memory (MB)")

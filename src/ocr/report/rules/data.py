@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from ocr.report import fmt
 from ocr.report.context import Analysis
+from ocr.report.figures import per_sample, steady
 from ocr.report.rules.registry import Finding, register_rule
 
 WORKER_ADVICE = {
     "decode": "decoding dominates: store images pre-resized (near data.image_size) or in a faster format",
     "transform": "augmentation dominates: lighten data.augment (fewer/cheaper ops) or resize before "
     "augmenting",
-    "targets": "target maps dominate: enable the target cache (data.cache.enabled=true) or use the cheaper "
-    "border formula (data.targets.formula=db)",
     "collate": "collation dominates: check for large per-batch copies (pin_memory, tensor stacking)",
 }
 
 
 def heaviest_worker_stage(analysis: Analysis, phase: str) -> tuple[str, float] | None:
+    """The data-loading stage with the largest mean time per sample (collate spread over the batch)."""
     means = {
-        key.split(".")[2]: value
+        key.split(".")[2]: per_sample(key.split(".")[2], value, phase, analysis.config)
         for key, value in analysis.figures.items()
         if key.startswith(f"{phase}.worker.") and key.endswith(".mean_s")
     }
@@ -26,6 +26,24 @@ def heaviest_worker_stage(analysis: Analysis, phase: str) -> tuple[str, float] |
         return None
     stage = max(means, key=lambda s: means[s])
     return stage, means[stage]
+
+
+def targets_advice(analysis: Analysis, phase: str) -> str:
+    """What to do about target maps, given what the cache is doing in this phase."""
+    rate = analysis.fig(f"{phase}.cache.hit_rate")
+    cheaper = "or use the cheaper border formula (data.targets.formula=db)"
+    if rate is None:
+        return (
+            "enable the target cache (data.cache.enabled=true; for training also data.cache.train=true with "
+            f"augmentation off) {cheaper}"
+        )
+    if rate < analysis.thresholds.cache_hit_rate:
+        return f"the cache hits only {fmt.pct(rate)} here (see the cache findings) {cheaper}"
+    return (
+        f"the cache already hits {fmt.pct(rate)}, so what is left is the hits themselves "
+        f"(p95 {fmt.ms(analysis.fig(f'{phase}.worker.targets.p95_s'))}): keep hits in memory "
+        f"(data.cache.memory_items) and check the disk store's latency, {cheaper}"
+    )
 
 
 def _worker_advice(analysis: Analysis, phase: str) -> str:
@@ -65,11 +83,24 @@ def data_wait(analysis: Analysis) -> list[Finding]:
             f"median batch: data wait {fmt.ms(wait)} vs compute {fmt.ms(compute)}",
         ]
         advice = [_worker_advice(analysis, phase)]
+        fetches = [c for c in (e.stage_count("data_wait") for e in steady(analysis.epochs(phase))) if c]
+        workers = int(analysis.config.get("num_workers") or 0)
+        if fetches and max(fetches) <= 2 * max(workers, 1):
+            n = max(fetches)
+            evidence.append(f"only {n} batch{'es' if n != 1 else ''} per {phase} epoch")
+            advice.insert(
+                0,
+                "with this few batches most of the wait is the epoch's first batch, which prefetching cannot "
+                "hide: confirm on a longer run before changing the loader",
+            )
         heaviest = heaviest_worker_stage(analysis, phase)
         if heaviest:
             stage, mean = heaviest
             evidence.append(f"heaviest data-loading stage: {stage}, {fmt.ms(mean)} per sample")
-            advice.append(WORKER_ADVICE.get(stage, f"reduce the {stage} stage's cost"))
+            if stage == "targets":
+                advice.append("target maps dominate: " + targets_advice(analysis, phase))
+            else:
+                advice.append(WORKER_ADVICE.get(stage, f"reduce the {stage} stage's cost"))
         if analysis.config.get("cache_enabled") is False and not (heaviest and heaviest[0] == "targets"):
             advice.append("the target cache is off (data.cache.enabled=false): enable it for validation")
         out.append(
@@ -78,7 +109,7 @@ def data_wait(analysis: Analysis) -> list[Finding]:
                 f"{phase.capitalize()} is input-bound: {fmt.pct(share)} of the epoch waits for data",
                 share,
                 evidence,
-                "; ".join(advice) + ".",
+                _sentence("; ".join(advice)),
                 {"data_wait_share": share, "workers": float(analysis.config.get("num_workers") or 0)},
             )
         )
@@ -96,20 +127,7 @@ def worker_targets(analysis: Analysis) -> list[Finding]:
         mean = analysis.fig(f"{phase}.worker.targets.mean_s")
         wait = analysis.fig(f"{phase}.data_wait_share") or 0.0
         cache = analysis.config.get("cache_enabled")
-        rate = analysis.fig(f"{phase}.cache.hit_rate")
-        if rate is None:
-            advice = (
-                "enable the target cache (data.cache.enabled=true; for training also data.cache.train=true "
-                "with augmentation off)"
-            )
-        elif rate < analysis.thresholds.cache_hit_rate:
-            advice = f"the cache hits only {fmt.pct(rate)} here: see the cache findings"
-        else:
-            advice = (
-                f"the cache already hits {fmt.pct(rate)}, so the hits themselves are slow "
-                f"(p95 {fmt.ms(analysis.fig(f'{phase}.worker.targets.p95_s'))}): keep hits in memory "
-                "(data.cache.memory_items) and check the disk store's latency"
-            )
+        advice = targets_advice(analysis, phase)
         out.append(
             Finding(
                 "worker_targets",
@@ -122,7 +140,7 @@ def worker_targets(analysis: Analysis) -> list[Finding]:
                     f"target formula: {analysis.config.get('target_formula', 'unknown')}, cache "
                     f"enabled: {cache}",
                 ],
-                f"{advice}; data.targets.formula=db is the cheaper border approximation.",
+                _sentence(advice),
                 {"targets_share": share},
             )
         )
@@ -162,7 +180,7 @@ def cache_hit_rate(analysis: Analysis) -> list[Finding]:
                     f"hit rate per epoch: {per_epoch}",
                     f"threshold after the first epoch: {fmt.pct(analysis.thresholds.cache_hit_rate)}",
                 ],
-                advice + ".",
+                _sentence(advice),
                 {"hit_rate_after_first_epoch": rate},
             )
         )
@@ -195,3 +213,7 @@ def cache_slow_hits(analysis: Analysis) -> list[Finding]:
             )
         )
     return out
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

@@ -23,6 +23,11 @@ VARIANCE_CAUSES = {
 }
 
 
+# Stages timed once per batch with comparable calls. hooks/callbacks/profiler pool many different
+# hooks (their p95/median says nothing) and metric_compute runs once per epoch.
+VARIANCE_STAGES = frozenset({"data_wait", "h2d", "compute", "postprocess", "metric_update"})
+
+
 @register_rule("variance")
 def variance(analysis: Analysis) -> list[Finding]:
     """A stage whose p95 exceeds the threshold times its median (and takes a real share)."""
@@ -36,6 +41,8 @@ def variance(analysis: Analysis) -> list[Finding]:
             ):
                 continue
             stage = key.split(".")[2]
+            if stage not in VARIANCE_STAGES:
+                continue
             median = analysis.fig(f"{phase}.stage.{stage}.median_s")
             p95 = analysis.fig(f"{phase}.stage.{stage}.p95_s")
             if not median or not p95 or p95 <= th.variance_ratio * median:

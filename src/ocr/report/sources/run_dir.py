@@ -82,7 +82,8 @@ def load(target: str) -> RunData:
         "created": run_info.get("created"),
         "hardware": run_info.get("hardware", {}),
         "versions": run_info.get("versions", {}),
-        "config": run_info.get("config") or key_config(hydra_cfg),
+        # the summary's own key config first; what it lacks (val_batch_size) from its hparams or config.yaml
+        "config": {**key_config(run_info.get("hparams"), hydra_cfg), **(run_info.get("config") or {})},
         "config_hash": run_info.get("config_hash"),
     }
     return RunData("run-dir", str(root), metrics, {k: v for k, v in info.items() if v}, summary, notes)

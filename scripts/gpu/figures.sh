@@ -12,10 +12,12 @@ PY=${PY:-python3}
 if [ -z "${DRY:-}" ]; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 3
   export PYTHONPATH=/tmp/site:$PWD/src
-  TRAIN="experiment=sroie trainer.max_time=00:00:04:00"; SWEEP_BATCHES=16; WORKERS="0 4 12"
+  TRAIN="experiment=sroie trainer.max_time=00:00:03:30"; SWEEP_BATCHES=16; WORKERS="0 4 12"
+  OVERHEAD="--steps 30 --repeats 5"
 else
   TRAIN="experiment=sroie trainer.accelerator=cpu trainer.precision=32-true model.net.backbone=mobilenetv3_small_050 model.net.inner_channels=32 data.image_size=256 data.augment.crop_size=128 data.loader.num_workers=2 trainer.max_epochs=2 trainer.check_val_every_n_epoch=1 trainer.limit_train_batches=2 trainer.limit_val_batches=2"
   SWEEP_BATCHES=2; WORKERS="0 2"
+  OVERHEAD="--backbone mobilenetv3_small_050 --image-size 128 --steps 4 --repeats 2"
 fi
 DATA="data.train_root=.gpu/sroie1024/train data.val_root=.gpu/sroie1024/val ${EXTRA:-}"
 OCR="$PY -m ocr.cli"
@@ -32,7 +34,11 @@ $OCR validate ckpt_path="$BEST" data=sroie data.root=.gpu/sroie1024/val ${EXTRA:
 tail -n 1 "$WORK/validate.log"
 $PY scripts/gpu/weights.py export "$BEST" "$OUT/best_weights"
 
-# 2. data-wait share against the number of DataLoader workers (a short training epoch each)
+# 2. the profiler's overhead on the default model (resnet18, 640, batch 4), on and off in one run
+$OCR bench overhead $OVERHEAD > "$WORK/overhead.log" 2>&1
+tail -n 1 "$WORK/overhead.log"
+
+# 3. data-wait share against the number of DataLoader workers (a short training epoch each)
 for n in $WORKERS; do
   $OCR train $TRAIN $DATA data.loader.num_workers=$n trainer.max_epochs=1 trainer.limit_train_batches=$SWEEP_BATCHES \
     trainer.limit_val_batches=$SWEEP_BATCHES trainer.check_val_every_n_epoch=1 hydra.run.dir=$WORK/sweep_w$n > "$WORK/sweep_w$n.log" 2>&1

@@ -138,3 +138,31 @@ def test_errors_are_one_clear_line(tmp_path: Path, args: list[str], message: str
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("ocr report: error: ")
     assert message in result.stderr, result.stderr
+
+
+def test_gpu_run_shows_gpu_hardware_and_memory(tmp_path: Path) -> None:
+    """A CUDA run's summary (constructed: no GPU here) carries gpu_* memory keys and GPU hardware."""
+    from tests.unit.test_report_builders import healthy_epochs, summary
+
+    doc = summary(healthy_epochs())
+    doc["run"]["hardware"].update(
+        {"cuda": True, "gpu": "NVIDIA H100 80GB HBM3", "gpu_count": 1, "gpu_memory_gb": 79.2}
+    )
+    for i, e in enumerate(doc["epochs"]):
+        e["memory"].update(
+            {"gpu_allocated_mb": 900.0 + i, "gpu_reserved_mb": 2048.0, "gpu_peak_mb": 1500.0 + 10 * i}
+        )
+    for i, point in enumerate(doc["memory_timeline"]):
+        point.update(
+            {"gpu_allocated_mb": 900.0 + i, "gpu_reserved_mb": 2048.0, "gpu_peak_mb": 1500.0 + 10 * i}
+        )
+    run = tmp_path / "gpu_run"
+    run.mkdir()
+    (run / "perf_summary.json").write_text(json.dumps(doc))
+    out = tmp_path / "report.md"
+    main([str(run), "--output", str(out), "--export-json", str(tmp_path / "r.json")])
+    text = out.read_text()
+    assert "GPU: NVIDIA H100 80GB HBM3 x1 (79.2 GB)" in text
+    assert "Peaks over the run: main process 1000 MB, workers 2000 MB, GPU 1550 MB." in text
+    assert json.loads((tmp_path / "r.json").read_text())["figures"]["memory.gpu_peak_mb"] == 1550.0
+    assert (tmp_path / "report_plots" / "memory.png").is_file()

@@ -167,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{rule.name:<24} {rule.doc}")
         print("\nthresholds: " + ", ".join(f"{k}={v:g}" for k, v in Thresholds().to_dict().items()))
         return
+    if args.threshold < 0:
+        parser.error("--threshold must be >= 0 (a relative change, e.g. 0.10)")
     targets = _targets(args, parser)
     try:
         thresholds = load_thresholds(args.thresholds, args.rule_threshold)

@@ -70,6 +70,7 @@ def header(s: SectionInput) -> str:
         ("run", info.get("name", fmt.NA)),
         ("run started", info.get("created") or fmt.NA),
         ("report generated", datetime.now(UTC).isoformat(timespec="seconds")),
+        ("run time", fmt.sec(info.get("runtime_s")) if info.get("runtime_s") else fmt.NA),
         ("hardware", _hardware(info.get("hardware") or {})),
         ("versions", ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items() if v) or fmt.NA),
         ("key config", ", ".join(f"{k}={v}" for k, v in (info.get("config") or {}).items()) or fmt.NA),

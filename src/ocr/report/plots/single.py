@@ -187,38 +187,35 @@ def time_per_sample(analysis: Analysis, path: Path) -> PlotResult:
 def memory(analysis: Analysis, path: Path) -> PlotResult:
     timeline = analysis.perf.memory_timeline
     series = {
-        "rss_mb": "main process RSS",
-        "workers_rss_mb": "workers RSS (sum)",
-        "gpu_allocated_mb": "GPU allocated",
-        "gpu_peak_mb": "GPU peak allocated",
+        "rss_mb": ("main process RSS", "#1f77b4"),
+        "workers_rss_mb": ("workers RSS (sum)", "#ff7f0e"),
+        "gpu_allocated_mb": ("GPU allocated", "#2ca02c"),
+        "gpu_peak_mb": ("GPU peak allocated", "#9467bd"),
     }
+    # phase markers in black/white so that they never read as another series
+    phase_style = {"train": {"marker": "o", "mfc": "black"}, "validate": {"marker": "s", "mfc": "white"}}
     fig, axes = figure(width=10.0, height=4.6)
     ax = axes[0][0]
     if timeline:
         t = np.array([p["t"] for p in timeline])
-        for key, label in series.items():
+        for key, (label, color) in series.items():
             if any(key in p for p in timeline):
-                ax.plot(t, [p.get(key, np.nan) for p in timeline], "-", label=label, linewidth=2)
-                for phase, marker in (("train", "o"), ("validate", "s")):
+                ax.plot(t, [p.get(key, np.nan) for p in timeline], "-", label=label, linewidth=2, color=color)
+                for phase, style in phase_style.items():
                     points = [p for p in timeline if p.get("phase") == phase and key in p]
                     ax.plot(
                         [p["t"] for p in points],
                         [p[key] for p in points],
-                        marker,
-                        color=PHASE_COLOR[phase],
-                        markersize=5,
                         linestyle="none",
+                        color="black",
+                        markersize=5,
+                        **style,
                     )
-        for phase, marker in (("train", "o"), ("validate", "s")):
+        for phase, style in phase_style.items():
             ax.plot(
-                [],
-                [],
-                marker,
-                color=PHASE_COLOR[phase],
-                linestyle="none",
-                label=f"reading during {PHASE_LABEL[phase]}",
+                [], [], linestyle="none", color="black", label=f"reading during {PHASE_LABEL[phase]}", **style
             )
-        ax.set_xlabel("time since the run started (s)")
+        ax.set_xlabel("time since the profiler started (s)")
         ax.set_title("Memory over time (readings every N batches and at each epoch end)")
         ax.margins(x=0.04)
     else:
@@ -227,9 +224,9 @@ def memory(analysis: Analysis, path: Path) -> PlotResult:
             plt.close(fig)
             return None, "no memory readings in this run"
         x = np.arange(len(epochs))
-        for key, label in series.items():
+        for key, (label, color) in series.items():
             if any(key in e.memory for e in epochs):
-                ax.plot(x, [e.memory.get(key, np.nan) for e in epochs], "o-", label=label)
+                ax.plot(x, [e.memory.get(key, np.nan) for e in epochs], "o-", label=label, color=color)
         ax.set_xticks(
             x, [f"{ {'validate': 'val'}.get(e.phase, e.phase) } {e.epoch}" for e in epochs], rotation=30
         )

@@ -166,7 +166,7 @@ def load(target: str) -> RunData:
         metadata=parsed["environment"],
         created=run.get("created"),
         versions={"python": telemetry.get("pythonVersion"), "wandb": telemetry.get("cliVersion")},
-        extra={"wandb": {k: v for k, v in run.items() if v}},
+        extra={"wandb": {k: v for k, v in run.items() if v}, "runtime_s": parsed["summary"].get("_runtime")},
     )
     extra = {"summary": parsed["summary"], "wandb_config": parsed["config"], "exit": parsed.get("exit")}
     return RunData("wandb-offline", str(path), history_to_long(parsed["history"]), info, None, notes, extra)

@@ -62,7 +62,10 @@ def load(target: str) -> RunData:
         metadata=metadata,
         created=getattr(run, "created_at", None),
         versions=versions,
-        extra={"wandb": {"id": run.id, "project": run.project, "entity": run.entity, "state": run.state}},
+        extra={
+            "wandb": {"id": run.id, "project": run.project, "entity": run.entity, "state": run.state},
+            "runtime_s": summary.get("_runtime"),
+        },
     )
     extra = {"summary": summary, "wandb_config": config}
     return RunData("wandb-online", target, history_to_long(rows), info, None, notes, extra)

@@ -62,7 +62,10 @@ def _worker_init(worker_id: int) -> None:
     if info is None:
         return
     # One OpenCV thread per worker: the workers are the parallelism; nested pools only oversubscribe.
-    cv2.setNumThreads(1)
+    # 0 (run sequentially), not 1: in a worker forked after the main process used OpenCV's pthreads
+    # pool (e.g. post-processing in a first validation), setNumThreads(1) waits forever on the
+    # pool's dead threads; 0 leaves the pool alone (see ocr.bench.pipeline, a second validate).
+    cv2.setNumThreads(0)
     dataset = info.dataset
     transform = getattr(dataset, "transform", None)
     if isinstance(transform, ReceiptTransform) and not transform.deterministic:

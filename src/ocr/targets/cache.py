@@ -61,8 +61,10 @@ from ocr.targets.cache_format import (
     frame,
     raw,
     unframe,
+    warm_up,
 )
 from ocr.targets.cache_store import FileStore
+from ocr.targets.db_targets import make_db_targets
 from ocr.targets.maps import DBTargets
 from ocr.targets.params import DBTargetParams
 
@@ -122,6 +124,26 @@ def _feed(digest: Any, data: bytes | memoryview) -> None:
     digest.update(data)
 
 
+def warm_up_kernels() -> None:
+    """Load the numba kernels of the codec and of both target formulas in this process, once.
+
+    DataLoader workers are forked after the cache is built: they inherit loaded kernels instead of
+    each paying ~0.25 s per kernel on first use (in epoch 1 on computing, in a later epoch on the
+    first hit), which would otherwise be charged to the first images of every worker.
+    """
+    global _warm
+    if _warm:
+        return
+    warm_up()
+    square = [np.array([[2, 2], [14, 2], [14, 12], [2, 12]], np.float32)]
+    for formula in ("db", "exact"):
+        make_db_targets(square, [False], (16, 16), DBTargetParams(formula=formula))
+    _warm = True
+
+
+_warm = False
+
+
 class PolygonCache:
     """DB targets keyed by polygons + ignore flags + image shape + parameters.
 
@@ -157,6 +179,7 @@ class PolygonCache:
         if self.cache_dir is not None and self.persist_to_disk:
             self._store = FileStore(self.cache_dir, self.max_bytes)
         self._reset_process_state()
+        warm_up_kernels()
 
     def _reset_process_state(self) -> None:
         self._pid = os.getpid()

@@ -30,6 +30,8 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
+from numba import njit
 from torch.utils.data import Dataset
 
 from ocr.data.datasets.base import ReceiptDataset, is_skipped
@@ -50,8 +52,9 @@ def encode_sample(image: np.ndarray, record: dict[str, Any]) -> list[Buffer]:
     if image.dtype != np.uint8 or image.ndim != 3:
         raise ValueError(f"expected a uint8 HWC image, got {image.dtype} {image.shape}")
     h, w, c = image.shape
-    nonzero = np.any(image, axis=2)
-    rows, cols = np.flatnonzero(nonzero.any(axis=1)), np.flatnonzero(nonzero.any(axis=0))
+    # (np.any over the 3-channel axis takes ~12 ms at 1024; these two contiguous reductions ~0.3 ms)
+    rows = np.flatnonzero(image.reshape(h, w * c).any(axis=1))
+    cols = np.flatnonzero(np.asarray(image.any(axis=0)).any(axis=1))
     y0, y1 = (int(rows[0]), int(rows[-1]) + 1) if rows.size else (0, 0)
     x0, x1 = (int(cols[0]), int(cols[-1]) + 1) if cols.size else (0, 0)
     crop = np.ascontiguousarray(image[y0:y1, x0:x1])
@@ -59,7 +62,8 @@ def encode_sample(image: np.ndarray, record: dict[str, Any]) -> list[Buffer]:
     return [_SAMPLE.pack(h, w, c, y0, y1, x0, x1, len(blob)), raw(crop), b"\0" * (-crop.nbytes % 8), blob]
 
 
-def decode_sample(payload: memoryview) -> tuple[np.ndarray, dict[str, Any]]:
+def decode_sample(payload: memoryview, full: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+    """(image, record); ``full=False`` gives ``(crop, (h, w, y0, x0))`` in ``record["_box"]`` instead."""
     try:
         h, w, c, y0, y1, x0, x1, n_blob = _SAMPLE.unpack_from(payload)
         if not (y0 <= y1 <= h and x0 <= x1 <= w):
@@ -73,9 +77,42 @@ def decode_sample(payload: memoryview) -> tuple[np.ndarray, dict[str, Any]]:
         record = pickle.loads(payload[offset:])
     except (struct.error, ValueError, pickle.UnpicklingError, EOFError) as exc:
         raise CorruptEntry(f"malformed sample entry: {exc}") from None
+    if not full:
+        record["_box"] = (h, w, y0, x0)
+        return crop, record
     image = np.zeros((h, w, c), np.uint8)
     image[y0:y1, x0:x1] = crop
     return image, record
+
+
+@njit(cache=True, boundscheck=False)
+def _normalize_lut(  # pragma: no cover - numba
+    crop: np.ndarray, lut: np.ndarray, y0: int, x0: int, out: np.ndarray
+) -> None:
+    """out[c, y, x] = lut[c, image[y, x, c]] where the image is ``crop`` at (y0, x0) in zeros."""
+    channels, h = out.shape[0], out.shape[1]
+    ch, cw = crop.shape[0], crop.shape[1]
+    for c in range(channels):
+        table = lut[c]
+        zero = table[0]
+        for y in range(h):
+            row = out[c, y]
+            cy = y - y0
+            if cy < 0 or cy >= ch:
+                row[:] = zero
+                continue
+            src = crop[cy, :, c]
+            row[:x0] = zero
+            for x in range(cw):
+                row[x0 + x] = table[src[x]]
+            row[x0 + cw :] = zero
+
+
+def warm_up() -> None:
+    """Load :func:`_normalize_lut` for read-only and writable crops (see ``cache_format.warm_up``)."""
+    lut = np.zeros((3, 256), np.float32)
+    for crop in (np.frombuffer(bytes(12), np.uint8).reshape(2, 2, 3), np.zeros((2, 2, 3), np.uint8)):
+        _normalize_lut(crop, lut, 1, 1, np.empty((3, 4, 4), np.float32))
 
 
 class _Capture:
@@ -127,6 +164,9 @@ class CachedSampleDataset(Dataset[dict[str, Any]]):
         )).encode()
         self.exact = True
         self._verified = 0
+        warm_up()
+        self._lut: np.ndarray | None = None
+        self._lut_state = "unchecked"  # -> "ok" | "off" after the first hit of a process
 
     # -- the wrapped reader's interface ---------------------------------------------------------
     def __len__(self) -> int:
@@ -170,12 +210,12 @@ class CachedSampleDataset(Dataset[dict[str, Any]]):
         payload = self.cache.read_entry(key, KIND_SAMPLE) if self.exact else None
         if payload is not None:
             try:
-                image, record = decode_sample(payload)
+                crop, record = decode_sample(payload, full=False)
             except CorruptEntry:
                 self.cache.discard(key, KIND_SAMPLE)
             else:
                 read = time.perf_counter()
-                record["image"] = self._normalize()(image)
+                record["image"] = self._image(crop, record.pop("_box"))
                 record["perf"] = {
                     "decode": 0.0,
                     "transform": time.perf_counter() - read,
@@ -199,6 +239,36 @@ class CachedSampleDataset(Dataset[dict[str, Any]]):
         out["perf"]["sample_cache"] = looked + time.perf_counter() - t0
         out["perf"]["counters"] = {"sample_cache_misses": 1}
         return out
+
+    def _image(self, crop: np.ndarray, box: tuple[int, int, int, int]) -> torch.Tensor:
+        """The normalised CHW tensor of the uint8 image ``crop`` placed at (y0, x0) in zeros.
+
+        The transform's normaliser is elementwise, so its value for each (channel, uint8 value)
+        is a 256-entry table taken from the normaliser itself; one numba pass then writes the
+        tensor (~4x less memory traffic than normalising the padded image). The first hit of each
+        process also runs the real normaliser and compares bit for bit; on any difference the
+        table is dropped and every hit uses the real normaliser.
+        """
+        h, w, y0, x0 = box
+        channels = crop.shape[2]
+        normalize = self._normalize()
+        if self._lut_state != "off":
+            if self._lut is None:
+                probe = np.repeat(np.arange(256, dtype=np.uint8).reshape(1, 256, 1), channels, axis=2)
+                self._lut = np.ascontiguousarray(normalize(probe).numpy()[:, 0, :], dtype=np.float32)
+            out = np.empty((channels, h, w), np.float32)
+            _normalize_lut(np.ascontiguousarray(crop), self._lut, y0, x0, out)
+            if self._lut_state == "ok":
+                return torch.from_numpy(out)
+        full = np.zeros((h, w, channels), np.uint8)
+        full[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]] = crop
+        live = normalize(full)
+        if self._lut_state == "unchecked":
+            same = np.array_equal(out.view(np.uint32), live.numpy().view(np.uint32))
+            self._lut_state = "ok" if same else "off"
+            if not same:
+                log.warning("sample cache: table normalisation differs from the transform's; not used")
+        return live
 
     def _verify(self, parts: list[Buffer], out: dict[str, Any]) -> None:
         """Decode the entry as a hit would and compare with the live sample, bit for bit."""

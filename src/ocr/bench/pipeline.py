@@ -1,0 +1,163 @@
+"""Validation data cost, epoch by epoch: does the cache make epoch 2 nearly free?
+
+``ocr bench pipeline --data /work/shared/datasets/sroie/val --workers 2 --epochs 2`` runs a real
+Lightning validation ``--epochs`` times (a tiny DBNet; the model is not what is measured) with
+the :class:`~ocr.callbacks.performance_profiler.PerformanceProfilerCallback`, starting from an
+empty cache folder. Each ``trainer.validate`` call starts fresh DataLoader workers, so every hit
+after epoch 1 is the cross-process path (shared folder, empty in-process LRU).
+
+Per epoch it prints one JSON line: worker time per image split into ``decode``, ``transform``,
+``sample_cache`` (whole-sample cache read, or lookup + store on a miss), ``targets`` (map cache
+hit, or computation) and ``collate``; target and sample cache hits/misses summed over workers;
+maps computed. The last line adds ``epoch2_vs_epoch1`` (data time per image, last epoch / first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ocr.errors import UserInputError
+
+STAGES = ("decode", "transform", "sample_cache", "targets", "collate")
+
+
+def _epoch_summary(entry: dict[str, Any]) -> dict[str, Any]:
+    samples = int(entry["samples"])
+    worker = entry.get("worker_stages", {})
+    per_image = {s: 1000.0 * worker[s]["total"] / samples for s in STAGES if s in worker and samples}
+    counters = entry.get("counters", {})
+
+    def rate(hits: str, misses: str) -> dict[str, Any]:
+        h, m = int(counters.get(hits, 0)), int(counters.get(misses, 0))
+        return {"hits": h, "misses": m, "hit_rate": h / (h + m) if h + m else None}
+
+    wait = entry.get("stages", {}).get("data_wait", {}).get("total", 0.0)
+    return {
+        "samples": samples,
+        "workers": entry.get("workers"),
+        "worker_ms_per_image": {**per_image, "total": sum(per_image.values())},
+        "data_wait_ms_per_image": 1000.0 * wait / samples if samples else None,
+        "target_cache": rate("cache_hits", "cache_misses"),
+        "sample_cache": rate("sample_cache_hits", "sample_cache_misses"),
+        "targets_computed": int(counters.get("targets_computed", 0)),
+        "wall_s": entry.get("wall_s"),
+    }
+
+
+def run_pipeline(
+    data: str | None,
+    reader: str = "sroie",
+    workers: int = 2,
+    epochs: int = 2,
+    image_size: int = 1024,
+    batch_size: int = 4,
+    cache_dir: str | None = None,
+    samples: bool = True,
+    limit_batches: int | None = None,
+    accelerator: str = "cpu",
+    overrides: Sequence[str] = (),
+    output: str | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Validate ``epochs`` times and summarise each epoch (see the module docstring)."""
+    import hydra
+    import lightning as L
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
+    from ocr.config_dir import config_dir
+
+    if data is not None and not Path(data).is_dir():
+        raise UserInputError(f"--data {data} is not a folder; pass a split folder (e.g. sroie/val)")
+    fresh_cache = cache_dir is None
+    cache = cache_dir or tempfile.mkdtemp(prefix="ocr-bench-pipeline-cache-")
+    out = Path(output) if output else Path(tempfile.mkdtemp(prefix="ocr-bench-pipeline-"))
+    try:
+        args = [
+            f"data={reader}",
+            *([f"data.root={data}"] if data else []),
+            f"data.image_size={image_size}",
+            f"data.loader.num_workers={workers}",
+            f"data.loader.val_batch_size={batch_size}",
+            "data.cache.enabled=true",
+            f"data.cache.dir={cache}",
+            f"data.cache.samples={str(samples).lower()}",
+            "model.net.backbone=mobilenetv3_small_050",
+            "model.net.inner_channels=32",
+            *overrides,
+            f"hydra.run.dir={out}",
+        ]
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=args, return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(out)
+        L.seed_everything(seed, workers=True, verbose=False)
+        datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+        model = hydra.utils.instantiate(cfg.model, _convert_="all")
+        profiler = PerformanceProfilerCallback(output_dir=str(out))
+        trainer = L.Trainer(
+            accelerator=accelerator, devices=1, logger=False, callbacks=[profiler],
+            enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+            num_sanity_val_steps=0, limit_val_batches=limit_batches, default_root_dir=str(out),
+        )
+        results: list[dict[str, Any]] = []
+        for epoch in range(epochs):
+            trainer.validate(model, datamodule=datamodule, verbose=False)
+            entry = [e for e in profiler.epochs if e["phase"] == "validate"][-1]
+            summary = {"epoch": epoch + 1, **_epoch_summary(entry)}
+            summary["metrics"] = dict(getattr(model, "last_val_metrics", {}))
+            results.append(summary)
+            print(json.dumps(summary), flush=True)
+    finally:
+        if fresh_cache:
+            shutil.rmtree(cache, ignore_errors=True)
+        if output is None:
+            shutil.rmtree(out, ignore_errors=True)
+    first, last = results[0], results[-1]
+    ratio = last["worker_ms_per_image"]["total"] / first["worker_ms_per_image"]["total"]
+    return {
+        "data": data, "reader": reader, "workers": workers, "image_size": image_size,
+        "batch_size": batch_size, "sample_cache": samples,
+        "epochs": results,
+        "epoch2_vs_epoch1": ratio,
+        "last_epoch_target_hit_rate": last["target_cache"]["hit_rate"],
+        "last_epoch_sample_hit_rate": last["sample_cache"]["hit_rate"],
+        "metrics_identical_across_epochs": all(r["metrics"] == first["metrics"] for r in results),
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default=None, help="split folder, e.g. sroie/val (not for synthetic)")
+    parser.add_argument("--reader", default="sroie", help="data config: sroie | json | synthetic")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--size", type=int, default=1024, help="data.image_size")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--cache-dir", default=None, help="reuse this cache folder (default: a fresh one)")
+    parser.add_argument("--no-samples", action="store_true", help="data.cache.samples=false")
+    parser.add_argument("--limit-batches", type=int, default=None)
+    parser.add_argument("--accelerator", default="cpu")
+    parser.add_argument("--output", default=None, help="keep perf_summary.json in this folder")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. data.val.num_samples=16")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.data is None and args.reader != "synthetic":
+        raise UserInputError(f"--reader {args.reader} needs --data SPLIT_FOLDER")
+    return run_pipeline(
+        args.data, reader=args.reader, workers=args.workers, epochs=args.epochs, image_size=args.size,
+        batch_size=args.batch_size, cache_dir=args.cache_dir, samples=not args.no_samples,
+        limit_batches=args.limit_batches, accelerator=args.accelerator, overrides=args.overrides,
+        output=args.output,
+    )

@@ -64,6 +64,7 @@ from ocr.targets.cache_format import (
     warm_up,
 )
 from ocr.targets.cache_store import FileStore
+from ocr.targets.db_targets import slowdown_injected
 from ocr.targets.db_targets import make_db_targets
 from ocr.targets.maps import DBTargets
 from ocr.targets.params import DBTargetParams
@@ -241,6 +242,8 @@ class PolygonCache:
         callers count hits of their own kind.
         """
         self._check_process()
+        if slowdown_injected():  # the perf suite's injected slowdown: every lookup misses
+            return None
         slot = (kind, key)
         payload = self._memory.get(slot)
         if payload is not None:

@@ -10,6 +10,10 @@ How it measures, and why this way:
   so nested actions are never counted twice.
 * **Post-processing and metric.** The LightningModule marks them with its ``stage_timer``; their
   time is subtracted from the enclosing step so that "compute" means forward (+ loss).
+* **Loader start.** ``iter(DataLoader)`` forks or resets the workers before any hook runs; the
+  data module's :class:`~ocr.data.loader.TimedDataLoader` records that span and the callback adds
+  it to the epoch it belongs to as ``loader_start`` (moving a validation loader's start-up out of
+  the enclosing training epoch).
 * **Worker stages.** Decode, transform, targets and collate are timed inside the DataLoader
   workers and carried back in ``batch["perf"]``, with cache hit/miss counters.
 * **CUDA.** ``time.perf_counter`` everywhere; the device is synchronised only every
@@ -191,7 +195,8 @@ class PerformanceProfilerCallback(L.Callback):
         output_dir: where ``perf_summary.json`` goes (default: the trainer's log dir).
         cuda_sync_every: synchronise CUDA on one batch in this many.
         log_stats: which statistics of each stage are logged per epoch (all are in the JSON).
-        memory_every_n_batches: memory readings between epoch ends, for the memory timeline.
+        memory_interval_s: seconds between memory readings (the memory timeline); a reading with
+            worker RSS costs a few milliseconds, so it is paced by time, not by batch.
         summary_file: file name of the summary (``None``: keep it in memory, write nothing).
     """
 
@@ -201,7 +206,7 @@ class PerformanceProfilerCallback(L.Callback):
         output_dir: str | None = None,
         cuda_sync_every: int = 20,
         log_stats: tuple[str, ...] | list[str] = ("mean", "median", "p95", "p99"),
-        memory_every_n_batches: int = 25,
+        memory_interval_s: float = 2.0,
         summary_file: str | None = "perf_summary.json",
     ) -> None:
         super().__init__()
@@ -209,7 +214,10 @@ class PerformanceProfilerCallback(L.Callback):
         self.output_dir = output_dir
         self.cuda_sync_every = cuda_sync_every
         self.log_stats = tuple(log_stats)
-        self.memory_every = max(1, memory_every_n_batches)
+        self.memory_interval_s = memory_interval_s
+        self._last_memory = 0.0
+        self._claimed_spans: set[tuple[float, float]] = set()
+        self._setup_time = time.perf_counter()
         self.summary_file = summary_file
         self.epochs: list[dict[str, Any]] = []
         self.timeline: list[dict[str, Any]] = []
@@ -219,7 +227,7 @@ class PerformanceProfilerCallback(L.Callback):
         self._stack: list[_EpochRecord] = []
         self._t0 = time.perf_counter()
         self._process = psutil.Process()
-        self._pending_ratio: dict[int, dict[str, Any]] = {}
+        self._trainer_ref: L.Trainer | None = None
 
     # -- installation -------------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -234,6 +242,8 @@ class PerformanceProfilerCallback(L.Callback):
             pl_module.stage_timer = self._clock  # type: ignore[assignment]
         if not self.run_info:
             self.run_info = self._run_info(trainer, pl_module)
+        self._trainer_ref = trainer
+        self._setup_time = time.perf_counter()
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if not self.enabled:
@@ -244,6 +254,7 @@ class PerformanceProfilerCallback(L.Callback):
             from ocr.perf.stage_timer import NullStageTimer
 
             pl_module.stage_timer = NullStageTimer()
+        self._trainer_ref = None
         self.run_info.setdefault("stages_run", []).append(stage)
         if trainer.is_global_zero and self.summary_file:
             self.write_summary(trainer)
@@ -254,8 +265,37 @@ class PerformanceProfilerCallback(L.Callback):
         record = _EpochRecord(phase, int(trainer.current_epoch), time.perf_counter())
         self._stack.append(record)
         self._clock.record = record
+        self._claim_loader_start(trainer, record)
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             torch.cuda.reset_peak_memory_stats()
+
+    _LOADERS = {"train": "train_dataloader", "validate": "val_dataloaders", "test": "test_dataloaders",
+                "predict": "predict_dataloaders"}
+
+    def _claim_loader_start(self, trainer: L.Trainer, record: _EpochRecord) -> None:
+        """Add this phase's latest ``iter(DataLoader)`` span to the epoch, once.
+
+        A span inside the window is a stage of it. A span that started before the window counts
+        only when an enclosing window holds it (a validation loader started inside a training
+        epoch): the validation window then starts at the span, which moves that time out of
+        training. The very first training iterator starts before any epoch (during fit set-up,
+        with other set-up work after it) and is recorded as ``loader_start_before_epoch_s``.
+        """
+        loaders = getattr(trainer, self._LOADERS[record.phase], None)
+        if loaders is None:
+            return
+        items = loaders.values() if isinstance(loaders, dict) else loaders if isinstance(loaders, list) else [loaders]
+        for loader in items:
+            span = getattr(loader, "last_iter_span", None)
+            if span is None or span in self._claimed_spans or span[0] < self._setup_time:
+                continue
+            self._claimed_spans.add(span)
+            enclosing = [r for r in self._stack if r is not record and r.start <= span[0]]
+            if span[0] >= record.start or enclosing:
+                record.start = min(record.start, span[0])
+                record.stages["loader_start"].append(span[1] - span[0])
+            else:
+                record.counters["loader_start_before_epoch_us"] += int(1e6 * (span[1] - span[0]))
 
     def _close(self, trainer: L.Trainer, phase: str) -> None:
         if not self._stack or self._stack[-1].phase != phase:
@@ -307,6 +347,8 @@ class PerformanceProfilerCallback(L.Callback):
         if not self._stack:
             return
         record = self._stack[-1]
+        if record.batches == 0 and self._trainer_ref is not None:
+            self._claim_loader_start(self._trainer_ref, record)
         record.batches += 1
         perf = batch.get("perf") if isinstance(batch, dict) else None
         if perf:
@@ -320,7 +362,7 @@ class PerformanceProfilerCallback(L.Callback):
             record.samples += int(batch["images"].shape[0])
         elif isinstance(batch, (list, tuple)) and batch and hasattr(batch[0], "__len__"):
             record.samples += len(batch[0])
-        if record.batches % self.memory_every == 0:
+        if time.perf_counter() - self._last_memory >= self.memory_interval_s:
             self._sample_memory(record)
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
@@ -347,6 +389,7 @@ class PerformanceProfilerCallback(L.Callback):
 
     # -- summaries ----------------------------------------------------------------------------
     def _sample_memory(self, record: _EpochRecord) -> dict[str, float]:
+        self._last_memory = time.perf_counter()
         snap = memory_snapshot(self._process)
         self.timeline.append(
             {"t": round(time.perf_counter() - self._t0, 4), "phase": record.phase, "epoch": record.epoch, **snap}

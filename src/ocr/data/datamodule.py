@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,13 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, SequentialSampler
 
 from ocr.data.collate import DBCollateFN
-from ocr.data.datasets import ReceiptDataset, build_dataset
+from ocr.data.datasets import DATASETS, ReceiptDataset, build_dataset
+from ocr.data.loader import TimedDataLoader
 from ocr.data.transforms import AugmentConfig, ReceiptTransform, TransformConfig
 from ocr.errors import UserInputError
 from ocr.targets.params import DBTargetParams
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -113,7 +117,7 @@ class ReceiptDataModule(L.LightningDataModule):
             return self.train_root
         return self.val_root or self.root
 
-    def build(self, split: str) -> ReceiptDataset:
+    def build(self, split: str, allow_empty: bool = False) -> ReceiptDataset:
         if split in self.datasets:
             return self.datasets[split]
         if split == "predict":
@@ -133,8 +137,10 @@ class ReceiptDataModule(L.LightningDataModule):
             except UserInputError as exc:
                 option = "train_root" if split == "train" else "val_root" if self.val_root else "root"
                 raise UserInputError(f"{split} split (data.{option}={root}): {exc}") from None
-            if len(dataset) == 0:
+            if len(dataset) == 0 and not allow_empty:
                 raise UserInputError(f"the {split} split of data={self.reader} is empty (root={root})")
+            if len(dataset) == 0:
+                log.warning("the %s split of data=%s is empty: validation is skipped", split, self.reader)
         train = split == "train"
         dataset.transform = ReceiptTransform(self.transform_config, train=train, seed=self.seed if train else None)
         self.datasets[split] = dataset
@@ -143,10 +149,11 @@ class ReceiptDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         for split in ("train", "val"):
             if self._has_split(split):
-                self.build(split).prepare()
+                self.build(split, allow_empty=True).prepare()
 
     def _has_split(self, split: str) -> bool:
-        if self.reader == "synthetic":
+        reader = DATASETS.get(self.reader)
+        if reader is not None and not reader.needs_root:
             return True
         return self._split_root(split) is not None
 
@@ -161,7 +168,8 @@ class ReceiptDataModule(L.LightningDataModule):
                 raise UserInputError(f"data={self.reader} needs data.root=DIR (a split folder) to evaluate")
             if stage in ("fit", None):
                 self.build("train")
-            self.build("val")
+            # Training may run without validation; evaluating nothing is a mistake.
+            self.build("val", allow_empty=stage in ("fit", None))
         if stage == "predict":
             self.build("predict")
 
@@ -216,7 +224,7 @@ class ReceiptDataModule(L.LightningDataModule):
             # some images twice in the metric: evaluate each image exactly once instead.
             sampler = UnrepeatedDistributedSamplerWrapper(SequentialSampler(dataset), shuffle=False)
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(
+        return TimedDataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=shuffle and sampler is None,

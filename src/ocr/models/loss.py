@@ -48,6 +48,11 @@ class DBLoss(nn.Module):
         self.negative_ratio = negative_ratio
 
     def forward(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        device = outputs["prob"].device.type
+        with torch.autocast(device_type=device, enabled=False):
+            return self._losses(outputs, batch)
+
+    def _losses(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         prob_map, prob_mask = batch["prob_maps"].float(), batch["prob_masks"].float()
         prob = outputs["prob"].float().squeeze(1)
         losses = {"loss_prob": balanced_bce(prob, prob_map, prob_mask, self.negative_ratio)}

@@ -43,7 +43,8 @@ Stages (main process, per batch unless noted): ``data_wait`` (blocked on the Dat
 ``h2d`` (host-to-device copy), ``compute`` (training: forward + backward + optimizer; evaluation:
 forward + loss), ``postprocess``, ``metric_update``, ``metric_compute`` (once per epoch),
 ``callbacks`` (other callbacks' hooks), ``hooks`` (LightningModule hooks, minus marked stages),
-``checkpoint``, ``profiler`` (this callback's own hooks). Statistics combine across ranks as
+``checkpoint``, ``profiler`` (this callback's own hooks), ``loader_start`` (``iter(DataLoader)``:
+worker start-up). Statistics combine across ranks as
 ``ocr.perf.stats.merge_rank_stats`` documents: counts and totals add, mean/std are pooled,
 median/p95/p99 take the maximum.
 """
@@ -51,6 +52,6 @@ median/p95/p99 take the maximum.
 SCHEMA = "ocr.perf_summary/1"
 MAIN_STAGES = (
     "data_wait", "h2d", "compute", "postprocess", "metric_update", "metric_compute",
-    "callbacks", "hooks", "checkpoint", "profiler",
+    "callbacks", "hooks", "checkpoint", "profiler", "loader_start",
 )
 WORKER_STAGES = ("decode", "transform", "targets", "collate")

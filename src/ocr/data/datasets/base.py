@@ -63,6 +63,9 @@ def build_dataset(name: str, **kwargs: Any) -> ReceiptDataset:
 class ReceiptDataset(Dataset[dict[str, Any]]):
     """A split of receipts. Subclasses implement ``__len__``, ``load`` and ``identity``."""
 
+    #: False for readers that make their own data (synthetic): they need no ``data.root``.
+    needs_root: bool = True
+
     def __init__(self) -> None:
         self.transform: Callable[[TextSample], dict[str, Any]] | None = None
 

@@ -33,6 +33,8 @@ def default_cache_root() -> Path:
 
 @register_dataset("synthetic")
 class SyntheticReceipts(ReceiptDataset):
+    needs_root = False
+
     def __init__(
         self,
         num_samples: int = 64,

@@ -64,8 +64,7 @@ from ocr.targets.cache_format import (
     warm_up,
 )
 from ocr.targets.cache_store import FileStore
-from ocr.targets.db_targets import slowdown_injected
-from ocr.targets.db_targets import make_db_targets
+from ocr.targets.db_targets import make_db_targets, slowdown_injected
 from ocr.targets.maps import DBTargets
 from ocr.targets.params import DBTargetParams
 

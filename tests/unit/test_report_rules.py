@@ -146,9 +146,15 @@ def test_worker_targets_dominating() -> None:
 
 
 def test_memory_growth() -> None:
-    epochs = [epoch("train", i, rss=1000.0 * (1 + 0.5 * i)) for i in range(3)]
+    epochs = [epoch("train", i, rss=1000.0 * (1 + 0.1 * i)) for i in range(6)]
     finding = rules_fired(summary(epochs))["memory_growth"][0]
-    assert "main process" in finding.title
+    # a fitted rise of 4 x 100 MB over 1100 MB at epoch 1
+    assert finding.title == "Memory of the main process keeps growing: +36.4% over epochs 1-5"
+    assert finding.evidence[0] == "RSS 1100 MB -> 1500 MB, epoch 1 -> 5"
+    assert "left out: epoch 0 (warm-up)" in finding.evidence
+    # too few epochs after the warm-up to call a trend
+    short = [epoch("train", i, rss=1000.0 * (1 + 0.5 * i)) for i in range(3)]
+    assert "memory_growth" not in rules_fired(summary(short))
 
 
 def test_findings_are_ranked_by_impact() -> None:

@@ -5,7 +5,8 @@ documented here (``FIGURE_SPECS``) and in ``docs/report.md``. Conventions:
 
 * times are seconds (``_s``), memory MB (``_mb``), shares and rates are fractions in [0, 1];
 * per-phase figures describe the **steady state**: the median over a phase's epochs, leaving out
-  the first one when there are several (it pays worker start-up, JIT compilation, cache filling);
+  the first one when there are several (it pays worker start-up, JIT compilation, cache filling)
+  and any epoch cut short (``EpochPerf.partial``: a time limit stopping the run mid-epoch);
 * peaks (``*_peak_mb``) are maxima over all epochs; accuracy (``val.*``) is the last epoch's;
 * a figure that cannot be computed from the run is absent (never ``null``).
 """
@@ -90,8 +91,9 @@ def spec_for(key: str) -> FigureSpec | None:
 
 
 def steady(epochs: list[EpochPerf]) -> list[EpochPerf]:
-    """All epochs but the first (warm-up) when there are several."""
-    return epochs[1:] if len(epochs) > 1 else epochs
+    """All epochs but the first (warm-up) when there are several, and none cut short (partial)."""
+    rest = epochs[1:] if len(epochs) > 1 else epochs
+    return [e for e in rest if not e.partial] or rest
 
 
 def median_of(values: Iterable[float | None]) -> float | None:

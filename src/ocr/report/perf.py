@@ -45,6 +45,7 @@ class EpochPerf:
     memory: dict[str, float] = field(default_factory=dict)
     rank_data_wait_share: dict[str, float] = field(default_factory=dict)
     workers: int | None = None
+    partial: bool = False  # set by PerfData: far fewer samples than the phase's full epochs
 
     def stage_share(self, stage: str) -> float | None:
         total = self.stages.get(stage, {}).get("total")
@@ -68,6 +69,9 @@ class PerfData:
     memory_timeline: list[dict[str, Any]]
     origin: str  # "perf_summary.json", "logged perf/* keys" or "report JSON"
 
+    def __post_init__(self) -> None:
+        mark_partial(self.epochs)
+
     def phase(self, phase: str) -> list[EpochPerf]:
         return [e for e in self.epochs if e.phase == phase]
 
@@ -75,6 +79,29 @@ class PerfData:
     def phases(self) -> list[str]:
         present = {e.phase for e in self.epochs}
         return [p for p in PHASE_ORDER if p in present] + sorted(present - set(PHASE_ORDER))
+
+
+PARTIAL_SHARE = 0.9  # an epoch with fewer samples than this share of the phase's fullest is partial
+
+
+def mark_partial(epochs: list[EpochPerf]) -> None:
+    """Flag epochs cut short (a time limit or an interrupt stopping the run mid-epoch).
+
+    Every full epoch of a phase sees the same samples, so an epoch with far fewer than the phase's
+    fullest one stopped early: its time per sample and data wait describe one or two batches (the
+    epoch's start-up), not the epoch, and it is left out of the steady-state figures.
+    """
+    for eps in group_by_phase(epochs).values():
+        counts = [e.samples for e in eps if e.samples]
+        full = max(counts) if len(counts) > 1 else None
+        for e in eps:
+            e.partial = bool(full and e.samples and e.samples < PARTIAL_SHARE * full)
+
+
+def partial_text(e: EpochPerf, epochs: list[EpochPerf]) -> str:
+    """ "16 of 400 samples" for a partial epoch (the fullest epoch of its phase as the reference)."""
+    full = max((x.samples or 0.0) for x in epochs if x.phase == e.phase)
+    return f"{e.samples:.0f} of {full:.0f} samples" if e.samples and full else "cut short"
 
 
 def _order(epochs: list[EpochPerf]) -> list[EpochPerf]:

@@ -11,7 +11,9 @@ from ocr.report import fmt
 from ocr.report.context import Analysis
 from ocr.report.figures import STATS, time_saved
 from ocr.report.markdown import image, not_available, table
+from ocr.report.perf import EpochPerf, partial_text
 from ocr.report.plots.style import PHASE_LABEL
+from ocr.report.rules.memory import describe, memory_trend
 from ocr.report.rules.registry import Finding
 from ocr.report.run import opt_int
 
@@ -60,11 +62,22 @@ def _hardware(hw: dict[str, Any]) -> str:
     return f"{hw.get('cpu', 'CPU')} ({cores}){ram}{gpu}{host}"
 
 
+def _epochs_measured(a: Analysis, phase: str) -> str:
+    eps = a.epochs(phase)
+    cut = [f"epoch {e.epoch} partial: {partial_text(e, eps)}" for e in eps if e.partial]
+    return f"{PHASE_LABEL.get(phase, phase)} {len(eps)}" + (f" ({'; '.join(cut)})" if cut else "")
+
+
+def _epoch_cell(e: EpochPerf | None, epoch: int) -> str:
+    """The epoch number, marked when that epoch was cut short."""
+    return f"{epoch} (partial)" if e is not None and e.partial else str(epoch)
+
+
 @section("header")
 def header(s: SectionInput) -> str:
     a = s.analysis
     info = a.run.info
-    epochs = ", ".join(f"{PHASE_LABEL.get(p, p)} {len(a.epochs(p))}" for p in a.perf.phases) or fmt.NA
+    epochs = ", ".join(_epochs_measured(a, p) for p in a.perf.phases) or fmt.NA
     rows = [
         ("source", f"{a.run.source}: `{a.run.location}`"),
         ("run", info.get("name", fmt.NA)),
@@ -103,7 +116,7 @@ def headlines(s: SectionInput) -> str:
         rows.append((label, fmt.value(key, a.fig(key)), f"`{key}`"))
     note = (
         "Per-phase figures are the median over the steady epochs (all but the first, which pays worker "
-        "start-up, JIT compilation and cache filling)."
+        "start-up, JIT compilation and cache filling, and none cut short by the end of the run)."
     )
     return (
         "## Headline figures\n\n"
@@ -233,7 +246,7 @@ def per_sample(s: SectionInput) -> str:
         tt, vt = (t.time_per_sample_s if t else None), (v.time_per_sample_s if v else None)
         rows.append(
             (
-                epoch,
+                _epoch_cell(t if t and t.partial else v, epoch),
                 fmt.ms(tt),
                 fmt.ms(vt),
                 f"{vt / tt:.2f}x" if tt and vt else fmt.NA,
@@ -242,10 +255,18 @@ def per_sample(s: SectionInput) -> str:
             )
         )
     ratio = a.fig("val_vs_train_ratio")
+    cut = [e for e in a.perf.epochs if e.partial and e.phase in ("train", "validate")]
     lead = (
         f"Steady state: training {fmt.ms(a.fig('train.time_per_sample_s'))} per sample, validation "
         f"{fmt.ms(a.fig('validate.time_per_sample_s'))}, ratio {f'{ratio:.2f}x' if ratio else fmt.NA} "
-        "(device-seconds per sample: wall x world size / samples).\n\n"
+        "(device-seconds per sample: wall x world size / samples)."
+        + "".join(
+            f" {PHASE_LABEL.get(e.phase, e.phase).capitalize()} epoch {e.epoch} was cut short "
+            f"({partial_text(e, a.epochs(e.phase))}): its figures time the epoch's first batches, not the "
+            "epoch, and are left out of the steady state."
+            for e in cut
+        )
+        + "\n\n"
     )
     return (
         "## Training vs validation time per sample\n\n"
@@ -277,7 +298,7 @@ def data_wait(s: SectionInput) -> str:
         rows.append(
             (
                 PHASE_LABEL.get(e.phase, e.phase),
-                e.epoch,
+                _epoch_cell(e, e.epoch),
                 fmt.pct(e.data_wait_share),
                 fmt.ms(e.stages.get("data_wait", {}).get("median")),
                 fmt.ms(e.stages.get("compute", {}).get("median")),
@@ -326,6 +347,7 @@ def memory(s: SectionInput) -> str:
         f"{fmt.mb(a.fig('memory.workers_rss_peak_mb'))}, GPU "
         + (fmt.mb(a.fig("memory.gpu_peak_mb")) if gpu else not_available("no CUDA device in this run"))
         + ". Worker RSS is summed over worker processes (shared pages counted in each).\n\n"
+        + _memory_trends(a)
     )
     return (
         "## Memory\n\n"
@@ -348,6 +370,26 @@ def memory(s: SectionInput) -> str:
         + "\n\n"
         + s.plot("memory", "memory over time")
     )
+
+
+def _memory_trends(a: Analysis) -> str:
+    """What the memory_growth rule compared, whether or not it fired."""
+    lines = []
+    for key in ("rss_mb", "workers_rss_mb"):
+        trend = memory_trend(a, key)
+        if trend is None:
+            continue
+        limit = f"the `memory_growth` threshold ({fmt.pct(a.thresholds.memory_growth)})"
+        if trend.growth <= a.thresholds.memory_growth:
+            verdict = f"below {limit}"
+        elif not trend.sustained:
+            verdict = f"above {limit} but not sustained (the later half of the window grows too slowly)"
+        else:
+            verdict = f"sustained growth above {limit}: see the bottleneck findings"
+        lines.append(f"- {trend.who}: " + "; ".join(describe(trend)) + f". Verdict: {verdict}.")
+    if not lines:
+        return ""
+    return "Growth check (rule `memory_growth`, one reading per epoch):\n\n" + "\n".join(lines) + "\n\n"
 
 
 @section("cache")

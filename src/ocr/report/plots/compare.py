@@ -18,9 +18,13 @@ def time_per_sample(cmp: Comparison, path: Path) -> tuple[Path | None, str]:
         return None, "no time per sample in these runs"
     fig, axes = figure(width=10.0, height=4.8)
     ax = axes[0][0]
+    left_out = []
     for i, (label, a) in enumerate(zip(cmp.labels, cmp.analyses, strict=True)):
         for phase, style in (("train", "o-"), ("validate", "s--")):
-            epochs = [e for e in a.epochs(phase) if e.time_per_sample_s]
+            measured = [e for e in a.epochs(phase) if e.time_per_sample_s]
+            # an epoch cut short times its first batches, not the epoch: not drawn, but said
+            left_out += [f"{label}, {PHASE_LABEL[phase]} epoch {e.epoch}" for e in measured if e.partial]
+            epochs = [e for e in measured if not e.partial]
             if epochs:
                 ax.plot(
                     [e.epoch for e in epochs],
@@ -28,10 +32,22 @@ def time_per_sample(cmp: Comparison, path: Path) -> tuple[Path | None, str]:
                     style,
                     color=RUN_COLORS(i % 10),
                     label=f"{label} ({PHASE_LABEL[phase]})",
+                    markersize=6 if len(epochs) <= 20 else 3,
                 )
+    if left_out:
+        ax.text(
+            0.01,
+            0.98,
+            "not drawn (cut short): " + ", ".join(left_out),
+            transform=ax.transAxes,
+            va="top",
+            fontsize=8,
+            wrap=True,
+            bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.7", "alpha": 0.9},
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("time per sample (ms)")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * (1.15 if left_out else 1.0))  # room for the note
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_title("Time per sample per epoch (solid: training, dashed: validation; lower is better)")
     ax.grid(alpha=0.3)

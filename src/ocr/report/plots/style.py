@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import matplotlib.pyplot as plt
 
 DPI = 110
 STAGE_ORDER = (
+    "loader_start",
     "data_wait",
     "h2d",
     "compute",
@@ -25,11 +27,13 @@ STAGE_ORDER = (
     "other",
     "unattributed",
 )
-WORKER_ORDER = ("decode", "transform", "targets", "collate")
+WORKER_ORDER = ("decode", "transform", "targets", "collate", "sample_cache")
 PHASE_LABEL = {"train": "training", "validate": "validation", "test": "test", "predict": "prediction"}
 _PALETTE = matplotlib.colormaps["tab20"].colors  # type: ignore[attr-defined]
 _DARK = matplotlib.colormaps["Dark2"].colors  # type: ignore[attr-defined]
-_FIXED = {name: _PALETTE[i * 2 % 20] for i, name in enumerate(STAGE_ORDER)}
+_FIXED = {name: _PALETTE[i * 2 % 20] for i, name in enumerate(STAGE_ORDER[1:])}
+_FIXED["loader_start"] = _PALETTE[1]  # light blue, beside data_wait's blue: both are waiting on the loader
+_FIXED["callbacks"] = _PALETTE[11]  # tab20's grey would read as "other"
 _FIXED["unattributed"] = (0.8, 0.8, 0.8)
 _FIXED["other"] = (0.55, 0.55, 0.55)
 _FIXED.update({name: _DARK[i] for i, name in enumerate(WORKER_ORDER)})
@@ -43,6 +47,25 @@ def stage_color(name: str) -> Any:
 def stage_sort_key(name: str) -> tuple[int, str]:
     order = STAGE_ORDER + WORKER_ORDER
     return (order.index(name) if name in order else len(order), name)
+
+
+MAX_TICK_LABELS = 12  # an epoch axis labels at most this many ticks; more overlap at report widths
+
+
+def tick_step(count: int, most: int = MAX_TICK_LABELS) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50... that keeps ``count`` ticks to ``most`` labels."""
+    step = 1
+    while math.ceil(count / step) > most:
+        step = step * 5 // 2 if str(step).startswith("2") else step * 2
+    return step
+
+
+def epoch_axis(ax: Any, positions: list[float], labels: list[str], most: int = MAX_TICK_LABELS) -> None:
+    """Categorical epoch ticks: every position gets a minor tick, every k-th a number."""
+    step = tick_step(len(positions), most)
+    ax.set_xticks(positions, minor=True)
+    ax.set_xticks(positions[::step], labels[::step])
+    ax.tick_params(axis="x", which="minor", length=2)
 
 
 def figure(

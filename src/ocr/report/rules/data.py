@@ -6,6 +6,7 @@ from ocr.report import fmt
 from ocr.report.context import Analysis
 from ocr.report.figures import per_sample, steady
 from ocr.report.rules.registry import Finding, register_rule
+from ocr.report.rules.waits import one_batch_advice, stage_spread
 
 WORKER_ADVICE = {
     "decode": "decoding dominates: store images pre-resized (near data.image_size) or in a faster format",
@@ -85,7 +86,23 @@ def data_wait(analysis: Analysis) -> list[Finding]:
         advice = [_worker_advice(analysis, phase)]
         fetches = [c for c in (e.stage_count("data_wait") for e in steady(analysis.epochs(phase))) if c]
         workers = int(analysis.config.get("num_workers") or 0)
-        if fetches and max(fetches) <= 2 * max(workers, 1):
+        spread = stage_spread(analysis, phase, "data_wait")
+        stage_advice = True
+        if spread and spread.slowest_share >= 0.5:
+            # measured: one batch per epoch holds most of the wait (count, total and max are known)
+            evidence.append(
+                f"the slowest batch of an epoch waits {fmt.sec(spread.slowest_s)}, "
+                f"{fmt.pct(spread.slowest_share)} of the epoch's data wait; without it data wait would be "
+                f"{fmt.pct(spread.rest_epoch_share)} of the epoch ({spread.batches} batches per epoch)"
+            )
+            lead, samples_matter = one_batch_advice(analysis, phase, spread)
+            rest_fed = spread.rest_epoch_share <= analysis.thresholds.data_wait_share
+            if rest_fed:
+                advice = [lead]  # the rest of the epoch is fed: the worker count is not the problem
+            else:
+                advice.insert(0, lead)
+            stage_advice = samples_matter or not rest_fed
+        elif fetches and max(fetches) <= 2 * max(workers, 1):
             n = max(fetches)
             evidence.append(f"only {n} batch{'es' if n != 1 else ''} per {phase} epoch")
             advice.insert(
@@ -97,7 +114,9 @@ def data_wait(analysis: Analysis) -> list[Finding]:
         if heaviest:
             stage, mean = heaviest
             evidence.append(f"heaviest data-loading stage: {stage}, {fmt.ms(mean)} per sample")
-            if stage == "targets":
+            if not stage_advice:
+                pass  # the samples' cost does not explain the wait: no per-stage advice
+            elif stage == "targets":
                 advice.append("target maps dominate: " + targets_advice(analysis, phase))
             else:
                 advice.append(WORKER_ADVICE.get(stage, f"reduce the {stage} stage's cost"))

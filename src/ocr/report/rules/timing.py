@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import statistics
+
 from ocr.report import fmt
 from ocr.report.context import Analysis
+from ocr.report.figures import steady
 from ocr.report.rules.registry import Finding, register_rule
+from ocr.report.rules.waits import STALL_S, one_batch_advice, stage_spread
 
 VARIANCE_CAUSES = {
-    "data_wait": "the workers fall behind intermittently: outlier samples (many polygons, large "
-    "images) or too few "
-    "workers to absorb them; raise data.loader.num_workers or look for slow "
-    "samples",
     "compute": "the step time varies: warm-up (cudnn autotuning, first-batch allocations), "
     "varying input shapes, "
     "or garbage collection; fixed input sizes and trainer.benchmark=true on GPU help",
@@ -22,6 +22,8 @@ VARIANCE_CAUSES = {
     "callbacks": "a callback does periodic work on some batches: check the callbacks' per-batch hooks",
 }
 
+
+READY_S = 0.001  # a median data wait below this: the median batch was ready when asked for
 
 # Stages timed once per batch with comparable calls. hooks/callbacks/profiler pool many different
 # hooks (their p95/median says nothing) and metric_compute runs once per epoch.
@@ -47,6 +49,9 @@ def variance(analysis: Analysis) -> list[Finding]:
             p95 = analysis.fig(f"{phase}.stage.{stage}.p95_s")
             if not median or not p95 or p95 <= th.variance_ratio * median:
                 continue
+            if stage == "data_wait":
+                out.append(_data_wait_stalls(analysis, phase, share, median, p95))
+                continue
             ratio = p95 / median
             out.append(
                 Finding(
@@ -64,6 +69,81 @@ def variance(analysis: Analysis) -> list[Finding]:
                 )
             )
     return out
+
+
+def _data_wait_stalls(analysis: Analysis, phase: str, share: float, median: float, p95: float) -> Finding:
+    """Data wait whose p95 is far above its median: a few stalls, ranked by their share of the epoch.
+
+    The ratio says little here (a ready batch "waits" microseconds, so any stall is a huge multiple
+    of it); what matters is how much of the epoch the stalls take: the wait above the median,
+    (total - batches x median) / wall, per steady epoch, median over the epochs.
+    """
+    p99 = analysis.fig(f"{phase}.stage.data_wait.p99_s")
+    spread = stage_spread(analysis, phase, "data_wait")
+    above = [
+        (e.stages["data_wait"]["total"] - (e.stage_count("data_wait") or 0) * median) / e.wall_s
+        for e in steady(analysis.epochs(phase))
+        if e.wall_s and "total" in e.stages.get("data_wait", {}) and e.stage_count("data_wait")
+    ]
+    stall_share = max(0.0, statistics.median(above)) if above else share
+    ready = median < READY_S
+    evidence = [
+        f"{phase} data wait per batch: median {fmt.ms(median)}"
+        + (" (the batch was ready)" if ready else "")
+        + f", p95 {fmt.ms(p95)}, "
+        f"p99 {fmt.ms(p99)}"
+        + (f", slowest {fmt.sec(spread.slowest_s)}" if spread else "")
+        + " (steady-epoch medians)",
+    ]
+    if spread:
+        evidence.append(
+            f"the slowest batch of an epoch holds {fmt.pct(spread.slowest_share)} of the epoch's data wait; "
+            f"the other {spread.batches - 1} batches wait {fmt.ms(spread.rest_s)} together "
+            f"({fmt.pct(spread.rest_epoch_share)} of the epoch)"
+        )
+        if spread.over_at_least is not None:
+            evidence.append(
+                f"at least {spread.over_at_least} of {spread.batches} batches per epoch "
+                f"{'waits' if spread.over_at_least == 1 else 'wait'} more than "
+                f"{fmt.ms(STALL_S)} (a lower bound from the percentiles)"
+            )
+    evidence.append(
+        f"data wait takes {fmt.pct(share)} of the {phase} epoch; the waits above the median batch's take "
+        f"{fmt.pct(stall_share)} (the finding's rank)"
+    )
+    advice = (
+        "The median batch does not wait at all: the workers keep up, and the wait concentrates in a few "
+        "stalls per epoch"
+        if ready
+        else f"The wait is uneven: the median batch waits {fmt.ms(median)}, one in twenty over {fmt.ms(p95)}"
+    )
+    if spread and spread.slowest_share >= 0.5:
+        if share > analysis.thresholds.data_wait_share:  # the data_wait finding says what to change
+            advice += (
+                f"; one batch per epoch holds {fmt.pct(spread.slowest_share)} of it (see the data_wait "
+                "finding for this phase)."
+            )
+        else:
+            advice += ". " + _sentence(one_batch_advice(analysis, phase, spread)[0])
+    else:
+        advice += (
+            ": the workers fall behind now and then: outlier samples (many polygons, large images) or too "
+            "few workers to absorb them; look for slow samples or raise data.loader.num_workers."
+        )
+    return Finding(
+        "variance",
+        f"{phase.capitalize()} data wait comes in stalls: {fmt.pct(stall_share)} of the epoch, while the "
+        f"median batch waits {fmt.ms(median)}",
+        stall_share,
+        evidence,
+        advice,
+        {
+            "p95_over_median": p95 / median,
+            "share": share,
+            "stall_share": stall_share,
+            **({"slowest_batch_share_of_wait": spread.slowest_share} if spread else {}),
+        },
+    )
 
 
 @register_rule("low_attribution")
@@ -93,3 +173,7 @@ def low_attribution(analysis: Analysis) -> list[Finding]:
             )
         )
     return out
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

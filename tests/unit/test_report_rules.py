@@ -194,3 +194,13 @@ def test_every_rule_is_registered_with_a_doc() -> None:
         "memory_growth",
     } <= names
     assert all(r.doc for r in list_rules())
+
+
+def test_h2d_variance_does_not_prescribe_pin_memory_when_it_is_on() -> None:
+    doc = summary(
+        healthy_epochs(train={"shares": {"h2d": 0.1, "compute": 0.85}, "p95_over_median": {"h2d": 2.0}})
+    )
+    assert "enable data.loader.pin_memory=true" in rules_fired(doc)["variance"][0].recommendation
+    doc["run"]["hparams"] = {"data": {"loader": {"pin_memory": True}}}  # as the profiler records it
+    text = rules_fired(doc)["variance"][0].recommendation
+    assert "pin_memory is already on" in text and "enable data.loader.pin_memory" not in text

@@ -37,6 +37,16 @@ class Analysis:
     def config(self) -> dict[str, Any]:
         return dict(self.run.info.get("config") or {})
 
+    def hparam(self, dotted: str) -> Any:
+        """A hyper-parameter from the profiler summary's ``run.hparams`` (``data.loader.pin_memory``);
+        None when the source does not record it."""
+        node: Any = ((self.run.summary or {}).get("run") or {}).get("hparams")
+        for part in dotted.split("."):
+            if not isinstance(node, dict):
+                return None
+            node = node.get(part)
+        return node
+
     @property
     def cpu_count(self) -> int | None:
         hardware = self.run.info.get("hardware") or {}

@@ -64,11 +64,21 @@ def variance(analysis: Analysis) -> list[Finding]:
                         f"(threshold {th.variance_ratio:.1f}x)",
                         f"{stage} takes {fmt.pct(share)} of the {phase} epoch",
                     ],
-                    VARIANCE_CAUSES.get(stage, f"find what makes some {stage} calls slow") + ".",
+                    _sentence(_variance_cause(analysis, stage)),
                     {"p95_over_median": ratio, "share": share},
                 )
             )
     return out
+
+
+def _variance_cause(analysis: Analysis, stage: str) -> str:
+    if stage == "h2d" and analysis.hparam("data.loader.pin_memory") is True:
+        return (
+            "host-to-device copies vary although data.loader.pin_memory is already on: look at what the "
+            "copy competes with (the pinning thread and the workers for CPU and memory bandwidth) and at "
+            "batches that change size"
+        )
+    return VARIANCE_CAUSES.get(stage, f"find what makes some {stage} calls slow")
 
 
 def _data_wait_stalls(analysis: Analysis, phase: str, share: float, median: float, p95: float) -> Finding:

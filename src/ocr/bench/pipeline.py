@@ -8,8 +8,12 @@ after epoch 1 is the cross-process path (shared folder, empty in-process LRU).
 
 Per epoch it prints one JSON line: worker time per image split into ``decode``, ``transform``,
 ``sample_cache`` (whole-sample cache read, or lookup + store on a miss), ``targets`` (map cache
-hit, or computation) and ``collate``; target and sample cache hits/misses summed over workers;
-maps computed. The last line adds ``epoch2_vs_epoch1`` (data time per image, last epoch / first).
+hit, or computation) and ``collate`` (the profiler's in-worker wall clock); the workers' CPU time
+per image (user + system, read from the worker processes when the epoch ends: it includes what the
+stages leave out, e.g. moving the batch to shared memory, and unlike wall time it does not grow
+when the workers wait for a core); target and sample cache hits/misses summed over workers; maps
+computed. The last line adds ``epoch2_vs_epoch1`` (stage time per image, last epoch / first) and
+``epoch2_vs_epoch1_cpu`` (worker CPU time per image, likewise).
 """
 
 from __future__ import annotations
@@ -22,9 +26,44 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import lightning as L
+
 from ocr.errors import UserInputError
 
 STAGES = ("decode", "transform", "sample_cache", "targets", "collate")
+
+
+class _WorkerCPU(L.Callback):
+    """Lightning callback: CPU seconds of this epoch's DataLoader workers, read at epoch end.
+
+    The workers of an epoch are forked when it starts and are gone once ``validate`` returns, so
+    their pids come from the batches (``perf.worker_pid``) and are read while they are alive.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pids: set[int] = set()
+        self.seconds: list[float] = []
+
+    def on_validation_batch_start(self, trainer: Any, module: Any, batch: Any, *args: Any) -> None:
+        pid = (batch.get("perf") or {}).get("worker_pid") if isinstance(batch, dict) else None
+        if pid:
+            self.pids.add(int(pid))
+
+    def on_validation_epoch_end(self, trainer: Any, module: Any) -> None:
+        import os
+
+        import psutil
+
+        total = 0.0
+        for pid in self.pids - {os.getpid()}:
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        self.seconds.append(total)
+        self.pids = set()
 
 
 def _epoch_summary(entry: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +98,7 @@ def run_pipeline(
     batch_size: int = 4,
     cache_dir: str | None = None,
     samples: bool = True,
+    enabled: bool = True,
     limit_batches: int | None = None,
     accelerator: str = "cpu",
     overrides: Sequence[str] = (),
@@ -67,7 +107,6 @@ def run_pipeline(
 ) -> dict[str, Any]:
     """Validate ``epochs`` times and summarise each epoch (see the module docstring)."""
     import hydra
-    import lightning as L
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
@@ -88,7 +127,7 @@ def run_pipeline(
             f"data.image_size={image_size}",
             f"data.loader.num_workers={workers}",
             f"data.loader.val_batch_size={batch_size}",
-            "data.cache.enabled=true",
+            f"data.cache.enabled={str(enabled).lower()}",
             f"data.cache.dir={cache}",
             f"data.cache.samples={str(samples).lower()}",
             "model.net.backbone=mobilenetv3_small_050",
@@ -106,8 +145,9 @@ def run_pipeline(
         datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
         model = hydra.utils.instantiate(cfg.model, _convert_="all")
         profiler = PerformanceProfilerCallback(output_dir=str(out))
+        cpu = _WorkerCPU()
         trainer = L.Trainer(
-            accelerator=accelerator, devices=1, logger=False, callbacks=[profiler],
+            accelerator=accelerator, devices=1, logger=False, callbacks=[profiler, cpu],
             enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
             num_sanity_val_steps=0, limit_val_batches=limit_batches, default_root_dir=str(out),
         )
@@ -116,6 +156,8 @@ def run_pipeline(
             trainer.validate(model, datamodule=datamodule, verbose=False)
             entry = [e for e in profiler.epochs if e["phase"] == "validate"][-1]
             summary = {"epoch": epoch + 1, **_epoch_summary(entry)}
+            seconds = cpu.seconds[-1] if cpu.seconds else 0.0
+            summary["worker_cpu_ms_per_image"] = 1000.0 * seconds / summary["samples"] if workers else None
             summary["metrics"] = dict(getattr(model, "last_val_metrics", {}))
             results.append(summary)
             print(json.dumps(summary), flush=True)
@@ -126,11 +168,13 @@ def run_pipeline(
             shutil.rmtree(out, ignore_errors=True)
     first, last = results[0], results[-1]
     ratio = last["worker_ms_per_image"]["total"] / first["worker_ms_per_image"]["total"]
+    cpu_first, cpu_last = first["worker_cpu_ms_per_image"], last["worker_cpu_ms_per_image"]
     return {
         "data": data, "reader": reader, "workers": workers, "image_size": image_size,
-        "batch_size": batch_size, "sample_cache": samples,
+        "batch_size": batch_size, "cache": enabled, "sample_cache": samples and enabled,
         "epochs": results,
         "epoch2_vs_epoch1": ratio,
+        "epoch2_vs_epoch1_cpu": cpu_last / cpu_first if cpu_first and cpu_last is not None else None,
         "last_epoch_target_hit_rate": last["target_cache"]["hit_rate"],
         "last_epoch_sample_hit_rate": last["sample_cache"]["hit_rate"],
         "metrics_identical_across_epochs": all(r["metrics"] == first["metrics"] for r in results),
@@ -146,6 +190,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--cache-dir", default=None, help="reuse this cache folder (default: a fresh one)")
     parser.add_argument("--no-samples", action="store_true", help="data.cache.samples=false")
+    parser.add_argument("--no-cache", action="store_true", help="data.cache.enabled=false (the baseline)")
     parser.add_argument("--limit-batches", type=int, default=None)
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--output", default=None, help="keep perf_summary.json in this folder")
@@ -158,6 +203,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return run_pipeline(
         args.data, reader=args.reader, workers=args.workers, epochs=args.epochs, image_size=args.size,
         batch_size=args.batch_size, cache_dir=args.cache_dir, samples=not args.no_samples,
-        limit_batches=args.limit_batches, accelerator=args.accelerator, overrides=args.overrides,
-        output=args.output,
+        enabled=not args.no_cache, limit_batches=args.limit_batches, accelerator=args.accelerator,
+        overrides=args.overrides, output=args.output,
     )

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ocr.data.datasets.base import is_skipped
+from ocr.targets.cache import warm_up_kernels
 from ocr.targets.db_targets import DBTargets, make_db_targets
 from ocr.targets.params import DBTargetParams
 
@@ -94,6 +95,8 @@ class DBCollateFN:
         self.with_targets = with_targets
         self.cache = cache
         self.use_cache = use_cache and cache is not None
+        if with_targets:  # load the numba kernels here, before the DataLoader forks its workers
+            warm_up_kernels()
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
         start = time.perf_counter()

@@ -75,12 +75,20 @@ register("pipeline", "validation data time per image and cache hit rate, epoch b
          module_loader("ocr.bench.pipeline"))
 register("overhead", "PerformanceProfilerCallback cost per training step: on vs off, same run, median of repeats",
          module_loader("ocr.bench.overhead"))
+register("baseline", "the performance suite's measurements as a baseline JSON (ocr.report/1); "
+         "also `ocr bench --save-baseline PATH`", module_loader("ocr.bench.baseline"))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in and args_in[0].partition("=")[0] == "--save-baseline":
+        # `ocr bench --save-baseline PATH [options]` is `ocr bench baseline --output PATH [options]`
+        value = args_in[0].partition("=")[2]
+        args_in = ["baseline", "--output", *([value] if value else []), *args_in[1:]]
     description = __doc__.splitlines()[0] if __doc__ else None
     parser = argparse.ArgumentParser(prog="ocr bench", description=description)
+    parser.add_argument("--save-baseline", metavar="PATH",
+                        help="the performance suite's measurements as a baseline JSON (as the first option)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = args_in[0] if args_in else None
     for name, (help_, loader) in SUBCOMMANDS.items():

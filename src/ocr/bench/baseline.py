@@ -1,0 +1,459 @@
+"""``ocr bench --save-baseline PATH``: the performance regression suite's measurements, as a baseline.
+
+``tests/performance`` and this command measure through the same functions (below), so a saved
+baseline holds exactly the figures the suite compares. Everything runs the project's real
+pipeline on built-in synthetic receipts (no data set needed, the same in CI):
+
+* :func:`measure_targets`: fast DB targets vs the numpy reference ("db" formula): bit-identity per
+  image, and the speed ratio from interleaved A/B passes (ABAB..., median of the per-pair ratios,
+  so load on a shared machine hits both arms of a pair alike).
+* :func:`measure_cache`: :class:`~ocr.data.collate.DBCollateFN` + :class:`~ocr.targets.cache.PolygonCache`
+  over several "validation epochs": hit rate and maps computed after the warm-up epoch (through a
+  fresh cache instance, i.e. another process's view of the shared folder, and through the warm
+  in-process LRU), bit-identity with recomputation, and the folder's byte budget under pressure.
+* :func:`measure_overhead`: :func:`ocr.bench.overhead.bench_overhead` on a tiny model (profiler on
+  vs off, ABBA) plus the callback's own hook time per step, which is stable where step times are not.
+* :func:`measure_trainer`: a real Lightning ``fit`` (train + validation every epoch) of a tiny DBNet
+  with the :class:`~ocr.callbacks.performance_profiler.PerformanceProfilerCallback`, read back
+  through ``ocr.report`` from its run folder (``perf_summary.json`` + ``metrics.csv``).
+
+The file is the report's JSON export (``ocr.report/1``, :func:`ocr.report.export.write_json`) of
+that Trainer run: the report's own figures (``val_vs_train_ratio``, ``validate.cache.hit_rate``,
+``validate.memory.rss_peak_mb``...) plus the suite's under ``bench.*``; ``run.hardware`` says where
+it was measured and ``run.suite`` with which settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SUITE_VERSION = "ocr-perf-suite/1"
+
+# Figures measured by this module, by group (the suite measures a group only when a test needs it).
+GROUPS = ("targets", "cache", "overhead", "trainer")
+
+
+@dataclass(frozen=True)
+class SuiteSettings:
+    """How much the suite measures; the tests read them from ``thresholds.yaml`` (``--ci``: fewer repeats)."""
+
+    seed: int = 1  # synthetic validation receipts (rendered once per OCR_CACHE_DIR)
+    target_images: int = 8
+    target_size: int = 640  # realistic maps: the fast path's advantage grows with image size
+    target_repeats: int = 7  # A/B pairs
+    cache_images: int = 8
+    cache_size: int = 384
+    cache_epochs: int = 3  # 1 warm-up + 2 measured (fresh instance, then the warm one)
+    cache_batch_size: int = 4
+    overhead_backbone: str = "mobilenetv3_small_050"
+    overhead_size: int = 128
+    overhead_batch_size: int = 4
+    overhead_steps: int = 8
+    overhead_repeats: int = 3
+    trainer_size: int = 128
+    trainer_train_samples: int = 16
+    trainer_val_samples: int = 16
+    trainer_batch_size: int = 4
+    trainer_epochs: int = 3
+    trainer_workers: int = 2
+    # Intra-op threads of the main process while timing steps. One: on an oversubscribed machine a
+    # multi-threaded step stalls at OpenMP barriers whenever a thread is descheduled (steps 10-20x
+    # slower, A/B ratios of -60%..+110% measured); single-threaded, step time follows the CPU share
+    # (the same A/B within +-6% under the same load). 0 keeps torch's default.
+    torch_threads: int = 1
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> SuiteSettings:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown suite settings {sorted(unknown)}; known: {sorted(known)}")
+        return replace(cls(), **values)
+
+
+# -- shared helpers -------------------------------------------------------------------------------
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit-identical float32 maps (NaN and -0.0 included), not merely ``==``."""
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+def validation_samples(count: int, image_size: int, seed: int) -> list[dict[str, Any]]:
+    """Deterministic validation samples (synthetic receipts through the validation transform)."""
+    from ocr.data.datasets.synthetic import SyntheticReceipts
+    from ocr.data.transforms import ReceiptTransform, TransformConfig
+
+    dataset = SyntheticReceipts(num_samples=count, seed=seed)
+    dataset.prepare()
+    dataset.transform = ReceiptTransform(TransformConfig(image_size=image_size), train=False)
+    return [dataset[i] for i in range(count)]
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """``torch.set_num_threads(count)`` for the block (``count`` 0: unchanged); see ``SuiteSettings``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if count > 0:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _single_thread_cv2() -> Callable[[], None]:
+    import cv2
+
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # as in a DataLoader worker; OpenCV's pool would add scheduling noise
+    return lambda: cv2.setNumThreads(previous)
+
+
+# -- targets ----------------------------------------------------------------------------------------
+def measure_targets(settings: SuiteSettings) -> dict[str, float]:
+    """Fast "db" targets vs the reference: identity per image and the interleaved A/B speed ratio."""
+    from ocr.targets.db_targets import make_db_targets
+    from ocr.targets.maps import DBTargets
+    from ocr.targets.params import DBTargetParams
+    from ocr.targets.reference import make_db_targets_reference
+
+    samples = validation_samples(settings.target_images, settings.target_size, settings.seed)
+    items = [(tuple(s["image"].shape[-2:]), s["polygons"], s["ignore"]) for s in samples]
+    params = DBTargetParams(formula="db")
+    restore = _single_thread_cv2()
+    try:
+        buffers: dict[tuple[int, ...], DBTargets] = {}
+        identical = 0
+        for shape, polygons, ignore in items:  # also the warm-up: numba load, first-touch buffers
+            ref = make_db_targets_reference(polygons, ignore, shape, params)
+            fast = make_db_targets(polygons, ignore, shape, params, out=buffers.get(shape))
+            buffers[shape] = fast
+            identical += ref.ignored_count == fast.ignored_count and all(
+                _same_bits(a, b) for a, b in zip(ref.maps(), fast.maps(), strict=True)
+            )
+
+        def fast_pass() -> float:
+            t0 = time.perf_counter()
+            for shape, polygons, ignore in items:
+                make_db_targets(polygons, ignore, shape, params, out=buffers[shape])
+            return time.perf_counter() - t0
+
+        def reference_pass() -> float:
+            t0 = time.perf_counter()
+            for shape, polygons, ignore in items:
+                make_db_targets_reference(polygons, ignore, shape, params)
+            return time.perf_counter() - t0
+
+        fast_s, ref_s, ratios = [], [], []
+        for r in range(settings.target_repeats):
+            # ABAB with the order flipped every pair: drift and load hit both arms of a pair.
+            if r % 2 == 0:
+                a, b = fast_pass(), reference_pass()
+            else:
+                b, a = reference_pass(), fast_pass()
+            fast_s.append(a)
+            ref_s.append(b)
+            ratios.append(b / a)
+    finally:
+        restore()
+    n = len(items)
+    return {
+        "bench.targets.images": float(n),
+        "bench.targets.db_identical_share": identical / n,
+        "bench.targets.fast_vs_reference_ratio": statistics.median(ratios),
+        "bench.targets.fast_vs_reference_ratio_min": min(ratios),
+        "bench.targets.fast_ms_per_image": 1e3 * statistics.median(fast_s) / n,
+        "bench.targets.reference_ms_per_image": 1e3 * statistics.median(ref_s) / n,
+    }
+
+
+# -- cache ------------------------------------------------------------------------------------------
+def _batches(samples: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [samples[i : i + size] for i in range(0, len(samples), size)]
+
+
+def _maps(batch: dict[str, Any]) -> list[np.ndarray]:
+    return [batch[k].numpy() for k in ("prob_maps", "prob_masks", "thresh_maps", "thresh_masks")]
+
+
+def measure_cache(settings: SuiteSettings, workdir: Path | None = None) -> dict[str, float]:
+    """Validation epochs through the collate and a PolygonCache; see the module docstring."""
+    from ocr.data.collate import DBCollateFN
+    from ocr.targets.cache import PolygonCache
+    from ocr.targets.params import DBTargetParams
+
+    samples = validation_samples(settings.cache_images, settings.cache_size, settings.seed)
+    batches = _batches(samples, settings.cache_batch_size)
+    params = DBTargetParams()  # the configured default formula ("exact")
+    root = Path(tempfile.mkdtemp(prefix="ocr-perf-cache-", dir=workdir))
+    restore = _single_thread_cv2()
+    try:
+        plain = DBCollateFN(params)  # recomputation, no cache: what every hit must equal
+        expected = [_maps(plain(batch)) for batch in batches]
+        shared = root / "shared"
+        warm = PolygonCache(max_size=256, cache_dir=shared)
+        counts = {"hits": 0, "misses": 0, "computed": 0, "identical": 0, "samples": 0}
+        per_epoch_computed: list[int] = []
+        warmup_ms = measured_ms = 0.0
+        for epoch in range(settings.cache_epochs):
+            # Epoch 0 fills the folder; odd epochs look up through a fresh instance (another
+            # worker or rank: empty LRU, reads the shared folder), even ones through the warm LRU.
+            cache = PolygonCache(max_size=256, cache_dir=shared) if epoch % 2 == 1 else warm
+            collate = DBCollateFN(params, cache=cache, use_cache=True)
+            computed = 0
+            for batch, want in zip(batches, expected, strict=True):
+                out = collate(batch)
+                c = out["perf"]["counters"]
+                spent = 1e3 * sum(out["perf"]["times"]["targets"])
+                computed += int(c["targets_computed"])
+                if epoch == 0:
+                    warmup_ms += spent
+                    continue
+                measured_ms += spent
+                counts["hits"] += int(c["cache_hits"])
+                counts["misses"] += int(c["cache_misses"])
+                got = _maps(out)
+                for i in range(int(c["samples"])):
+                    counts["identical"] += all(_same_bits(g[i], w[i]) for g, w in zip(got, want, strict=True))
+                counts["samples"] += int(c["samples"])
+            if epoch:
+                per_epoch_computed.append(computed)
+        entry_bytes = warm.total_bytes()
+
+        # Byte budget: room for about half of the entries, then every entry inserted.
+        budget = max(1, entry_bytes // 2)
+        small = PolygonCache(max_size=0, cache_dir=root / "budget", max_bytes=budget)
+        collate = DBCollateFN(params, cache=small, use_cache=True)
+        for batch in batches:
+            collate(batch)
+        used = small.total_bytes()
+        # Read the survivors back without storing (a miss here would evict others: LRU thrash).
+        reread = PolygonCache(max_size=0, cache_dir=root / "budget", max_bytes=budget)  # disk only
+        survivors = survivors_exact = 0
+        for batch, want in zip(batches, expected, strict=True):
+            for i, sample in enumerate(batch):
+                shape = tuple(sample["image"].shape[-2:])
+                _, hit = reread.lookup(sample["polygons"], sample["ignore"], shape, params)
+                if hit is not None:
+                    survivors += 1
+                    survivors_exact += all(_same_bits(g, w[i]) for g, w in zip(hit.maps(), want, strict=True))
+    finally:
+        restore()
+        shutil.rmtree(root, ignore_errors=True)
+    lookups = counts["hits"] + counts["misses"]
+    n = len(samples)
+    return {
+        "bench.cache.samples_per_epoch": float(n),
+        "bench.cache.lookups_after_warmup": float(lookups),
+        "bench.cache.hit_rate_after_warmup": counts["hits"] / lookups if lookups else 0.0,
+        "bench.cache.maps_computed_after_warmup": float(max(per_epoch_computed, default=0)),
+        "bench.cache.identical_share": counts["identical"] / counts["samples"] if counts["samples"] else 0.0,
+        "bench.cache.hit_vs_compute_time_ratio": (
+            (measured_ms / max(1, settings.cache_epochs - 1)) / warmup_ms if warmup_ms else float("nan")
+        ),
+        "bench.cache.entry_bytes": float(entry_bytes),
+        "bench.cache.budget_bytes": float(budget),
+        "bench.cache.budget_used_share": used / budget,
+        "bench.cache.budget_survivor_hits": float(survivors),
+        "bench.cache.budget_survivors_identical_share": survivors_exact / survivors if survivors else 1.0,
+    }
+
+
+# -- profiler overhead ------------------------------------------------------------------------------
+def measure_overhead(settings: SuiteSettings) -> dict[str, float]:
+    """Profiler on vs off (ABBA, median of repeats) and its own hook time, on a tiny model."""
+    from ocr.bench.overhead import bench_overhead
+
+    with torch_threads(settings.torch_threads):
+        result = bench_overhead(
+            backbone=settings.overhead_backbone,
+            image_size=settings.overhead_size,
+            batch_size=settings.overhead_batch_size,
+            steps=settings.overhead_steps,
+            repeats=settings.overhead_repeats,
+        )
+    return {
+        "bench.overhead.step_pct": float(result["overhead_pct"]),
+        "bench.overhead.hooks_pct_of_step": float(result["callback_hooks_pct_of_step"]),
+        "bench.overhead.hooks_ms_per_step": float(result["callback_hooks_ms_per_step"]),
+        "bench.overhead.step_ms": float(result["step_ms_without"]),
+    }
+
+
+# -- the real Trainer -------------------------------------------------------------------------------
+@dataclass
+class TrainerRun:
+    run_dir: Path
+    figures: dict[str, float]
+    summary: dict[str, Any]
+
+
+def trainer_overrides(settings: SuiteSettings, cache_dir: Path) -> list[str]:
+    return [
+        "data=synthetic",
+        "model.net.backbone=mobilenetv3_small_050",
+        "model.net.inner_channels=32",
+        f"data.image_size={settings.trainer_size}",
+        f"data.train.num_samples={settings.trainer_train_samples}",
+        f"data.val.num_samples={settings.trainer_val_samples}",
+        f"data.val.seed={settings.seed}",
+        f"data.loader.batch_size={settings.trainer_batch_size}",
+        f"data.loader.num_workers={settings.trainer_workers}",
+        "data.cache.enabled=true",
+        f"data.cache.dir={cache_dir}",
+    ]
+
+
+def measure_trainer(settings: SuiteSettings, run_dir: Path) -> TrainerRun:
+    """A real ``fit`` with the profiler; figures from ``ocr.report`` plus per-epoch counters."""
+    import json
+
+    import hydra
+    import lightning as L
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
+    from ocr.config_dir import config_dir
+    from ocr.loggers import ResumableCSVLogger
+    from ocr.report.report import analyze
+    from ocr.report.sources import load_run
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = run_dir / "target-cache"
+    shutil.rmtree(cache_dir, ignore_errors=True)  # epoch 1 must be the cold one
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=trainer_overrides(settings, cache_dir))
+    L.seed_everything(0, workers=True, verbose=False)
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    model = hydra.utils.instantiate(cfg.model, _convert_="all")
+    profiler = PerformanceProfilerCallback(output_dir=str(run_dir))
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=settings.trainer_epochs,
+        num_sanity_val_steps=0,
+        logger=ResumableCSVLogger(save_dir=str(run_dir), name="", version=""),
+        callbacks=[profiler],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=str(run_dir),
+        log_every_n_steps=1,
+    )
+    with torch_threads(settings.torch_threads):
+        trainer.fit(model, datamodule=datamodule)
+    summary = json.loads((run_dir / "perf_summary.json").read_text())
+    analysis = analyze(load_run(str(run_dir)))
+    figures = dict(analysis.figures)
+    validate = [e for e in summary["epochs"] if e["phase"] == "validate"]
+    steady = sorted(validate, key=lambda e: e["epoch"])[1:]
+    computed = [int(e.get("counters", {}).get("targets_computed", 0)) for e in steady]
+    figures["bench.validate.maps_computed_after_warmup"] = float(max(computed, default=0))
+    figures["bench.validate.epochs_after_warmup"] = float(len(steady))
+    return TrainerRun(run_dir, figures, summary)
+
+
+# -- the whole suite ---------------------------------------------------------------------------------
+def measure(group: str, settings: SuiteSettings, workdir: Path) -> dict[str, float]:
+    """One group's figures (``trainer`` runs its fit under ``workdir/trainer``)."""
+    if group == "targets":
+        return measure_targets(settings)
+    if group == "cache":
+        return measure_cache(settings, workdir)
+    if group == "overhead":
+        return measure_overhead(settings)
+    if group == "trainer":
+        return measure_trainer(settings, workdir / "trainer").figures
+    raise ValueError(f"unknown group {group!r}; known: {GROUPS}")
+
+
+def write_baseline(
+    path: Path, run_dir: Path, figures: dict[str, float], settings: SuiteSettings, groups: Sequence[str]
+) -> Path:
+    """The Trainer run's report export (``ocr.report/1``) with the suite's figures and settings added."""
+    from ocr.report.export import write_json
+    from ocr.report.report import analyze
+    from ocr.report.sources import load_run
+
+    analysis = analyze(load_run(str(run_dir)))
+    analysis.figures.update(figures)
+    analysis.run.info["suite"] = {
+        "version": SUITE_VERSION,
+        "groups": list(groups),
+        "settings": asdict(settings),
+        "slowdown_injected": _injected(),
+    }
+    analysis.run.notes.append(
+        f"performance suite baseline ({SUITE_VERSION}) from `ocr bench --save-baseline`"
+    )
+    return write_json(analysis, path)
+
+
+def _injected() -> bool:
+    from ocr.targets.db_targets import slowdown_injected
+
+    return slowdown_injected()
+
+
+def save_baseline(path: Path, settings: SuiteSettings, workdir: Path | None = None) -> dict[str, Any]:
+    own = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="ocr-perf-baseline-")) if workdir is None else workdir
+    try:
+        figures: dict[str, float] = {}
+        started = time.perf_counter()
+        for group in GROUPS:
+            figures.update(measure(group, settings, work))
+        written = write_baseline(path, work / "trainer", figures, settings, GROUPS)
+    finally:
+        if own:
+            shutil.rmtree(work, ignore_errors=True)
+    return {"baseline": str(written), "seconds": round(time.perf_counter() - started, 1), "figures": figures}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output", required=True, metavar="PATH", help="baseline JSON to write (ocr.report/1)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=INT",
+        help=f"override a measurement setting (repeatable), e.g. target_repeats=9; "
+        f"names: {', '.join(SuiteSettings.__dataclass_fields__)}",
+    )
+
+
+def _parse_settings(pairs: Sequence[str]) -> SuiteSettings:
+    from ocr.errors import UserInputError
+
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw_value = pair.partition("=")
+        field = SuiteSettings.__dataclass_fields__.get(name)
+        if not sep or field is None:
+            names = ", ".join(SuiteSettings.__dataclass_fields__)
+            raise UserInputError(f"--set {pair!r}: expected NAME=VALUE with NAME one of {names}")
+        try:
+            values[name] = raw_value if field.type in ("str", str) else int(raw_value)
+        except ValueError:
+            raise UserInputError(f"--set {pair!r}: {name} takes an integer") from None
+    return SuiteSettings.from_mapping(values)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    return save_baseline(Path(args.output), _parse_settings(args.set))

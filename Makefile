@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: venv train test test-all perf lint typecheck bench-targets clean
+.PHONY: venv train test test-all perf perf-baseline lint typecheck bench-targets clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test-all: $(STAMP)
 ## The performance regression suite against the committed baseline.
 perf: $(STAMP)
 	$(BIN)/python -m pytest -m performance tests/performance --baseline tests/performance/baselines/baseline.json $(PYTEST_ARGS)
+
+## Refresh the committed baseline (on the machine it should describe; see docs/performance.md).
+perf-baseline: $(STAMP)
+	$(BIN)/ocr bench --save-baseline tests/performance/baselines/baseline.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts

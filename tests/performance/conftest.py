@@ -51,8 +51,10 @@ def _write_report(session: Session) -> None:
         from ocr.bench.baseline import write_baseline
 
         report = path.with_name(f"{path.stem}_report.json")
+        run = session.trainer_run
+        measured = sorted(session.measured)
         write_baseline(
-            report, session.trainer_run.run_dir, session.figures, session.settings, sorted(session.measured)
+            report, run.run_dir, session.figures, session.settings, measured, "perf-suite current run"
         )
 
 

@@ -382,7 +382,12 @@ def measure(group: str, settings: SuiteSettings, workdir: Path) -> dict[str, flo
 
 
 def write_baseline(
-    path: Path, run_dir: Path, figures: dict[str, float], settings: SuiteSettings, groups: Sequence[str]
+    path: Path,
+    run_dir: Path,
+    figures: dict[str, float],
+    settings: SuiteSettings,
+    groups: Sequence[str],
+    name: str = "perf-suite baseline",
 ) -> Path:
     """The Trainer run's report export (``ocr.report/1``) with the suite's figures and settings added."""
     from ocr.report.export import write_json
@@ -391,6 +396,7 @@ def write_baseline(
 
     analysis = analyze(load_run(str(run_dir)))
     analysis.figures.update(figures)
+    analysis.run.info["name"] = name  # the label `ocr report --compare` shows
     analysis.run.info["suite"] = {
         "version": SUITE_VERSION,
         "groups": list(groups),

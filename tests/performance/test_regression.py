@@ -397,3 +397,35 @@ def test_save_baseline_cli_round_trip(tmp_path: Path) -> None:
     assert report.returncode == 0, report.stderr[-3000:]
     bad = run_cli(["bench", "--save-baseline", str(out), "--set", "nope=1"], cwd=tmp_path)
     assert bad.returncode == 2 and "nope=1" in bad.stderr
+
+
+def test_baseline_comparison_message_and_hardware_rule(tmp_path: Path) -> None:
+    """The message shows baseline, current, allowed and excess; absolute figures need equal hardware."""
+    document = {
+        "schema": "ocr.report/1",
+        "run": {"hardware": {"cpu": "Some Other CPU", "cpu_count": 64, "cpu_affinity": 64}},
+        "figures": {"bench.targets.fast_vs_reference_ratio": 8.0, "bench.targets.fast_ms_per_image": 1.0},
+    }
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(document))
+    session = Session(load_thresholds(), ci=False, baseline=path, workdir=tmp_path)
+    session.figures.update(
+        {"bench.targets.fast_vs_reference_ratio": 4.0, "bench.targets.fast_ms_per_image": 9.0}
+    )
+    session.measured.add("targets")  # figures given: nothing is measured
+    slack = (
+        load_thresholds()["baseline"]["regression_pct"] + load_thresholds()["baseline"]["noise_pct"]["local"]
+    )
+    allowed = 8.0 * (1 - slack / 100)
+    with pytest.raises(AssertionError) as failure:
+        session.compare("bench.targets.fast_vs_reference_ratio", {"better": "higher"}, absolute=False)
+    message = str(failure.value)
+    assert f"baseline 8, current 4, allowed >= {allowed:.4g}" in message, message
+    assert f"excess beyond the allowance: {100 * (allowed - 4.0) / 8.0:.1f}% of the baseline" in message, (
+        message
+    )
+    assert "machine-independent" in message
+    with pytest.raises(_Skip, match="compared only on the baseline's hardware"):
+        session.compare("bench.targets.fast_ms_per_image", {"better": "lower"}, absolute=True)
+    skipped = session.checks[-1]
+    assert skipped.passed is None and "'Some Other CPU', 64 CPUs" in skipped.detail

@@ -14,7 +14,7 @@ import torch.distributed as dist
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSamplerWrapper
 from torch.utils.data import DataLoader, SequentialSampler
 
-from ocr.data.collate import DBCollateFN
+from ocr.data.collate import EVAL_MAPS, TARGET_MAPS, DBCollateFN
 from ocr.data.datasets import DATASETS, ReceiptDataset, build_dataset
 from ocr.data.loader import TimedDataLoader
 from ocr.data.transforms import AugmentConfig, ReceiptTransform, TransformConfig
@@ -200,6 +200,7 @@ class ReceiptDataModule(L.LightningDataModule):
             with_targets=split != "predict",
             cache=self.target_cache() if use_cache else None,
             use_cache=use_cache,
+            maps=TARGET_MAPS if split == "train" else EVAL_MAPS,
         )
 
     # -- loaders ----------------------------------------------------------------------------

@@ -235,7 +235,10 @@ def test_corrupt_or_truncated_entries_are_recomputed_never_returned(tmp_path: Pa
         assert batch["perf"]["counters"]["targets_computed"] == 1, name
         got = DBTargets(
             # binary maps travel as uint8 (0/1); back to float32 they must be the very same bits
-            *(batch[k][0].numpy().astype(np.float32) for k in ("prob_maps", "prob_masks", "thresh_maps", "thresh_masks"))
+            *(
+                batch[k][0].numpy().astype(np.float32)
+                for k in ("prob_maps", "prob_masks", "thresh_maps", "thresh_masks")
+            )
         )
         got.ignored_count = t1.ignored_count
         assert same_bits(got, t1), name

@@ -33,7 +33,9 @@ class _StepClock(L.Callback):
         self.times: list[float] = []
         self._t0 = 0.0
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, idx: int
+    ) -> None:
         if trainer.strategy.root_device.type == "cuda":
             torch.cuda.synchronize()
         self._t0 = time.perf_counter()
@@ -53,7 +55,9 @@ def _batches(image_size: int, batch_size: int, count: int) -> list[dict[str, Any
     return [collate([dataset[i * batch_size + j] for j in range(batch_size)]) for i in range(count)]
 
 
-def _fit(module: DBNetModule, batches: list[dict[str, Any]], steps: int, profiled: bool, accelerator: str) -> dict[str, Any]:
+def _fit(
+    module: DBNetModule, batches: list[dict[str, Any]], steps: int, profiled: bool, accelerator: str
+) -> dict[str, Any]:
     clock = _StepClock()
     callbacks: list[L.Callback] = [clock]
     profiler = None

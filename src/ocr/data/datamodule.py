@@ -142,7 +142,9 @@ class ReceiptDataModule(L.LightningDataModule):
             if len(dataset) == 0:
                 log.warning("the %s split of data=%s is empty: validation is skipped", split, self.reader)
         train = split == "train"
-        dataset.transform = ReceiptTransform(self.transform_config, train=train, seed=self.seed if train else None)
+        dataset.transform = ReceiptTransform(
+            self.transform_config, train=train, seed=self.seed if train else None
+        )
         self.datasets[split] = dataset
         return dataset
 

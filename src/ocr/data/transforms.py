@@ -68,7 +68,9 @@ class ReceiptTransform:
                 A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 5))], p=aug.blur_p),
             ]
         ops.append(
-            A.PadIfNeeded(min_height=size, min_width=size, position="top_left", border_mode=cv2.BORDER_CONSTANT, fill=0)
+            A.PadIfNeeded(
+                min_height=size, min_width=size, position="top_left", border_mode=cv2.BORDER_CONSTANT, fill=0
+            )
         )
         if self.augment and aug.crop_size:
             ops.append(A.RandomCrop(height=aug.crop_size, width=aug.crop_size))

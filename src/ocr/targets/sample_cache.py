@@ -167,8 +167,11 @@ def _same(a: Any, b: Any) -> bool:
     """Structural equality; arrays bit for bit, with dtype and shape."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return (
-            isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
-            and a.shape == b.shape and a.tobytes() == b.tobytes()
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and a.tobytes() == b.tobytes()
         )
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
@@ -196,13 +199,15 @@ class CachedSampleDataset(Dataset[dict[str, Any]]):
         self.dataset = dataset
         self.cache = cache
         modules = ("ocr.data.transforms", "ocr.data.datasets.base", type(dataset).__module__)
-        self._prefix = repr((
-            SAMPLE_VERSION,
-            transform.config.cache_key(),
-            (params or DBTargetParams()).as_key(),
-            _versions(),
-            source_fingerprint(*modules),
-        )).encode()
+        self._prefix = repr(
+            (
+                SAMPLE_VERSION,
+                transform.config.cache_key(),
+                (params or DBTargetParams()).as_key(),
+                _versions(),
+                source_fingerprint(*modules),
+            )
+        ).encode()
         self.exact = True
         self._verified = 0
         warm_up()
@@ -320,8 +325,10 @@ class CachedSampleDataset(Dataset[dict[str, Any]]):
         same = cached.shape == live.shape and np.array_equal(cached.view(np.uint32), live.view(np.uint32))
         same = same and _same(record, {k: v for k, v in out.items() if k in record})
         if not same:
-            log.warning("sample cache disabled for %s: a cached sample would differ from the live one",
-                        type(self.dataset).__name__)
+            log.warning(
+                "sample cache disabled for %s: a cached sample would differ from the live one",
+                type(self.dataset).__name__,
+            )
             self.exact = False
         self._verified += 1
 

@@ -39,13 +39,27 @@ def test_train_writes_checkpoints_metrics_config_and_summary(trained_run: Path) 
 def test_validate_prints_one_json_line_last(trained_run: Path, tmp_path: Path) -> None:
     ckpt = trained_run / "checkpoints" / "last.ckpt"
     proc = run_cli(
-        ["validate", f"ckpt_path={ckpt}", "data.val.num_samples=4", "data.loader.num_workers=0",
-         "trainer.accelerator=cpu", f"hydra.run.dir={tmp_path}"],
+        [
+            "validate",
+            f"ckpt_path={ckpt}",
+            "data.val.num_samples=4",
+            "data.loader.num_workers=0",
+            "trainer.accelerator=cpu",
+            f"hydra.run.dir={tmp_path}",
+        ],
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert set(result) == {"precision", "recall", "hmean", "iou_precision", "iou_recall", "iou_hmean", "images"}
+    assert set(result) == {
+        "precision",
+        "recall",
+        "hmean",
+        "iou_precision",
+        "iou_recall",
+        "iou_hmean",
+        "images",
+    }
     assert result["images"] == 4
     assert all(0.0 <= result[k] <= 1.0 for k in result if k != "images")
 
@@ -58,10 +72,18 @@ def test_predict_writes_one_row_per_image_and_overlays(trained_run: Path, tmp_pa
         cv2.imwrite(str(images / f"r{i}.jpg"), rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
     out_csv = tmp_path / "submission.csv"
     proc = run_cli(
-        ["predict", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", f"input={images}",
-         f"output={out_csv}", f"visualize={tmp_path / 'vis'}", "postprocess.box_thresh=0.0",
-         "postprocess.thresh=0.0", "data.loader.num_workers=0", "trainer.accelerator=cpu",
-         f"hydra.run.dir={tmp_path / 'run'}"],
+        [
+            "predict",
+            f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}",
+            f"input={images}",
+            f"output={out_csv}",
+            f"visualize={tmp_path / 'vis'}",
+            "postprocess.box_thresh=0.0",
+            "postprocess.thresh=0.0",
+            "data.loader.num_workers=0",
+            "trainer.accelerator=cpu",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

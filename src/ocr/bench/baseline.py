@@ -248,7 +248,11 @@ def measure_cache(settings: SuiteSettings, workdir: Path | None = None) -> dict[
                 _, hit = reread.lookup(sample["polygons"], sample["ignore"], shape, params)
                 if hit is not None:
                     survivors += 1
-                    survivors_exact += all(_same_bits(g, w[i]) for g, w in zip(hit.maps(), want, strict=True))
+                    # a hit's maps are float32; the batch's binary maps travel as uint8 (0/1): compare
+                    # them back in float32, bit for bit (as the collate's consumers see them)
+                    survivors_exact += all(
+                        _same_bits(g, w[i].astype(np.float32)) for g, w in zip(hit.maps(), want, strict=True)
+                    )
     finally:
         restore()
         shutil.rmtree(root, ignore_errors=True)

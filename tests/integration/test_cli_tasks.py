@@ -34,6 +34,7 @@ def test_train_writes_checkpoints_metrics_config_and_summary(trained_run: Path) 
         assert key in header
     ckpt = torch.load(trained_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["epoch"] == 1 and ckpt["datamodule_hyper_parameters"]["image_size"] == 128
+    assert ckpt["datamodule_hyper_parameters"]["normalize_on_device"] is True
 
 
 def test_validate_prints_one_json_line_last(trained_run: Path, tmp_path: Path) -> None:
@@ -62,6 +63,37 @@ def test_validate_prints_one_json_line_last(trained_run: Path, tmp_path: Path) -
     }
     assert result["images"] == 4
     assert all(0.0 <= result[k] <= 1.0 for k in result if k != "images")
+
+
+def test_checkpoint_from_before_normalize_on_device_validates_the_same(
+    trained_run: Path, tmp_path: Path
+) -> None:
+    """No ``normalize_on_device`` in an old checkpoint: it loads as true, and either placement gives
+    the same metrics (the float32 input is the same bits)."""
+    from ocr.data.datamodule import ReceiptDataModule
+
+    ckpt = torch.load(trained_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    del ckpt["datamodule_hyper_parameters"]["normalize_on_device"]
+    old = tmp_path / "old.ckpt"
+    torch.save(ckpt, old)
+    assert ReceiptDataModule.load_from_checkpoint(old).transform_config.normalize_on_device is True
+    results = []
+    for placement in ("true", "false"):
+        proc = run_cli(
+            [
+                "validate",
+                f"ckpt_path={old}",
+                "data.val.num_samples=4",
+                "data.loader.num_workers=0",
+                "trainer.accelerator=cpu",
+                f"data.normalize_on_device={placement}",
+                f"hydra.run.dir={tmp_path / placement}",
+            ],
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert results[0] == results[1] and results[0]["images"] == 4
 
 
 def test_predict_writes_one_row_per_image_and_overlays(trained_run: Path, tmp_path: Path) -> None:

@@ -431,13 +431,14 @@ def test_memory_only_cache_needs_no_directory() -> None:
 
 
 # -- whole-sample cache ---------------------------------------------------------------------------
-def _synthetic(image_size: int = 128) -> Any:
+def _synthetic(image_size: int = 128, on_device: bool = True) -> Any:
     from ocr.data.datasets import build_dataset
     from ocr.data.transforms import ReceiptTransform, TransformConfig
 
     dataset = build_dataset("synthetic", num_samples=3, seed=7)
     dataset.prepare()
-    dataset.transform = ReceiptTransform(TransformConfig(image_size=image_size), train=False)
+    config = TransformConfig(image_size=image_size, normalize_on_device=on_device)
+    dataset.transform = ReceiptTransform(config, train=False)
     return dataset
 
 
@@ -445,27 +446,54 @@ def _stacked(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return DBCollateFN(P)(samples)
 
 
-def test_sample_cache_hits_are_bit_identical_to_the_live_samples(tmp_path: Path) -> None:
+@pytest.mark.parametrize("on_device", [True, False], ids=["uint8", "normalised_on_cpu"])
+def test_sample_cache_hits_are_bit_identical_to_the_live_samples(tmp_path: Path, on_device: bool) -> None:
     from ocr.targets.sample_cache import CachedImage, CachedSampleDataset
 
-    live = _synthetic()
-    cached = CachedSampleDataset(_synthetic(), PolygonCache(max_size=0, cache_dir=tmp_path), P)
+    live = _synthetic(on_device=on_device)
+    cached = CachedSampleDataset(
+        _synthetic(on_device=on_device), PolygonCache(max_size=0, cache_dir=tmp_path), P
+    )
     first = [cached[i] for i in range(3)]
     second = [cached[i] for i in range(3)]
     assert [s["perf"]["counters"] for s in first] == [{"sample_cache_misses": 1}] * 3
     assert [s["perf"]["counters"] for s in second] == [{"sample_cache_hits": 1}] * 3
     assert all(s["perf"]["decode"] == 0.0 for s in second)
-    assert isinstance(second[1]["image"], CachedImage)  # after the per-process check of the table path
+    # a hit is the cached uint8 crop, written into its batch slot by the collate: copied as it is,
+    # or (normalised on the CPU) through the transform's own normaliser
+    assert all(isinstance(s["image"], CachedImage) for s in second)
+    for hit, fresh in zip(second, (live[i] for i in range(3)), strict=True):
+        image = hit["image"].tensor()
+        assert image.dtype == fresh["image"].dtype == (torch.uint8 if on_device else torch.float32)
+        assert image.numpy().tobytes() == fresh["image"].numpy().tobytes()
     reference = _stacked([live[i] for i in range(3)])
+    assert reference["images"].dtype == (torch.uint8 if on_device else torch.float32)
     for batch in (_stacked(first), _stacked(second)):
         for name in ("images", "prob_maps", "prob_masks", "thresh_maps", "thresh_masks"):
-            assert np.array_equal(
-                batch[name].numpy().view(np.uint32), reference[name].numpy().view(np.uint32)
-            ), name
+            a, b = batch[name].numpy(), reference[name].numpy()
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), name
         for name in ("polygons", "ignore", "meta", "index"):
             assert deep_equal(batch[name], reference[name]), name
-    assert cached._lut_state == "ok" and cached.exact
-    assert torch.equal(second[2]["image"].tensor(), live[2]["image"])
+    assert cached.exact
+
+
+def test_cached_image_fills_every_pixel_of_a_dirty_slot() -> None:
+    from ocr.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ReceiptTransform, TransformConfig
+    from ocr.targets.sample_cache import CachedImage
+
+    crop = np.random.default_rng(0).integers(1, 256, (5, 7, 3), dtype=np.uint8)
+    expected = np.zeros((12, 16, 3), np.uint8)
+    expected[4:9, 6:13] = crop
+    slot = np.full((3, 12, 16), 77, np.uint8)  # a reused batch buffer holds old pixels
+    CachedImage(crop, (12, 16, 4, 6)).write_into(slot)
+    assert np.array_equal(slot, expected.transpose(2, 0, 1))
+    with pytest.raises(ValueError, match="uint8"):
+        CachedImage(crop, (12, 16, 4, 6)).write_into(np.zeros((3, 12, 16), np.float32))
+    # normalised on the CPU: the transform's normaliser on the same uint8 image, bit for bit
+    normalizer = ReceiptTransform(TransformConfig(normalize_on_device=False), train=False).to_tensor
+    floats = np.full((3, 12, 16), np.nan, np.float32)
+    CachedImage(crop, (12, 16, 4, 6), (IMAGENET_MEAN, IMAGENET_STD)).write_into(floats)
+    assert floats.tobytes() == normalizer(expected).numpy().tobytes()
 
 
 def test_sample_cache_keys_follow_identity_and_transform(tmp_path: Path) -> None:

@@ -13,16 +13,16 @@ import argparse
 import json
 import statistics
 import time
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
 from ocr.data.collate import DBCollateFN
 from ocr.data.datasets.synthetic import SyntheticReceipts
-from ocr.data.transforms import ReceiptTransform, TransformConfig
+from ocr.data.transforms import ReceiptTransform, TransformConfig, normalize_images
 from ocr.models.lit_module import DBNetModule
 
 
@@ -49,10 +49,15 @@ class _StepClock(L.Callback):
 
 
 def _batches(image_size: int, batch_size: int, count: int) -> list[dict[str, Any]]:
+    """Pre-collated batches, images already normalised: no data module (and no device hook) here."""
+    config = TransformConfig(image_size=image_size)
     dataset = SyntheticReceipts(num_samples=batch_size * count, seed=7)
-    dataset.transform = ReceiptTransform(TransformConfig(image_size=image_size), train=False)
+    dataset.transform = ReceiptTransform(config, train=False)
     collate = DBCollateFN()
-    return [collate([dataset[i * batch_size + j] for j in range(batch_size)]) for i in range(count)]
+    batches = [collate([dataset[i * batch_size + j] for j in range(batch_size)]) for i in range(count)]
+    for batch in batches:
+        batch["images"] = normalize_images(batch["images"], config.mean, config.std)
+    return batches
 
 
 def _fit(
@@ -64,7 +69,9 @@ def _fit(
     if profiled:
         profiler = PerformanceProfilerCallback(enabled=True, summary_file=None)
         callbacks.append(profiler)
-    loader = DataLoader(batches, batch_size=None, shuffle=False, num_workers=0)
+    # a list of pre-collated batches is a map-style dataset (batch_size=None: served as they are)
+    dataset = cast("Dataset[dict[str, Any]]", batches)
+    loader: DataLoader[dict[str, Any]] = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=0)
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=1,

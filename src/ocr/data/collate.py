@@ -40,23 +40,25 @@ class TargetCache(Protocol):
 
 
 def stack_images(images: list[Any]) -> tuple[torch.Tensor, list[float]]:
-    """``torch.stack`` of CHW images, and the seconds spent normalising deferred ones.
+    """``torch.stack`` of CHW images, and the seconds spent writing deferred ones.
 
-    A deferred image (``write_into(array)``: a whole-sample cache hit, see
-    ``ocr.targets.sample_cache.CachedImage``) is normalised straight into its batch slot.
+    Images are uint8 (normalised later, on the device: ``TransformConfig.normalize_on_device``) or
+    float32 (normalised on the CPU); a batch holds one dtype. A deferred image (``write_into(array)``:
+    a whole-sample cache hit, see ``ocr.targets.sample_cache.CachedImage``) is copied straight into
+    its batch slot.
     """
     seconds = [0.0] * len(images)
     if not images:
         return torch.zeros(0, 3, 1, 1), seconds
     first = images[0]
     shape = (len(images), *first.shape)
-    if isinstance(first, torch.Tensor) and first.dtype != torch.float32:
-        out = torch.empty(shape, dtype=first.dtype)
-    else:  # numpy asks for huge pages (madvise): a fresh 48 MB batch faults in ~2x faster than torch.empty
-        out = torch.from_numpy(np.empty(shape, np.float32))
+    # numpy asks for huge pages (madvise): a fresh batch faults in ~2x faster than with torch.empty
+    out = torch.from_numpy(np.empty(shape, _NUMPY_DTYPES[first.dtype]))
     for i, image in enumerate(images):
         if tuple(image.shape) != tuple(out.shape[1:]):
             raise RuntimeError(f"batch images differ in size: {tuple(image.shape)}, {tuple(first.shape)}")
+        if image.dtype != out.dtype:
+            raise RuntimeError(f"batch images differ in dtype: {image.dtype}, {out.dtype}")
         if isinstance(image, torch.Tensor):
             out[i].copy_(image)
         else:
@@ -64,6 +66,9 @@ def stack_images(images: list[Any]) -> tuple[torch.Tensor, list[float]]:
             image.write_into(out[i].numpy())
             seconds[i] = time.perf_counter() - t0
     return out, seconds
+
+
+_NUMPY_DTYPES = {torch.uint8: np.uint8, torch.float32: np.float32}
 
 
 ISSUE_EXAMPLES = 5  # locations kept per counter and batch, for the data-quality warning
@@ -94,7 +99,8 @@ class DBCollateFN:
     ``maps`` names the maps the batch carries (all four for training, the probability map and its
     mask for evaluation). The three binary maps travel as uint8 (exact: they hold only 0 and 1),
     a quarter of the bytes a worker copies to shared memory and the trainer copies to the device;
-    the loss casts them back to float.
+    the loss casts them back to float. Images travel as uint8 too (``normalize_on_device``), and
+    ``ReceiptDataModule.on_after_batch_transfer`` normalises them on the device.
     """
 
     def __init__(
@@ -121,7 +127,7 @@ class DBCollateFN:
         start = time.perf_counter()
         markers = [s for s in samples if is_skipped(s)]
         samples = [s for s in samples if s is not None and not is_skipped(s)]
-        images, normalised = stack_images([s["image"] for s in samples])
+        images, placed = stack_images([s["image"] for s in samples])
         batch: dict[str, Any] = {
             "images": images,
             "polygons": [s["polygons"] for s in samples],
@@ -132,8 +138,8 @@ class DBCollateFN:
         # Worker-side measurements travel with the batch: per-sample stage times and counters.
         times: dict[str, list[float]] = {
             "decode": [s["perf"].get("decode", 0.0) for s in samples],
-            # (+ the normalisation of deferred images, done while stacking)
-            "transform": [s["perf"].get("transform", 0.0) + normalised[i] for i, s in enumerate(samples)],
+            # (+ writing deferred images into their batch slots, done while stacking)
+            "transform": [s["perf"].get("transform", 0.0) + placed[i] for i, s in enumerate(samples)],
         }
         if any("sample_cache" in s["perf"] for s in samples):  # CachedSampleDataset's read/store time
             times["sample_cache"] = [s["perf"].get("sample_cache", 0.0) for s in samples]
@@ -147,7 +153,7 @@ class DBCollateFN:
         if self.with_targets:
             times["targets"] = self._add_targets(samples, images.shape[-2:], batch, counters)
         # "collate" is the stacking overhead alone; target time is its own stage.
-        times["collate"] = [time.perf_counter() - start - sum(times.get("targets", [])) - sum(normalised)]
+        times["collate"] = [time.perf_counter() - start - sum(times.get("targets", [])) - sum(placed)]
         batch["perf"] = {
             "times": times,
             "counters": counters,

@@ -1,4 +1,8 @@
-"""LightningDataModule wiring reader -> transform -> DBCollateFN -> DataLoader for each split."""
+"""LightningDataModule wiring reader -> transform -> DBCollateFN -> DataLoader for each split.
+
+With ``normalize_on_device`` (default) images travel as uint8 and :meth:`on_after_batch_transfer`
+normalises them on the device (see ``ocr.data.transforms``).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from torch.utils.data import DataLoader, SequentialSampler
 from ocr.data.collate import EVAL_MAPS, TARGET_MAPS, DBCollateFN
 from ocr.data.datasets import DATASETS, ReceiptDataset, build_dataset
 from ocr.data.loader import TimedDataLoader
-from ocr.data.transforms import AugmentConfig, ReceiptTransform, TransformConfig
+from ocr.data.transforms import AugmentConfig, ReceiptTransform, TransformConfig, normalize_images
 from ocr.errors import UserInputError
 from ocr.targets.params import DBTargetParams
 
@@ -92,17 +96,26 @@ class ReceiptDataModule(L.LightningDataModule):
         cache: dict[str, Any] | None = None,
         seed: int = 0,
         predict_input: str | None = None,
+        # True (also for checkpoints saved before the option existed): the same float32 input, made
+        # on the device from uint8 batches; where it is computed changes no bit of it.
+        normalize_on_device: bool = True,
     ) -> None:
         super().__init__()
         # Stored in checkpoints, so `ocr validate` can reuse the training image size and targets.
         self.save_hyperparameters()
+        if not isinstance(normalize_on_device, bool):  # strict, as data.cache.*: "false" is not False
+            raise UserInputError(
+                f"data.normalize_on_device must be true or false, got {normalize_on_device!r}"
+            )
         self.reader = reader
         self.split_kwargs = {"train": dict(train or {}), "val": dict(val or {})}
         self.root, self.train_root, self.val_root = root, train_root, val_root
         aug = dict(augment or {})
         if "scale" in aug:
             aug["scale"] = tuple(aug["scale"])
-        self.transform_config = TransformConfig(image_size=image_size, augment=AugmentConfig(**aug))
+        self.transform_config = TransformConfig(
+            image_size=image_size, augment=AugmentConfig(**aug), normalize_on_device=normalize_on_device
+        )
         self.loader = LoaderConfig(**(loader or {}))
         self.target_params = DBTargetParams(**(targets or {}))
         self.cache_config = CacheConfig(**(cache or {}))
@@ -204,6 +217,19 @@ class ReceiptDataModule(L.LightningDataModule):
             use_cache=use_cache,
             maps=TARGET_MAPS if split == "train" else EVAL_MAPS,
         )
+
+    # -- device -----------------------------------------------------------------------------
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """uint8 images -> normalised float32, on the device (train, validate, test and predict).
+
+        Keyed on the dtype, not the option: a float batch (``normalize_on_device: false``, or an
+        empty batch of skipped samples) passes through untouched.
+        """
+        images = batch.get("images") if isinstance(batch, dict) else None
+        if isinstance(images, torch.Tensor) and images.dtype == torch.uint8:
+            config = self.transform_config
+            batch["images"] = normalize_images(images, config.mean, config.std)
+        return batch
 
     # -- loaders ----------------------------------------------------------------------------
     def _sample_cache(self, split: str, dataset: ReceiptDataset) -> Any:

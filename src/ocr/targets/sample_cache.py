@@ -5,10 +5,12 @@ Once targets are fast, JPEG decoding and resizing dominate a validation sample (
 reader whose transform is deterministic and stores, per sample, what the transform produced:
 
 * the **uint8 image before normalisation**, cropped to its non-zero box (the padding is zeros):
-  ~1.2 MB instead of 12 MB of float32 at 1024, and exact, because a hit runs the transform's own
-  normaliser on the very uint8 array the miss normalised. The first few stores of each process
-  also decode their entry and compare it with the live sample bit for bit; a mismatch turns the
-  cache off for that dataset instead of serving a different input.
+  ~1.2 MB instead of 12 MB of float32 at 1024. A hit gives back the very uint8 array the miss
+  produced, written by the collate straight into its batch slot (:class:`CachedImage`): with
+  ``normalize_on_device`` (default) a plain uint8 copy, otherwise through the transform's own
+  normaliser, so the hit is exact either way. The first few stores of each process also decode
+  their entry and compare it with the live sample bit for bit; a mismatch turns the cache off
+  for that dataset instead of serving a different input.
 * polygons, ignore flags and metadata, pickled.
 
 The target maps are not stored twice: the cached polygons give the same target key, so the
@@ -31,11 +33,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from numba import njit
 from torch.utils.data import Dataset
 
 from ocr.data.datasets.base import ReceiptDataset, is_skipped
-from ocr.data.transforms import ReceiptTransform
+from ocr.data.transforms import ReceiptTransform, normalize_images
 from ocr.targets.cache import PolygonCache, source_fingerprint
 from ocr.targets.cache_format import KIND_SAMPLE, Buffer, CorruptEntry, raw
 from ocr.targets.params import DBTargetParams
@@ -85,65 +86,60 @@ def decode_sample(payload: memoryview, full: bool = True) -> tuple[np.ndarray, d
     return image, record
 
 
-@njit(cache=True, boundscheck=False)
-def _normalize_lut(  # pragma: no cover - numba
-    crop: np.ndarray, lut: np.ndarray, y0: int, x0: int, out: np.ndarray
-) -> None:
-    """out[c, y, x] = lut[c, image[y, x, c]] where the image is ``crop`` at (y0, x0) in zeros."""
-    channels, h = out.shape[0], out.shape[1]
-    ch, cw = crop.shape[0], crop.shape[1]
-    for c in range(channels):
-        table = lut[c]
-        zero = table[0]
-        for y in range(h):
-            row = out[c, y]
-            cy = y - y0
-            if cy < 0 or cy >= ch:
-                row[:] = zero
-                continue
-            src = crop[cy, :, c]
-            row[:x0] = zero
-            for x in range(cw):
-                row[x0 + x] = table[src[x]]
-            row[x0 + cw :] = zero
-
-
-def warm_up() -> None:
-    """Load :func:`_normalize_lut` for read-only and writable crops (see ``cache_format.warm_up``)."""
-    lut = np.zeros((3, 256), np.float32)
-    for crop in (np.frombuffer(bytes(12), np.uint8).reshape(2, 2, 3), np.zeros((2, 2, 3), np.uint8)):
-        _normalize_lut(crop, lut, 1, 1, np.empty((3, 4, 4), np.float32))
-
-
 class CachedImage:
-    """A sample-cache hit's image, normalised only when the collate writes it into the batch.
+    """A sample-cache hit's image, written only when the collate puts it into the batch.
 
     ``DBCollateFN`` calls :meth:`write_into` with the sample's slot of the batch tensor (in shared
-    memory inside a worker): the float32 image is written once, instead of into a per-sample
-    tensor that ``torch.stack`` then copies. :meth:`tensor` materialises it for anything else.
+    memory inside a worker), so the image is written once instead of into a per-sample tensor
+    that ``torch.stack`` then copies. uint8 (``normalize_on_device``, ``norm`` is None): the crop
+    is copied, channel by channel, into zeros. float32 (``norm`` = (mean, std)): the same uint8
+    image, then :func:`~ocr.data.transforms.normalize_images` into the slot, the transform's own
+    normaliser. :meth:`tensor` materialises it for anything else.
     """
 
-    __slots__ = ("box", "crop", "lut", "shape")
+    __slots__ = ("box", "crop", "dtype", "norm", "shape")
 
-    def __init__(self, crop: np.ndarray, box: tuple[int, int, int, int], lut: np.ndarray) -> None:
-        self.crop = np.ascontiguousarray(crop)
+    def __init__(
+        self,
+        crop: np.ndarray,
+        box: tuple[int, int, int, int],
+        norm: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+    ) -> None:
+        self.crop = crop
         self.box = box
-        self.lut = lut
+        self.norm = norm
         self.shape = (int(crop.shape[2]), box[0], box[1])
+        self.dtype = torch.uint8 if norm is None else torch.float32
 
     def write_into(self, out: np.ndarray) -> None:
-        if out.shape != self.shape or out.dtype != np.float32 or not out.flags.c_contiguous:
-            raise ValueError(f"need a C-contiguous float32 {self.shape} slot, got {out.dtype} {out.shape}")
-        _normalize_lut(self.crop, self.lut, self.box[2], self.box[3], out)
+        dtype = np.uint8 if self.norm is None else np.float32
+        if out.shape != self.shape or out.dtype != dtype:
+            raise ValueError(f"need a {np.dtype(dtype)} {self.shape} slot, got {out.dtype} {out.shape}")
+        if self.norm is None:
+            self._place(out)
+            return
+        image = np.empty(self.shape, np.uint8)
+        self._place(image)
+        normalize_images(torch.from_numpy(image), *self.norm, out=torch.from_numpy(out))
+
+    def _place(self, out: np.ndarray) -> None:
+        """uint8 CHW: the HWC crop at (y0, x0), zeros around it (the slot may hold old pixels)."""
+        _h, _w, y0, x0 = self.box
+        y1, x1 = y0 + self.crop.shape[0], x0 + self.crop.shape[1]
+        out[:, :y0] = 0
+        out[:, y1:] = 0
+        out[:, y0:y1, :x0] = 0
+        out[:, y0:y1, x1:] = 0
+        out[:, y0:y1, x0:x1] = self.crop.transpose(2, 0, 1)
 
     def tensor(self) -> torch.Tensor:
-        out = np.empty(self.shape, np.float32)
+        out = np.empty(self.shape, np.uint8 if self.norm is None else np.float32)
         self.write_into(out)
         return torch.from_numpy(out)
 
 
 class _Capture:
-    """Stands in for ``ReceiptTransform.normalize`` and keeps the uint8 image it was given."""
+    """Stands in for ``ReceiptTransform.to_tensor`` and keeps the uint8 HWC image it was given."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -157,7 +153,7 @@ class _Capture:
         image, self.last = self.last, None
         return image
 
-    def __getattr__(self, name: str) -> Any:  # e.g. ``invert`` for overlays
+    def __getattr__(self, name: str) -> Any:
         if name == "inner":
             raise AttributeError(name)
         return getattr(self.inner, name)
@@ -210,9 +206,6 @@ class CachedSampleDataset(Dataset[dict[str, Any]]):
         ).encode()
         self.exact = True
         self._verified = 0
-        warm_up()
-        self._lut: np.ndarray | None = None
-        self._lut_state = "unchecked"  # -> "ok" | "off" after the first hit of a process
 
     # -- the wrapped reader's interface ---------------------------------------------------------
     def __len__(self) -> int:
@@ -239,16 +232,17 @@ class CachedSampleDataset(Dataset[dict[str, Any]]):
         digest.update(repr(self.dataset.identity(index)).encode())
         return digest.hexdigest()
 
-    def _normalize(self) -> Any:
-        normalize = self.dataset.transform.normalize  # type: ignore[union-attr]
-        return normalize.inner if isinstance(normalize, _Capture) else normalize
+    def _to_tensor(self) -> Any:
+        """The transform's last step (uint8 HWC -> CHW tensor, normalised or not), uncaptured."""
+        to_tensor = self.dataset.transform.to_tensor  # type: ignore[union-attr]
+        return to_tensor.inner if isinstance(to_tensor, _Capture) else to_tensor
 
     def _capture(self) -> _Capture:
         transform = self.dataset.transform
         assert isinstance(transform, ReceiptTransform)
-        if not isinstance(transform.normalize, _Capture):
-            transform.normalize = _Capture(transform.normalize)  # type: ignore[assignment]
-        return transform.normalize  # type: ignore[return-value]
+        if not isinstance(transform.to_tensor, _Capture):
+            transform.to_tensor = _Capture(transform.to_tensor)
+        return transform.to_tensor
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         start = time.perf_counter()
@@ -286,43 +280,21 @@ class CachedSampleDataset(Dataset[dict[str, Any]]):
         out["perf"]["counters"] = {"sample_cache_misses": 1}
         return out
 
-    def _image(self, crop: np.ndarray, box: tuple[int, int, int, int]) -> torch.Tensor | CachedImage:
-        """The normalised CHW image of the uint8 ``crop`` placed at (y0, x0) in zeros.
+    def _image(self, crop: np.ndarray, box: tuple[int, int, int, int]) -> CachedImage:
+        """The CHW image of the uint8 ``crop`` placed at (y0, x0) in zeros, deferred to the collate.
 
-        The transform's normaliser is elementwise, so its value for each (channel, uint8 value)
-        is a 256-entry table taken from the normaliser itself, and one numba pass writes the
-        image (~3x faster than normalising the padded image), deferred to the collate
-        (:class:`CachedImage`). The first hit of each process runs the real normaliser too and
-        compares bit for bit; on any difference the table is dropped and hits use the normaliser.
+        uint8 (``normalize_on_device``): a plain copy into the batch slot. Otherwise the
+        transform's normaliser (:func:`~ocr.data.transforms.normalize_images`, same mean/std)
+        writes the float32 image into the slot: the same call the miss made, the same bits.
         """
-        h, w, y0, x0 = box
-        channels = crop.shape[2]
-        normalize = self._normalize()
-        if self._lut_state != "off":
-            if self._lut is None:
-                probe = np.repeat(np.arange(256, dtype=np.uint8).reshape(1, 256, 1), channels, axis=2)
-                self._lut = np.ascontiguousarray(normalize(probe).numpy()[:, 0, :], dtype=np.float32)
-            deferred = CachedImage(crop, box, self._lut)
-            if self._lut_state == "ok":
-                return deferred
-            out = deferred.tensor().numpy()
-        full = np.zeros((h, w, channels), np.uint8)
-        full[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]] = crop
-        live = normalize(full)
-        if self._lut_state == "unchecked":
-            same = np.array_equal(out.view(np.uint32), live.numpy().view(np.uint32))
-            self._lut_state = "ok" if same else "off"
-            if not same:
-                log.warning("sample cache: table normalisation differs from the transform's; not used")
-        return live
+        config = self.dataset.transform.config  # type: ignore[union-attr]
+        return CachedImage(crop, box, None if config.normalize_on_device else (config.mean, config.std))
 
     def _verify(self, parts: list[Buffer], out: dict[str, Any]) -> None:
         """Decode the entry as a hit would and compare with the live sample, bit for bit."""
         payload = memoryview(b"".join(parts))
         image, record = decode_sample(payload)
-        cached = self._normalize()(image).numpy()
-        live = out["image"].numpy()
-        same = cached.shape == live.shape and np.array_equal(cached.view(np.uint32), live.view(np.uint32))
+        same = _same(self._to_tensor()(image).numpy(), out["image"].numpy())  # dtype, shape and bits
         same = same and _same(record, {k: v for k, v in out.items() if k in record})
         if not same:
             log.warning(

@@ -43,7 +43,9 @@ def compose_config(task: str, run_dir: Path, overrides: list[str] | None = None)
     return cfg
 
 
-def run_cli(args: list[str], cwd: Path, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], cwd: Path, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``ocr`` console script in a subprocess."""
     ocr = Path(sys.executable).with_name("ocr")
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}

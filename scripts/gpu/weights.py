@@ -38,8 +38,12 @@ def export(ckpt: str, prefix: str) -> None:
 
 def restore(prefix: str, ckpt: str) -> None:
     parts = sorted(Path(prefix).parent.glob(Path(prefix).name + ".part*"), key=lambda p: int(p.suffix[5:]))
-    slim = torch.load(io.BytesIO(b"".join(p.read_bytes() for p in parts)), map_location="cpu", weights_only=False)
-    slim["state_dict"] = {k: (v.float() if v.is_floating_point() else v) for k, v in slim["state_dict"].items()}
+    slim = torch.load(
+        io.BytesIO(b"".join(p.read_bytes() for p in parts)), map_location="cpu", weights_only=False
+    )
+    slim["state_dict"] = {
+        k: (v.float() if v.is_floating_point() else v) for k, v in slim["state_dict"].items()
+    }
     torch.save(slim, ckpt)
     print(f"restored {len(parts)} parts into {ckpt} (epoch {slim['epoch']}, step {slim['global_step']})")
 

@@ -12,7 +12,10 @@ from ocr.errors import UserInputError
 COMMANDS = {
     "train": ("ocr.tasks.train", "fit and validate every epoch (Hydra overrides)"),
     "validate": ("ocr.tasks.validate", "evaluate a checkpoint: ckpt_path=... [data overrides]"),
-    "predict": ("ocr.tasks.predict", "ckpt_path=... input=DIR_OR_IMAGE output=submission.csv [visualize=DIR]"),
+    "predict": (
+        "ocr.tasks.predict",
+        "ckpt_path=... input=DIR_OR_IMAGE output=submission.csv [visualize=DIR]",
+    ),
     "report": ("ocr.report.cli", "Markdown performance report from a run (see ocr report --help)"),
     "bench": ("ocr.bench.cli", "benchmarks: ocr bench targets | overhead | pipeline (see --help)"),
 }

@@ -17,21 +17,31 @@ pytestmark = pytest.mark.slow
 
 DDP = ["trainer.strategy=ddp", "trainer.devices=2", "trainer.accelerator=cpu"]
 # Low thresholds so an untrained model still produces boxes and the numbers are not all zero.
-EVAL = ["data.val.num_samples=5", "data.loader.num_workers=0", "postprocess.thresh=0.2",
-        "postprocess.box_thresh=0.0", "image_size=128"]
+EVAL = [
+    "data.val.num_samples=5",
+    "data.loader.num_workers=0",
+    "postprocess.thresh=0.2",
+    "postprocess.box_thresh=0.0",
+    "image_size=128",
+]
 
 
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("ddp_train")
-    proc = run_cli(["train", *TINY, *DDP, "trainer.max_epochs=1", "data.val.num_samples=5",
-                    f"hydra.run.dir={run}"], cwd=run, timeout=300)
+    proc = run_cli(
+        ["train", *TINY, *DDP, "trainer.max_epochs=1", "data.val.num_samples=5", f"hydra.run.dir={run}"],
+        cwd=run,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return run
 
 
 def _validate(ckpt: Path, tmp: Path, extra: list[str]) -> dict[str, float]:
-    proc = run_cli(["validate", f"ckpt_path={ckpt}", *EVAL, *extra, f"hydra.run.dir={tmp}"], cwd=tmp, timeout=300)
+    proc = run_cli(
+        ["validate", f"ckpt_path={ckpt}", *EVAL, *extra, f"hydra.run.dir={tmp}"], cwd=tmp, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

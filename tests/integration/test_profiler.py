@@ -59,13 +59,25 @@ def _data(tmp: Path, val: int = 4, workers: int = 0, reader: str = "synthetic") 
     )
 
 
-def _fit(tmp: Path, callback: PerformanceProfilerCallback, module: DBNetModule | None = None,
-         data: ReceiptDataModule | None = None, logger: Any = None, epochs: int = 2) -> L.Trainer:
+def _fit(
+    tmp: Path,
+    callback: PerformanceProfilerCallback,
+    module: DBNetModule | None = None,
+    data: ReceiptDataModule | None = None,
+    logger: Any = None,
+    epochs: int = 2,
+) -> L.Trainer:
     trainer = L.Trainer(
-        accelerator="cpu", max_epochs=epochs, num_sanity_val_steps=1, log_every_n_steps=1,
+        accelerator="cpu",
+        max_epochs=epochs,
+        num_sanity_val_steps=1,
+        log_every_n_steps=1,
         logger=CSVLogger(str(tmp), name="", version="") if logger is None else logger,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        callbacks=[callback], default_root_dir=str(tmp),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[callback],
+        default_root_dir=str(tmp),
     )
     trainer.fit(module or _module(), datamodule=data or _data(tmp))
     return trainer
@@ -99,15 +111,25 @@ def test_fit_summary_has_every_stage_and_attributes_the_epoch(tmp_path: Path) ->
     assert val[1]["cache"] == {"hits": 4, "misses": 0, "hit_rate": 1.0}
     assert val[1]["counters"]["targets_computed"] == 0
     header = next(csv.reader((tmp_path / "metrics.csv").open()))
-    for key in ("perf/train/compute/median", "perf/validate/metric_update/p95", "perf/validate/cache_hit_rate",
-                "perf/train/data_wait_share", "perf/validate/memory/rss_mb"):
+    for key in (
+        "perf/train/compute/median",
+        "perf/validate/metric_update/p95",
+        "perf/validate/cache_hit_rate",
+        "perf/train/data_wait_share",
+        "perf/validate/memory/rss_mb",
+    ):
         assert key in header
 
 
 def test_data_wait_and_transfer_are_timed_where_they_happen(tmp_path: Path) -> None:
     callback = PerformanceProfilerCallback(summary_file=None)
-    _fit(tmp_path, callback, module=_module(SlowTransfer), data=_data(tmp_path, reader="slow_synthetic_for_tests"),
-         epochs=1)
+    _fit(
+        tmp_path,
+        callback,
+        module=_module(SlowTransfer),
+        data=_data(tmp_path, reader="slow_synthetic_for_tests"),
+        epochs=1,
+    )
     train = next(e for e in callback.epochs if e["phase"] == "train")
     # 4 samples x 30 ms decoded in the main process (no workers): the fetch itself is timed
     assert train["stages"]["data_wait"]["median"] >= 4 * SLEEP_S

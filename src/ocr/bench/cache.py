@@ -108,8 +108,16 @@ def _check(raw: Any, i: int) -> bool:
     return True
 
 
-def _hammer(name: str, root: str, max_bytes: int, payloads: list[list[Any]], ops: int, seed: int,
-            start_at: float, results: Any) -> None:
+def _hammer(
+    name: str,
+    root: str,
+    max_bytes: int,
+    payloads: list[list[Any]],
+    ops: int,
+    seed: int,
+    start_at: float,
+    results: Any,
+) -> None:
     store = open_store(name, Path(root), max_bytes)
     rng = np.random.default_rng(seed)
     latencies: list[float] = []
@@ -191,12 +199,18 @@ def bench_store(name: str, payloads: list[list[Any]], root: Path, ops: int = 200
     }
 
 
-def bench_cache(data: str | None, size: int = 1024, entries: int = 48, ops: int = 200,
-                backends: Sequence[str] = BACKENDS) -> dict[str, Any]:
+def bench_cache(
+    data: str | None, size: int = 1024, entries: int = 48, ops: int = 200, backends: Sequence[str] = BACKENDS
+) -> dict[str, Any]:
     payloads = make_entries(data, size, entries)
     entry_bytes = statistics.mean(len(b"".join(_entry(0, p, 0))) for p in payloads)
-    result: dict[str, Any] = {"size": size, "entries": len(payloads), "entry_mb": entry_bytes / 1e6,
-                              "ops_per_process": ops, "backends": {}}
+    result: dict[str, Any] = {
+        "size": size,
+        "entries": len(payloads),
+        "entry_mb": entry_bytes / 1e6,
+        "ops_per_process": ops,
+        "backends": {},
+    }
     for name in backends:
         root = Path(tempfile.mkdtemp(prefix=f"ocr-bench-{name}-"))
         try:
@@ -240,9 +254,13 @@ def cache_hit_lookup(
             for shape, polygons, ignore in items:
                 fresh = make_db_targets(polygons, ignore, shape, params)
                 _, hit = reader.lookup(polygons, ignore, shape, params)
-                count += hit is not None and hit.ignored_count == fresh.ignored_count and all(
-                    np.array_equal(a.view(np.uint32), b.view(np.uint32))
-                    for a, b in zip(hit.maps(), fresh.maps(), strict=True)
+                count += (
+                    hit is not None
+                    and hit.ignored_count == fresh.ignored_count
+                    and all(
+                        np.array_equal(a.view(np.uint32), b.view(np.uint32))
+                        for a, b in zip(hit.maps(), fresh.maps(), strict=True)
+                    )
                 )
             return count
 
@@ -263,8 +281,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result = bench_cache(args.data, args.size, args.entries, args.ops, args.backends)
     print(f"{'store':<16}{'write p50':>11}{'read p50':>10}{'2-proc p50/p95 ms':>20}{'errors':>8}{'torn':>6}")
     for name, r in result["backends"].items():
-        print(f"{name:<16}{r['write_p50_ms']:>9.2f}ms{r['read_p50_ms']:>8.2f}ms"
-              f"{r['mp_p50_ms']:>11.2f} / {r['mp_p95_ms']:<6.2f}{r['mp_errors']:>8}{r['mp_torn_reads']:>6}")
+        print(
+            f"{name:<16}{r['write_p50_ms']:>9.2f}ms{r['read_p50_ms']:>8.2f}ms"
+            f"{r['mp_p50_ms']:>11.2f} / {r['mp_p95_ms']:<6.2f}{r['mp_errors']:>8}{r['mp_torn_reads']:>6}"
+        )
     return result
 
 

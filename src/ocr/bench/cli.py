@@ -67,16 +67,32 @@ def _targets_run(args: argparse.Namespace) -> dict[str, Any]:
     return {"size": args.size, **result}
 
 
-register("targets", "DB targets per image: reference vs fast db/exact vs a PolygonCache hit from disk",
-         lambda: (_targets_arguments, _targets_run))
-register("cache", "target cache store: diskcache vs files (write/read latency, 2 processes)",
-         module_loader("ocr.bench.cache"))
-register("pipeline", "validation data time per image and cache hit rate, epoch by epoch (real Lightning)",
-         module_loader("ocr.bench.pipeline"))
-register("overhead", "PerformanceProfilerCallback cost per training step: on vs off, same run, median of repeats",
-         module_loader("ocr.bench.overhead"))
-register("baseline", "the performance suite's measurements as a baseline JSON (ocr.report/1); "
-         "also `ocr bench --save-baseline PATH`", module_loader("ocr.bench.baseline"))
+register(
+    "targets",
+    "DB targets per image: reference vs fast db/exact vs a PolygonCache hit from disk",
+    lambda: (_targets_arguments, _targets_run),
+)
+register(
+    "cache",
+    "target cache store: diskcache vs files (write/read latency, 2 processes)",
+    module_loader("ocr.bench.cache"),
+)
+register(
+    "pipeline",
+    "validation data time per image and cache hit rate, epoch by epoch (real Lightning)",
+    module_loader("ocr.bench.pipeline"),
+)
+register(
+    "overhead",
+    "PerformanceProfilerCallback cost per training step: on vs off, same run, median of repeats",
+    module_loader("ocr.bench.overhead"),
+)
+register(
+    "baseline",
+    "the performance suite's measurements as a baseline JSON (ocr.report/1); "
+    "also `ocr bench --save-baseline PATH`",
+    module_loader("ocr.bench.baseline"),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -87,8 +103,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         args_in = ["baseline", "--output", *([value] if value else []), *args_in[1:]]
     description = __doc__.splitlines()[0] if __doc__ else None
     parser = argparse.ArgumentParser(prog="ocr bench", description=description)
-    parser.add_argument("--save-baseline", metavar="PATH",
-                        help="the performance suite's measurements as a baseline JSON (as the first option)")
+    parser.add_argument(
+        "--save-baseline",
+        metavar="PATH",
+        help="the performance suite's measurements as a baseline JSON (as the first option)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = args_in[0] if args_in else None
     for name, (help_, loader) in SUBCOMMANDS.items():

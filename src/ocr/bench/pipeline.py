@@ -147,9 +147,16 @@ def run_pipeline(
         profiler = PerformanceProfilerCallback(output_dir=str(out))
         cpu = _WorkerCPU()
         trainer = L.Trainer(
-            accelerator=accelerator, devices=1, logger=False, callbacks=[profiler, cpu],
-            enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-            num_sanity_val_steps=0, limit_val_batches=limit_batches, default_root_dir=str(out),
+            accelerator=accelerator,
+            devices=1,
+            logger=False,
+            callbacks=[profiler, cpu],
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+            num_sanity_val_steps=0,
+            limit_val_batches=limit_batches,
+            default_root_dir=str(out),
         )
         results: list[dict[str, Any]] = []
         for epoch in range(epochs):
@@ -170,8 +177,13 @@ def run_pipeline(
     ratio = last["worker_ms_per_image"]["total"] / first["worker_ms_per_image"]["total"]
     cpu_first, cpu_last = first["worker_cpu_ms_per_image"], last["worker_cpu_ms_per_image"]
     return {
-        "data": data, "reader": reader, "workers": workers, "image_size": image_size,
-        "batch_size": batch_size, "cache": enabled, "sample_cache": samples and enabled,
+        "data": data,
+        "reader": reader,
+        "workers": workers,
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "cache": enabled,
+        "sample_cache": samples and enabled,
         "epochs": results,
         "epoch2_vs_epoch1": ratio,
         "epoch2_vs_epoch1_cpu": cpu_last / cpu_first if cpu_first and cpu_last is not None else None,
@@ -201,8 +213,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.data is None and args.reader != "synthetic":
         raise UserInputError(f"--reader {args.reader} needs --data SPLIT_FOLDER")
     return run_pipeline(
-        args.data, reader=args.reader, workers=args.workers, epochs=args.epochs, image_size=args.size,
-        batch_size=args.batch_size, cache_dir=args.cache_dir, samples=not args.no_samples,
-        enabled=not args.no_cache, limit_batches=args.limit_batches, accelerator=args.accelerator,
-        overrides=args.overrides, output=args.output,
+        args.data,
+        reader=args.reader,
+        workers=args.workers,
+        epochs=args.epochs,
+        image_size=args.size,
+        batch_size=args.batch_size,
+        cache_dir=args.cache_dir,
+        samples=not args.no_samples,
+        enabled=not args.no_cache,
+        limit_batches=args.limit_batches,
+        accelerator=args.accelerator,
+        overrides=args.overrides,
+        output=args.output,
     )

@@ -36,7 +36,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import lightning as L
 import psutil
@@ -235,11 +235,12 @@ class PerformanceProfilerCallback(L.Callback):
             return
         if self._clock is None:
             self._clock = _StageClock(self.state_key, self.cuda_sync_every)
-        if not isinstance(trainer.profiler, _TapProfiler):
-            self._inner_profiler = trainer.profiler
-            trainer.profiler = _TapProfiler(trainer.profiler, self._clock)
+        host = cast(Any, trainer)  # ``profiler`` is a plain attribute Lightning sets at init
+        if not isinstance(host.profiler, _TapProfiler):
+            self._inner_profiler = host.profiler
+            host.profiler = _TapProfiler(host.profiler, self._clock)
         if hasattr(pl_module, "stage_timer"):
-            pl_module.stage_timer = self._clock  # type: ignore[assignment]
+            cast(Any, pl_module).stage_timer = self._clock
         if not self.run_info:
             self.run_info = self._run_info(trainer, pl_module)
         self._trainer_ref = trainer
@@ -248,12 +249,13 @@ class PerformanceProfilerCallback(L.Callback):
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if not self.enabled:
             return
-        if isinstance(trainer.profiler, _TapProfiler):
-            trainer.profiler = trainer.profiler.inner
+        host = cast(Any, trainer)
+        if isinstance(host.profiler, _TapProfiler):
+            host.profiler = host.profiler.inner
         if hasattr(pl_module, "stage_timer"):
             from ocr.perf.stage_timer import NullStageTimer
 
-            pl_module.stage_timer = NullStageTimer()
+            cast(Any, pl_module).stage_timer = NullStageTimer()
         self._trainer_ref = None
         self.run_info.setdefault("stages_run", []).append(stage)
         if trainer.is_global_zero and self.summary_file:
@@ -269,8 +271,12 @@ class PerformanceProfilerCallback(L.Callback):
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             torch.cuda.reset_peak_memory_stats()
 
-    _LOADERS = {"train": "train_dataloader", "validate": "val_dataloaders", "test": "test_dataloaders",
-                "predict": "predict_dataloaders"}
+    _LOADERS: ClassVar[dict[str, str]] = {
+        "train": "train_dataloader",
+        "validate": "val_dataloaders",
+        "test": "test_dataloaders",
+        "predict": "predict_dataloaders",
+    }
 
     def _claim_loader_start(self, trainer: L.Trainer, record: _EpochRecord) -> None:
         """Add this phase's latest ``iter(DataLoader)`` span to the epoch, once.
@@ -284,7 +290,13 @@ class PerformanceProfilerCallback(L.Callback):
         loaders = getattr(trainer, self._LOADERS[record.phase], None)
         if loaders is None:
             return
-        items = loaders.values() if isinstance(loaders, dict) else loaders if isinstance(loaders, list) else [loaders]
+        items = (
+            loaders.values()
+            if isinstance(loaders, dict)
+            else loaders
+            if isinstance(loaders, list)
+            else [loaders]
+        )
         for loader in items:
             span = getattr(loader, "last_iter_span", None)
             if span is None or span in self._claimed_spans or span[0] < self._setup_time:
@@ -365,24 +377,41 @@ class PerformanceProfilerCallback(L.Callback):
         if time.perf_counter() - self._last_memory >= self.memory_interval_s:
             self._sample_memory(record)
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if self.enabled:
             self._on_batch(batch)
 
     def on_validation_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
     ) -> None:
         if self.enabled and not trainer.sanity_checking:
             self._on_batch(batch)
 
     def on_test_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
     ) -> None:
         if self.enabled:
             self._on_batch(batch)
 
     def on_predict_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
     ) -> None:
         if self.enabled:
             self._on_batch(batch)
@@ -392,7 +421,12 @@ class PerformanceProfilerCallback(L.Callback):
         self._last_memory = time.perf_counter()
         snap = memory_snapshot(self._process)
         self.timeline.append(
-            {"t": round(time.perf_counter() - self._t0, 4), "phase": record.phase, "epoch": record.epoch, **snap}
+            {
+                "t": round(time.perf_counter() - self._t0, 4),
+                "phase": record.phase,
+                "epoch": record.epoch,
+                **snap,
+            }
         )
         return snap
 
@@ -449,7 +483,8 @@ class PerformanceProfilerCallback(L.Callback):
                 for r in ranks
             ),
             "attributed_share": min(
-                sum(st["total"] for st in r["stages"].values()) / r["wall"] if r["wall"] > 0 else 0.0 for r in ranks
+                sum(st["total"] for st in r["stages"].values()) / r["wall"] if r["wall"] > 0 else 0.0
+                for r in ranks
             ),
             "stages": stages,
             "worker_stages": worker,
@@ -467,7 +502,9 @@ class PerformanceProfilerCallback(L.Callback):
                     "samples": r["samples"],
                     "data_wait_s": r["stages"].get("data_wait", {}).get("total", 0.0),
                     "data_wait_share": (
-                        r["stages"].get("data_wait", {}).get("total", 0.0) / r["wall"] if r["wall"] > 0 else 0.0
+                        r["stages"].get("data_wait", {}).get("total", 0.0) / r["wall"]
+                        if r["wall"] > 0
+                        else 0.0
                     ),
                     "attributed_share": (
                         sum(st["total"] for st in r["stages"].values()) / r["wall"] if r["wall"] > 0 else 0.0
@@ -501,8 +538,14 @@ class PerformanceProfilerCallback(L.Callback):
             return
         phase = entry["phase"]
         metrics: dict[str, float] = {"epoch": float(entry["epoch"])}
-        for key in ("wall_s", "samples_per_s", "time_per_sample_s", "data_wait_share", "attributed_share",
-                    "val_vs_train_time_per_sample"):
+        for key in (
+            "wall_s",
+            "samples_per_s",
+            "time_per_sample_s",
+            "data_wait_share",
+            "attributed_share",
+            "val_vs_train_time_per_sample",
+        ):
             if entry.get(key) is not None:
                 metrics[f"perf/{phase}/{key}"] = float(entry[key])
         for stage, stats in entry["stages"].items():
@@ -567,7 +610,11 @@ class PerformanceProfilerCallback(L.Callback):
             "schema": SCHEMA,
             "run": self.run_info,
             "epochs": self.epochs,
-            "cache": {"hits": hits, "misses": misses, "hit_rate": hits / (hits + misses) if hits + misses else None},
+            "cache": {
+                "hits": hits,
+                "misses": misses,
+                "hit_rate": hits / (hits + misses) if hits + misses else None,
+            },
             "memory_timeline": self.timeline,
         }
 

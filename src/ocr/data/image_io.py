@@ -17,9 +17,9 @@ def read_image(path: str | Path) -> np.ndarray:
     saw the image: annotations of a rotated JPEG are in the rotated frame."""
     path = Path(path)
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            array = np.asarray(img.convert("RGB"))
+        with Image.open(path) as raw:
+            upright = ImageOps.exif_transpose(raw)
+            array = np.asarray(upright.convert("RGB"))
     except FileNotFoundError:
         raise ImageReadError(f"{path}: image file not found; check the data root") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:

@@ -11,7 +11,9 @@ class FPNDecoder(nn.Module):
     def __init__(self, in_channels: list[int], inner_channels: int = 256) -> None:
         super().__init__()
         if inner_channels % len(in_channels):
-            raise ValueError(f"inner_channels={inner_channels} must be divisible by {len(in_channels)} levels")
+            raise ValueError(
+                f"inner_channels={inner_channels} must be divisible by {len(in_channels)} levels"
+            )
         out_per_level = inner_channels // len(in_channels)
         self.lateral = nn.ModuleList(nn.Conv2d(c, inner_channels, 1, bias=False) for c in in_channels)
         self.smooth = nn.ModuleList(

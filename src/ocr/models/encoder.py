@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import timm
 import torch
 from torch import nn
@@ -22,15 +24,16 @@ class TimmEncoder(nn.Module):
         out_indices: tuple[int, ...] = (1, 2, 3, 4),
     ) -> None:
         super().__init__()
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}
         if checkpoint_path:
             kwargs["pretrained_cfg_overlay"] = {"file": checkpoint_path}
             pretrained = True
         self.body = timm.create_model(
             name, pretrained=pretrained, features_only=True, out_indices=tuple(out_indices), **kwargs
         )
-        self.channels: list[int] = list(self.body.feature_info.channels())
-        self.reductions: list[int] = list(self.body.feature_info.reduction())
+        info = cast(Any, self.body).feature_info
+        self.channels: list[int] = list(info.channels())
+        self.reductions: list[int] = list(info.reduction())
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return list(self.body(x))

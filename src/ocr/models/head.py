@@ -10,7 +10,7 @@ def _branch(in_channels: int, bias_init: float | None = None) -> nn.Sequential:
     """conv3x3 -> BN -> ReLU -> deconv x2 -> BN -> ReLU -> deconv x2 -> sigmoid: stride 4 back to 1."""
     mid = in_channels // 4
     last = nn.ConvTranspose2d(mid, 1, 2, stride=2)
-    if bias_init is not None:
+    if bias_init is not None and last.bias is not None:
         nn.init.constant_(last.bias, bias_init)
     return nn.Sequential(
         nn.Conv2d(in_channels, mid, 3, padding=1, bias=False),

@@ -60,9 +60,15 @@ class DBNetModule(L.LightningModule):
             return None
         outputs = self.model(batch["images"], with_thresh=True)
         losses = self.criterion(outputs, batch)
-        self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, batch_size=n, on_step=True,
-                      on_epoch=True, prog_bar=False)
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"], batch_size=n, on_step=True, on_epoch=False)  # type: ignore[union-attr]
+        self.log_dict(
+            {f"train/{k}": v.detach() for k, v in losses.items()},
+            batch_size=n,
+            on_step=True,
+            on_epoch=True,
+            prog_bar=False,
+        )
+        lr = self.trainer.optimizers[0].param_groups[0]["lr"]
+        self.log("train/lr", lr, batch_size=n, on_step=True, on_epoch=False)
         return losses["loss"]
 
     # -- evaluation ---------------------------------------------------------------------------
@@ -103,7 +109,9 @@ class DBNetModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self.last_test_metrics = self._log_metrics(self.test_metrics, "test")
 
-    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
+    def predict_step(
+        self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0
+    ) -> list[dict[str, Any]]:
         if batch["images"].shape[0] == 0:  # every image of the batch was skipped as unreadable
             return []
         outputs = self.model(batch["images"], with_thresh=False)

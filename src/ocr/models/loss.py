@@ -39,7 +39,11 @@ def masked_l1(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, eps: flo
 
 class DBLoss(nn.Module):
     def __init__(
-        self, bce_weight: float = 5.0, dice_weight: float = 1.0, l1_weight: float = 10.0, negative_ratio: float = 3.0
+        self,
+        bce_weight: float = 5.0,
+        dice_weight: float = 1.0,
+        l1_weight: float = 10.0,
+        negative_ratio: float = 3.0,
     ) -> None:
         super().__init__()
         self.bce_weight = bce_weight
@@ -47,12 +51,16 @@ class DBLoss(nn.Module):
         self.l1_weight = l1_weight
         self.negative_ratio = negative_ratio
 
-    def forward(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(
+        self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
         device = outputs["prob"].device.type
         with torch.autocast(device_type=device, enabled=False):
             return self._losses(outputs, batch)
 
-    def _losses(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _losses(
+        self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
         prob_map, prob_mask = batch["prob_maps"].float(), batch["prob_masks"].float()
         prob = outputs["prob"].float().squeeze(1)
         losses = {"loss_prob": balanced_bce(prob, prob_map, prob_mask, self.negative_ratio)}
@@ -61,7 +69,9 @@ class DBLoss(nn.Module):
             thresh = outputs["thresh"].float().squeeze(1)
             binary = outputs["binary"].float().squeeze(1)
             losses["loss_binary"] = dice_loss(binary, prob_map, prob_mask)
-            losses["loss_thresh"] = masked_l1(thresh, batch["thresh_maps"].float(), batch["thresh_masks"].float())
+            losses["loss_thresh"] = masked_l1(
+                thresh, batch["thresh_maps"].float(), batch["thresh_masks"].float()
+            )
             total = total + self.dice_weight * losses["loss_binary"] + self.l1_weight * losses["loss_thresh"]
         losses["loss"] = total
         return losses

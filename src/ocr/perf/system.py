@@ -54,7 +54,10 @@ def versions() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
-        **{pkg: _version(pkg) for pkg in ("ocr", "lightning", "numpy", "numba", "albumentations", "timm", "cleval")},
+        **{
+            pkg: _version(pkg)
+            for pkg in ("ocr", "lightning", "numpy", "numba", "albumentations", "timm", "cleval")
+        },
     }
 
 

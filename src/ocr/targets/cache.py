@@ -107,8 +107,13 @@ def source_fingerprint(*modules: str) -> str:
 
 
 _TARGET_MODULES = (
-    "ocr.targets.db_targets", "ocr.targets.kernels", "ocr.targets.prepare", "ocr.targets.maps",
-    "ocr.targets.params", "ocr.targets.reference", "ocr.targets.cache_format",
+    "ocr.targets.db_targets",
+    "ocr.targets.kernels",
+    "ocr.targets.prepare",
+    "ocr.targets.maps",
+    "ocr.targets.params",
+    "ocr.targets.reference",
+    "ocr.targets.cache_format",
 )
 _fingerprint: bytes | None = None
 

@@ -40,6 +40,7 @@ def raw(array: np.ndarray) -> memoryview:
     """The bytes of an array as a flat view (what writers, ``crc32`` and ``bytes.join`` take)."""
     return np.ascontiguousarray(array).reshape(-1).view(np.uint8).data
 
+
 # magic, format version, kind, payload length, crc32(payload), key digest (blake2b-256)
 _HEADER = struct.Struct("<4sHHQI4x32s")
 HEADER_SIZE = _HEADER.size
@@ -170,7 +171,10 @@ def encode_map(array: np.ndarray) -> list[Buffer]:
         values = flat[differs]
         return [
             _MAP.pack(MODE_SPARSE, fill, packed.nbytes, values.nbytes),
-            raw(packed), _pad(packed.nbytes), raw(values), _pad(values.nbytes),
+            raw(packed),
+            _pad(packed.nbytes),
+            raw(values),
+            _pad(values.nbytes),
         ]
     return [_MAP.pack(MODE_RAW, 0, flat.nbytes, 0), raw(flat), _pad(flat.nbytes)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import hydra
@@ -15,12 +15,18 @@ from omegaconf import DictConfig
 from ocr.config_dir import config_dir
 from ocr.data.image_io import read_image
 from ocr.models.lit_module import DBNetModule
-from ocr.tasks.common import build_trainer, checkpoint_data_overrides, instantiate_callbacks, log, resolve_checkpoint
+from ocr.tasks.common import (
+    build_trainer,
+    checkpoint_data_overrides,
+    instantiate_callbacks,
+    log,
+    resolve_checkpoint,
+)
 
 
 def format_polygons(polygons: list[np.ndarray]) -> str:
     """``x1 y1 x2 y2 ...`` per polygon (integers, original pixels), polygons joined by ``|``."""
-    return "|".join(" ".join(str(int(round(float(v)))) for v in np.asarray(p).reshape(-1)) for p in polygons)
+    return "|".join(" ".join(str(round(float(v))) for v in np.asarray(p).reshape(-1)) for p in polygons)
 
 
 def draw_overlay(image: np.ndarray, polygons: list[np.ndarray]) -> np.ndarray:
@@ -59,7 +65,7 @@ def predict(cfg: DictConfig) -> Path:
     model.configure_postprocess(**{k: v for k, v in (cfg.get("postprocess") or {}).items() if v is not None})
     trainer = build_trainer(cfg, instantiate_callbacks(cfg), False)
     batches = trainer.predict(model, datamodule=datamodule) or []
-    results = [item for batch in batches for item in batch]  # type: ignore[union-attr]
+    results = [item for batch in batches for item in cast(list[dict[str, Any]], batch)]
     output = Path(cfg.output)
     visualize = Path(cfg.visualize) if cfg.get("visualize") else None
     count = write_predictions(results, output, visualize)

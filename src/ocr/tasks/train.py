@@ -32,7 +32,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     if trainer.is_global_zero:
-        best = next((cb.best_model_path for cb in trainer.checkpoint_callbacks if getattr(cb, "monitor", None)), "")
+        best = next(
+            (
+                getattr(cb, "best_model_path", "")
+                for cb in trainer.checkpoint_callbacks
+                if getattr(cb, "monitor", None)
+            ),
+            "",
+        )
         summary = {
             "precision": metrics.get("val/precision"),
             "recall": metrics.get("val/recall"),

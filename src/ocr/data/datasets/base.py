@@ -43,8 +43,11 @@ def register_dataset(name: str) -> Callable[[T], T]:
 
 def skip_marker(index: int, reason: str, where: str, message: str, seconds: float = 0.0) -> dict[str, Any]:
     """What ``__getitem__`` returns for an unusable sample: small, picklable, and never a tensor."""
-    return {SKIPPED: {"reason": reason, "where": where, "message": message}, "index": index,
-            "perf": {"decode": seconds}}
+    return {
+        SKIPPED: {"reason": reason, "where": where, "message": message},
+        "index": index,
+        "perf": {"decode": seconds},
+    }
 
 
 def is_skipped(item: Any) -> bool:

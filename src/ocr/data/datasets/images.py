@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from ocr.data.datasets.base import ReceiptDataset, register_dataset
-from ocr.data.sample import TextSample
 from ocr.data.image_io import read_image
+from ocr.data.sample import TextSample
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 

@@ -54,7 +54,9 @@ class SyntheticReceipts(ReceiptDataset):
         self.num_samples = num_samples
         self.seed = seed
         digest = hashlib.sha256(
-            json.dumps([FORMAT_VERSION, seed, num_samples, asdict(self.config)], sort_keys=True, default=str).encode()
+            json.dumps(
+                [FORMAT_VERSION, seed, num_samples, asdict(self.config)], sort_keys=True, default=str
+            ).encode()
         ).hexdigest()[:16]
         base = Path(root) if root else Path(cache_dir) if cache_dir else default_cache_root() / "synthetic"
         self.root = base / f"seed{seed}_n{num_samples}_{digest}"
@@ -70,7 +72,9 @@ class SyntheticReceipts(ReceiptDataset):
         self.root.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=self.root.name + ".tmp", dir=self.root.parent))
         labels = []
-        for i in tqdm(range(self.num_samples), desc=f"rendering synthetic receipts (seed {self.seed})", unit="img"):
+        for i in tqdm(
+            range(self.num_samples), desc=f"rendering synthetic receipts (seed {self.seed})", unit="img"
+        ):
             sample = render_receipt(self.seed * 1_000_003 + i, self.config)
             name = f"{i:06d}.png"
             cv2.imwrite(str(tmp / name), cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR))

@@ -37,6 +37,10 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
     result: dict[str, Any] = {k: values.get(f"val/{k}") for k in KEYS}
     result["images"] = int(values.get("val/num_images", 0))
     if trainer.is_global_zero:
+        # Every reduced value (ratios and the summed counts behind them) next to the run's files.
+        (out / "metrics.json").write_text(
+            json.dumps({k.removeprefix("val/"): v for k, v in values.items()}, indent=1)
+        )
         print(json.dumps(result), flush=True)
     return result
 

@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
+BASELINE ?= tests/performance/baselines/baseline.json
 ARGS ?=
 
 .PHONY: venv train test test-all perf perf-baseline lint typecheck bench-targets clean
@@ -27,15 +28,15 @@ train: $(STAMP)
 
 ## The test suite: unit, integration and the fast part of the performance suite.
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not perf_full" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not perf_full" --baseline $(BASELINE) --ci $(PYTEST_ARGS)
 
 ## Everything, including the slow performance checks.
 test-all: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --baseline $(BASELINE) $(PYTEST_ARGS)
 
 ## The performance regression suite against the committed baseline.
 perf: $(STAMP)
-	$(BIN)/python -m pytest -m performance tests/performance --baseline tests/performance/baselines/baseline.json $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m performance tests/performance --baseline $(BASELINE) $(PYTEST_ARGS)
 
 ## Refresh the committed baseline (on the machine it should describe; see docs/performance.md).
 perf-baseline: $(STAMP)

@@ -37,7 +37,7 @@ class SyntheticReceipts(ReceiptDataset):
 
     def __init__(
         self,
-        num_samples: int = 64,
+        num_samples: int = 48,
         seed: int = 0,
         cache_dir: str | Path | None = None,
         render: dict[str, Any] | None = None,

@@ -21,11 +21,13 @@ from typing import Any
 import lightning as L
 import torch.distributed as dist
 
+from ocr.callbacks.phases import PhaseCallback
 from ocr.errors import UserInputError
 
 log = logging.getLogger(__name__)
 
 SKIPPED = "skipped_samples"
+LOG_NAMES = {"validate": "val"}  # logged as data/val/..., like val/hmean
 
 
 class _Tally:
@@ -48,7 +50,7 @@ class _Tally:
         self.add(dict(other.counts), other.examples, other.samples, limit)
 
 
-class DataQualityCallback(L.Callback):
+class DataQualityCallback(PhaseCallback):
     """Sum, log and warn about the data problems found in each epoch.
 
     Args:
@@ -74,61 +76,15 @@ class DataQualityCallback(L.Callback):
         tally = self.tallies.setdefault(phase, _Tally())
         tally.add(counts, examples, int(counters.get("samples", 0)), self.examples)
 
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        self._on_batch("train", batch)
-
-    def on_validation_batch_start(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if not trainer.sanity_checking:
-            self._on_batch("val", batch)
-
-    def on_test_batch_start(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        self._on_batch("test", batch)
-
-    def on_predict_batch_start(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        self._on_batch("predict", batch)
-
     # -- epochs -------------------------------------------------------------------------------
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.tallies.pop("train", None)
+    def phase_start(self, trainer: L.Trainer, phase: str) -> None:
+        self.tallies.pop(LOG_NAMES.get(phase, phase), None)
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._finish(trainer, "train")
+    def phase_batch(self, trainer: L.Trainer, phase: str, batch: Any) -> None:
+        self._on_batch(LOG_NAMES.get(phase, phase), batch)
 
-    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.tallies.pop("val", None)
-
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.sanity_checking:
-            self._finish(trainer, "val")
-
-    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._finish(trainer, "test")
-
-    def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._finish(trainer, "predict")
+    def phase_end(self, trainer: L.Trainer, phase: str) -> None:
+        self._finish(trainer, LOG_NAMES.get(phase, phase))
 
     def _gather(self, trainer: L.Trainer, tally: _Tally) -> _Tally:
         """Sum over DDP ranks (every rank calls this at the same epoch end)."""

@@ -44,6 +44,7 @@ import torch
 import torch.distributed as dist
 from lightning.pytorch.profilers import Profiler
 
+from ocr.callbacks.phases import PhaseCallback
 from ocr.perf.schema import SCHEMA
 from ocr.perf.stats import merge_rank_stats, summarize
 from ocr.perf.system import hardware_info, memory_snapshot, versions
@@ -187,7 +188,7 @@ class _TapProfiler(Profiler):
         self.inner.teardown(stage)
 
 
-class PerformanceProfilerCallback(L.Callback):
+class PerformanceProfilerCallback(PhaseCallback):
     """Per-stage timing with percentiles, memory, throughput and cache statistics.
 
     Args:
@@ -262,7 +263,10 @@ class PerformanceProfilerCallback(L.Callback):
             self.write_summary(trainer)
 
     # -- epoch windows ------------------------------------------------------------------------
-    def _open(self, trainer: L.Trainer, phase: str) -> None:
+    def phase_active(self, trainer: L.Trainer) -> bool:
+        return self.enabled
+
+    def phase_start(self, trainer: L.Trainer, phase: str) -> None:
         assert self._clock is not None
         record = _EpochRecord(phase, int(trainer.current_epoch), time.perf_counter())
         self._stack.append(record)
@@ -309,7 +313,7 @@ class PerformanceProfilerCallback(L.Callback):
             else:
                 record.counters["loader_start_before_epoch_us"] += int(1e6 * (span[1] - span[0]))
 
-    def _close(self, trainer: L.Trainer, phase: str) -> None:
+    def phase_end(self, trainer: L.Trainer, phase: str) -> None:
         if not self._stack or self._stack[-1].phase != phase:
             return
         assert self._clock is not None
@@ -320,42 +324,7 @@ class PerformanceProfilerCallback(L.Callback):
         self._clock.record = self._stack[-1] if self._stack else None
         self._finish(trainer, record, wall)
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.enabled:
-            self._open(trainer, "train")
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.enabled:
-            self._close(trainer, "train")
-
-    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.enabled and not trainer.sanity_checking:
-            self._open(trainer, "validate")
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # on_validation_end, not on_validation_epoch_end: the module computes its metric after the
-        # callbacks' epoch-end hooks, and that compute belongs to the validation epoch.
-        if self.enabled and not trainer.sanity_checking:
-            self._close(trainer, "validate")
-
-    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.enabled:
-            self._open(trainer, "test")
-
-    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.enabled:
-            self._close(trainer, "test")
-
-    def on_predict_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.enabled:
-            self._open(trainer, "predict")
-
-    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.enabled:
-            self._close(trainer, "predict")
-
-    # -- batches ------------------------------------------------------------------------------
-    def _on_batch(self, batch: Any) -> None:
+    def phase_batch(self, trainer: L.Trainer, phase: str, batch: Any) -> None:
         if not self._stack:
             return
         record = self._stack[-1]
@@ -376,45 +345,6 @@ class PerformanceProfilerCallback(L.Callback):
             record.samples += len(batch[0])
         if time.perf_counter() - self._last_memory >= self.memory_interval_s:
             self._sample_memory(record)
-
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if self.enabled:
-            self._on_batch(batch)
-
-    def on_validation_batch_start(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if self.enabled and not trainer.sanity_checking:
-            self._on_batch(batch)
-
-    def on_test_batch_start(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if self.enabled:
-            self._on_batch(batch)
-
-    def on_predict_batch_start(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if self.enabled:
-            self._on_batch(batch)
 
     # -- summaries ----------------------------------------------------------------------------
     def _sample_memory(self, record: _EpochRecord) -> dict[str, float]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from ocr.bench.baseline import GROUPS, SuiteSettings, TrainerRun, measure_trainer
+from ocr.bench.baseline import GROUPS, SuiteSettings, TrainerRun, measure_trainer_isolated
 from ocr.bench.baseline import measure as measure_group
 from ocr.perf.system import hardware_info
 from ocr.targets.db_targets import SLOWDOWN_ENV, slowdown_injected
@@ -131,7 +131,7 @@ class Session:
             if name == "trainer":
                 run_dir = self.workdir / "trainer"
                 shutil.rmtree(run_dir, ignore_errors=True)
-                self.trainer_run = measure_trainer(self.settings, run_dir)
+                self.trainer_run = measure_trainer_isolated(self.settings, run_dir)
                 figures = self.trainer_run.figures
             else:
                 figures = measure_group(name, self.settings, self.workdir)

@@ -456,8 +456,16 @@ def test_sample_cache_hits_are_bit_identical_to_the_live_samples(tmp_path: Path,
     )
     first = [cached[i] for i in range(3)]
     second = [cached[i] for i in range(3)]
-    assert [s["perf"]["counters"] for s in first] == [{"sample_cache_misses": 1}] * 3
-    assert [s["perf"]["counters"] for s in second] == [{"sample_cache_hits": 1}] * 3
+    # a miss computes the evaluation maps once (stored with the sample); a hit brings them back
+    assert [s["perf"]["counters"] for s in first] == [
+        {"sample_cache_misses": 1, "cache_misses": 1, "targets_computed": 1}
+    ] * 3
+    assert [s["perf"]["counters"] for s in second] == [{"sample_cache_hits": 1, "cache_hits": 1}] * 3
+    for hit, miss in zip(second, first, strict=True):
+        for name in ("prob_maps", "prob_masks"):
+            assert hit["eval_maps"][name].dtype == np.uint8
+            assert hit["eval_maps"][name].tobytes() == miss["eval_maps"][name].tobytes()
+        assert hit["eval_maps"]["ignored"] == miss["eval_maps"]["ignored"]
     assert all(s["perf"]["decode"] == 0.0 for s in second)
     # a hit is the cached uint8 crop, written into its batch slot by the collate: copied as it is,
     # or (normalised on the CPU) through the transform's own normaliser
@@ -525,9 +533,12 @@ def test_corrupt_sample_entry_is_recomputed(tmp_path: Path) -> None:
     path = cache._store.path(cached.key(0))
     path.write_bytes(path.read_bytes()[:-100])
     again = cached[0]
-    assert again["perf"]["counters"] == {"sample_cache_misses": 1} and cache.corrupt_count == 1
+    assert (
+        again["perf"]["counters"] == {"sample_cache_misses": 1, "cache_misses": 1, "targets_computed": 1}
+        and cache.corrupt_count == 1
+    )
     assert torch.equal(again["image"], live["image"])
-    assert cached[0]["perf"]["counters"] == {"sample_cache_hits": 1}
+    assert cached[0]["perf"]["counters"] == {"sample_cache_hits": 1, "cache_hits": 1}
 
 
 def test_sample_cache_refuses_random_augmentation(tmp_path: Path) -> None:

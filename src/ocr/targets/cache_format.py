@@ -107,6 +107,20 @@ def _unpack_bits(packed: np.ndarray, out: np.ndarray) -> None:  # pragma: no cov
 
 
 @njit(cache=True, boundscheck=False)
+def unpack_bits_u8(packed: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - numba
+    """MSB-first bits (``np.packbits``' order) into a C-contiguous uint8 0/1 array, in place."""
+    n = out.size
+    full = n // 8
+    for i in range(full):
+        b = packed[i]
+        base = i * 8
+        for k in range(8):
+            out[base + k] = (b >> (7 - k)) & 1
+    for k in range(n - full * 8):
+        out[full * 8 + k] = (packed[full] >> (7 - k)) & 1
+
+
+@njit(cache=True, boundscheck=False)
 def _unpack_sparse(  # pragma: no cover - numba
     packed: np.ndarray, values: np.ndarray, fill: np.uint32, out: np.ndarray
 ) -> int:
@@ -248,6 +262,7 @@ def warm_up() -> None:
     joined = b"".join(encode_targets(targets))
     for payload in (memoryview(joined), memoryview(bytearray(joined))):
         decode_targets(payload)
+    unpack_bits_u8(np.packbits(np.ones(9, np.uint8)), np.empty(9, np.uint8))
 
 
 def payload_size(parts: Sequence[Any]) -> int:

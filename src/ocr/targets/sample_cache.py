@@ -13,8 +13,15 @@ reader whose transform is deterministic and stores, per sample, what the transfo
   for that dataset instead of serving a different input.
 * polygons, ignore flags and metadata, pickled.
 
-The target maps are not stored twice: the cached polygons give the same target key, so the
-collate's :class:`~ocr.targets.cache.PolygonCache` lookup hits. Keys cover the reader's
+* the **evaluation maps** (probability map and its mask, the only maps an evaluation batch
+  carries), bit-packed (2 x 128 KiB at 1024), computed by the same ``make_db_targets`` call the
+  collate would make. A hit unpacks them straight to the uint8 the batch holds, so an epoch-2
+  sample costs one file read instead of a sample read plus a target-cache read and decode
+  (measured on SROIE val at 1024 with 2 workers: see ``docs/cache.md``). They reach the collate
+  as ``sample["eval_maps"]``; counters ``cache_hits``/``cache_misses``/``targets_computed`` count
+  them as the target cache would.
+
+Keys cover the reader's
 ``identity(index)`` (path, size, mtime), ``TransformConfig.cache_key()``, the target parameters,
 the albumentations/OpenCV versions and a fingerprint of the reader and transform sources.
 
@@ -38,12 +45,14 @@ from torch.utils.data import Dataset
 from ocr.data.datasets.base import ReceiptDataset, is_skipped
 from ocr.data.transforms import ReceiptTransform, normalize_images
 from ocr.targets.cache import PolygonCache, source_fingerprint
-from ocr.targets.cache_format import KIND_SAMPLE, Buffer, CorruptEntry, raw
+from ocr.targets.cache_format import KIND_SAMPLE, Buffer, CorruptEntry, raw, unpack_bits_u8
+from ocr.targets.db_targets import make_db_targets
+from ocr.targets.maps import DBTargets
 from ocr.targets.params import DBTargetParams
 
 log = logging.getLogger(__name__)
 
-SAMPLE_VERSION = "sample-cache-v1"
+SAMPLE_VERSION = "sample-cache-v2"  # v2: the evaluation maps travel inside the sample entry
 _SAMPLE = struct.Struct("<IIIIIIIQ")  # H, W, C, y0, y1, x0, x1, pickle length
 VERIFY_FIRST = 4
 
@@ -84,6 +93,58 @@ def decode_sample(payload: memoryview, full: bool = True) -> tuple[np.ndarray, d
     image = np.zeros((h, w, c), np.uint8)
     image[y0:y1, x0:x1] = crop
     return image, record
+
+
+def eval_maps(targets: DBTargets) -> dict[str, Any]:
+    """The maps an evaluation batch carries, as the uint8 0/1 the batch holds (exact)."""
+    return {
+        "prob_maps": targets.prob_map.astype(np.uint8),
+        "prob_masks": targets.prob_mask.astype(np.uint8),
+        "ignored": int(targets.ignored_count),
+    }
+
+
+def pack_eval_maps(maps: dict[str, Any]) -> dict[str, Any]:
+    h, w = maps["prob_maps"].shape
+    return {
+        "shape": (int(h), int(w)),
+        "prob_maps": np.packbits(maps["prob_maps"]).tobytes(),
+        "prob_masks": np.packbits(maps["prob_masks"]).tobytes(),
+        "ignored": maps["ignored"],
+    }
+
+
+class PackedEvalMaps:
+    """A hit's evaluation maps, still bit-packed: the collate unpacks them into its batch slots."""
+
+    __slots__ = ("bits", "ignored", "shape")
+
+    def __init__(self, packed: dict[str, Any]) -> None:
+        h, w = (int(v) for v in packed["shape"])
+        self.shape = (h, w)
+        self.ignored = int(packed["ignored"])
+        self.bits = {name: np.frombuffer(packed[name], np.uint8) for name in ("prob_maps", "prob_masks")}
+        if any(b.size != (h * w + 7) // 8 for b in self.bits.values()):
+            raise CorruptEntry("packed evaluation map of the wrong size")
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.bits
+
+    def write_into(self, name: str, out: np.ndarray) -> None:
+        if out.shape != self.shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
+            raise ValueError(f"need a C-contiguous uint8 {self.shape} slot, got {out.dtype} {out.shape}")
+        unpack_bits_u8(self.bits[name], out.reshape(-1))
+
+    def __getitem__(self, name: str) -> Any:
+        if name == "ignored":
+            return self.ignored
+        out = np.empty(self.shape, np.uint8)
+        self.write_into(name, out)
+        return out
+
+
+def unpack_eval_maps(packed: dict[str, Any]) -> PackedEvalMaps:
+    return PackedEvalMaps(packed)
 
 
 class CachedImage:
@@ -194,12 +255,13 @@ class CachedSampleDataset(Dataset[dict[str, Any]]):
             raise ValueError("the sample cache needs a deterministic ReceiptTransform (no augmentation)")
         self.dataset = dataset
         self.cache = cache
+        self.params = params or DBTargetParams()
         modules = ("ocr.data.transforms", "ocr.data.datasets.base", type(dataset).__module__)
         self._prefix = repr(
             (
                 SAMPLE_VERSION,
                 transform.config.cache_key(),
-                (params or DBTargetParams()).as_key(),
+                self.params.as_key(),
                 _versions(),
                 source_fingerprint(*modules),
             )
@@ -251,16 +313,19 @@ class CachedSampleDataset(Dataset[dict[str, Any]]):
         if payload is not None:
             try:
                 crop, record = decode_sample(payload, full=False)
-            except CorruptEntry:
+                read = time.perf_counter()
+                record["eval_maps"] = unpack_eval_maps(record.pop("_eval_maps"))
+            except (CorruptEntry, KeyError, TypeError, ValueError):
                 self.cache.discard(key, KIND_SAMPLE)
             else:
-                read = time.perf_counter()
+                unpacked = time.perf_counter()
                 record["image"] = self._image(crop, record.pop("_box"))
                 record["perf"] = {
                     "decode": 0.0,
-                    "transform": time.perf_counter() - read,
+                    "transform": time.perf_counter() - unpacked,
                     "sample_cache": read - start,
-                    "counters": {"sample_cache_hits": 1},
+                    "targets": unpacked - read,
+                    "counters": {"sample_cache_hits": 1, "cache_hits": 1},
                 }
                 return record
         looked = time.perf_counter() - start
@@ -270,14 +335,20 @@ class CachedSampleDataset(Dataset[dict[str, Any]]):
         if is_skipped(out) or captured is None or not self.exact:
             return out
         t0 = time.perf_counter()
-        record = {k: v for k, v in out.items() if k not in ("image", "perf")}
+        h, w = (int(v) for v in out["image"].shape[-2:])
+        targets = make_db_targets(out["polygons"], out["ignore"], (h, w), self.params)
+        out["eval_maps"] = eval_maps(targets)
+        t1 = time.perf_counter()
+        record = {k: v for k, v in out.items() if k not in ("image", "perf", "eval_maps")}
+        record["_eval_maps"] = pack_eval_maps(out["eval_maps"])
         parts = encode_sample(captured, record)
         if self._verified < VERIFY_FIRST:
             self._verify(parts, out)
         if self.exact:
             self.cache.write_entry(key, KIND_SAMPLE, parts)
-        out["perf"]["sample_cache"] = looked + time.perf_counter() - t0
-        out["perf"]["counters"] = {"sample_cache_misses": 1}
+        out["perf"]["sample_cache"] = looked + time.perf_counter() - t1
+        out["perf"]["targets"] = t1 - t0
+        out["perf"]["counters"] = {"sample_cache_misses": 1, "cache_misses": 1, "targets_computed": 1}
         return out
 
     def _image(self, crop: np.ndarray, box: tuple[int, int, int, int]) -> CachedImage:
@@ -295,6 +366,9 @@ class CachedSampleDataset(Dataset[dict[str, Any]]):
         payload = memoryview(b"".join(parts))
         image, record = decode_sample(payload)
         same = _same(self._to_tensor()(image).numpy(), out["image"].numpy())  # dtype, shape and bits
+        maps = unpack_eval_maps(record.pop("_eval_maps"))
+        same = same and all(_same(maps[k], out["eval_maps"][k]) for k in ("prob_maps", "prob_masks"))
+        same = same and maps["ignored"] == out["eval_maps"]["ignored"]
         same = same and _same(record, {k: v for k, v in out.items() if k in record})
         if not same:
             log.warning(

@@ -40,6 +40,7 @@ from shapely.geometry.base import BaseGeometry
 from ocr.data.image_io import ImageReadError, read_image
 from ocr.data.sample import TextSample
 from ocr.errors import SampleError, UserInputError
+from ocr.targets.prepare import as_points as target_points
 
 IGNORE_TRANSCRIPT = "###"
 MIN_AREA = 1.0
@@ -104,15 +105,8 @@ def is_ignore_text(text: str) -> bool:
 
 def as_points(points: object) -> np.ndarray | None:
     """(N, 2) float64 from ``[[x, y], ...]`` or a flat ``[x1, y1, ...]``; None when it is neither."""
-    try:
-        pts = np.array(points, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    if pts.ndim == 1 and pts.size % 2 == 0:
-        pts = pts.reshape(-1, 2)
-    if pts.ndim != 2 or pts.shape[1] != 2:
-        return None
-    return pts
+    pts = target_points(points)
+    return None if pts is None else pts.astype(np.float64, copy=False)
 
 
 def _exterior(geom: Polygon) -> np.ndarray:

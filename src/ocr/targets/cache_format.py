@@ -94,21 +94,9 @@ def unframe(buf: Buffer, kind: int, digest: bytes) -> memoryview:
 # took 0.21 / 0.37 ms per 1024x1024 map, these 0.15 / 0.27 ms: the fill bandwidth is the floor).
 # Bit patterns are moved as uint32, so NaN payloads and -0.0 survive.
 @njit(cache=True, boundscheck=False)
-def _unpack_bits(packed: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - numba
-    n = out.size
-    full = n // 8
-    for i in range(full):
-        b = packed[i]
-        base = i * 8
-        for k in range(8):
-            out[base + k] = np.float32((b >> (7 - k)) & 1)
-    for k in range(n - full * 8):
-        out[full * 8 + k] = np.float32((packed[full] >> (7 - k)) & 1)
-
-
-@njit(cache=True, boundscheck=False)
-def unpack_bits_u8(packed: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - numba
-    """MSB-first bits (``np.packbits``' order) into a C-contiguous uint8 0/1 array, in place."""
+def unpack_bits(packed: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - numba
+    """MSB-first bits (``np.packbits``' order) into a flat 0/1 array, in place: float32 for the
+    cached maps, uint8 for the batch slots (numba compiles one version per output type)."""
     n = out.size
     full = n // 8
     for i in range(full):
@@ -204,7 +192,7 @@ def decode_map(payload: memoryview, offset: int, out: np.ndarray) -> int:
     if mode == MODE_BITS:
         if len_a != (n + 7) // 8:
             raise CorruptEntry("bit map of the wrong size")
-        _unpack_bits(a, flat)
+        unpack_bits(a, flat)
     elif mode == MODE_SPARSE:
         if len_a != (n + 7) // 8 or len_b % 4:
             raise CorruptEntry("sparse map of the wrong size")
@@ -262,7 +250,7 @@ def warm_up() -> None:
     joined = b"".join(encode_targets(targets))
     for payload in (memoryview(joined), memoryview(bytearray(joined))):
         decode_targets(payload)
-    unpack_bits_u8(np.packbits(np.ones(9, np.uint8)), np.empty(9, np.uint8))
+    unpack_bits(np.packbits(np.ones(9, np.uint8)), np.empty(9, np.uint8))
 
 
 def payload_size(parts: Sequence[Any]) -> int:

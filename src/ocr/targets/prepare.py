@@ -70,7 +70,7 @@ def thresh_affine(params: DBTargetParams) -> tuple[np.float32, np.float32]:
 DRAW, FLAGGED, DEGENERATE, SMALL = 0, 1, 2, 3
 
 
-def _as_points(polygon: object) -> np.ndarray | None:
+def as_points(polygon: object) -> np.ndarray | None:
     """(N, 2) float array of a polygon (no copy when it already is one), or None if it isn't points."""
     if (
         isinstance(polygon, np.ndarray)
@@ -211,7 +211,7 @@ def prepare_polygons(
         raise ValueError(f"{len(polygons)} polygons but {len(ignore)} ignore flags")
     h, w = prob_map.shape
     # A malformed polygon (not a list of points) has no points: degenerate, nothing to mask.
-    arrays = [_as_points(p) for p in polygons]
+    arrays = [as_points(p) for p in polygons]
     present = [a for a in arrays if a is not None]
     starts = np.zeros(len(arrays) + 1, dtype=np.int64)
     np.cumsum([0 if a is None else a.shape[0] for a in arrays], out=starts[1:])

@@ -45,7 +45,7 @@ from torch.utils.data import Dataset
 from ocr.data.datasets.base import ReceiptDataset, is_skipped
 from ocr.data.transforms import ReceiptTransform, normalize_images
 from ocr.targets.cache import PolygonCache, source_fingerprint
-from ocr.targets.cache_format import KIND_SAMPLE, Buffer, CorruptEntry, raw, unpack_bits_u8
+from ocr.targets.cache_format import KIND_SAMPLE, Buffer, CorruptEntry, raw, unpack_bits
 from ocr.targets.db_targets import make_db_targets
 from ocr.targets.maps import DBTargets
 from ocr.targets.params import DBTargetParams
@@ -133,7 +133,7 @@ class PackedEvalMaps:
     def write_into(self, name: str, out: np.ndarray) -> None:
         if out.shape != self.shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
             raise ValueError(f"need a C-contiguous uint8 {self.shape} slot, got {out.dtype} {out.shape}")
-        unpack_bits_u8(self.bits[name], out.reshape(-1))
+        unpack_bits(self.bits[name], out.reshape(-1))
 
     def __getitem__(self, name: str) -> Any:
         if name == "ignored":

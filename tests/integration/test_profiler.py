@@ -134,8 +134,9 @@ def test_data_wait_and_transfer_are_timed_where_they_happen(tmp_path: Path) -> N
     # 4 samples x 30 ms decoded in the main process (no workers): the fetch itself is timed
     assert train["stages"]["data_wait"]["median"] >= 4 * SLEEP_S
     assert train["stages"]["h2d"]["median"] >= SLEEP_S
-    # ... and not charged to compute
-    assert train["stages"]["compute"]["min"] < train["stages"]["compute"]["min"] + 4 * SLEEP_S
+    # ... and counted once: charging a sleep to a second stage too would push the stages past the wall
+    named = sum(stats["total"] for stats in train["stages"].values())
+    assert named <= train["wall_s"] * 1.001
     assert train["worker_stages"]["decode"]["median"] >= SLEEP_S
 
 

@@ -46,9 +46,6 @@ class _Tally:
             kept.extend(w for w in where if w not in kept)
             del kept[limit:]
 
-    def merge(self, other: _Tally, limit: int) -> None:
-        self.add(dict(other.counts), other.examples, other.samples, limit)
-
 
 class DataQualityCallback(PhaseCallback):
     """Sum, log and warn about the data problems found in each epoch.

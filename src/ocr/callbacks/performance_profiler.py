@@ -224,7 +224,6 @@ class PerformanceProfilerCallback(PhaseCallback):
         self.timeline: list[dict[str, Any]] = []
         self.run_info: dict[str, Any] = {}
         self._clock: _StageClock | None = None
-        self._inner_profiler: Profiler | None = None
         self._stack: list[_EpochRecord] = []
         self._t0 = time.perf_counter()
         self._process = psutil.Process()
@@ -238,7 +237,6 @@ class PerformanceProfilerCallback(PhaseCallback):
             self._clock = _StageClock(self.state_key, self.cuda_sync_every)
         host = cast(Any, trainer)  # ``profiler`` is a plain attribute Lightning sets at init
         if not isinstance(host.profiler, _TapProfiler):
-            self._inner_profiler = host.profiler
             host.profiler = _TapProfiler(host.profiler, self._clock)
         if hasattr(pl_module, "stage_timer"):
             cast(Any, pl_module).stage_timer = self._clock
@@ -399,6 +397,7 @@ class PerformanceProfilerCallback(PhaseCallback):
         samples = sum(r["samples"] for r in ranks)
         wall_max = max(r["wall"] for r in ranks)
         lookups = counters.get("cache_hits", 0) + counters.get("cache_misses", 0)
+        rank_rows = [self._rank_row(i, r) for i, r in enumerate(ranks)]
         entry: dict[str, Any] = {
             "phase": record.phase,
             "epoch": record.epoch,
@@ -408,14 +407,8 @@ class PerformanceProfilerCallback(PhaseCallback):
             "batches": sum(r["batches"] for r in ranks),
             "samples_per_s": samples / wall_max if wall_max > 0 else 0.0,
             "time_per_sample_s": wall_max * len(ranks) / samples if samples else None,
-            "data_wait_share": max(
-                (r["stages"].get("data_wait", {}).get("total", 0.0) / r["wall"] if r["wall"] > 0 else 0.0)
-                for r in ranks
-            ),
-            "attributed_share": min(
-                sum(st["total"] for st in r["stages"].values()) / r["wall"] if r["wall"] > 0 else 0.0
-                for r in ranks
-            ),
+            "data_wait_share": max(row["data_wait_share"] for row in rank_rows),
+            "attributed_share": min(row["attributed_share"] for row in rank_rows),
             "stages": stages,
             "worker_stages": worker,
             "workers": sum(r["workers"] for r in ranks),
@@ -425,29 +418,28 @@ class PerformanceProfilerCallback(PhaseCallback):
                 "misses": counters.get("cache_misses", 0),
                 "hit_rate": counters.get("cache_hits", 0) / lookups if lookups else None,
             },
-            "ranks": [
-                {
-                    "rank": i,
-                    "wall_s": r["wall"],
-                    "samples": r["samples"],
-                    "data_wait_s": r["stages"].get("data_wait", {}).get("total", 0.0),
-                    "data_wait_share": (
-                        r["stages"].get("data_wait", {}).get("total", 0.0) / r["wall"]
-                        if r["wall"] > 0
-                        else 0.0
-                    ),
-                    "attributed_share": (
-                        sum(st["total"] for st in r["stages"].values()) / r["wall"] if r["wall"] > 0 else 0.0
-                    ),
-                    "memory": r["memory"],
-                }
-                for i, r in enumerate(ranks)
-            ],
+            "ranks": rank_rows,
             "memory": ranks[0]["memory"],
         }
         self._link_train_validation(entry)
         self.epochs.append(entry)
         self._log(trainer, entry)
+
+    @staticmethod
+    def _rank_row(rank: int, payload: dict[str, Any]) -> dict[str, Any]:
+        """One rank's wall time, data wait and attributed share (data wait is kept per rank)."""
+        wall = payload["wall"]
+        data_wait = payload["stages"].get("data_wait", {}).get("total", 0.0)
+        named = sum(st["total"] for st in payload["stages"].values())
+        return {
+            "rank": rank,
+            "wall_s": wall,
+            "samples": payload["samples"],
+            "data_wait_s": data_wait,
+            "data_wait_share": data_wait / wall if wall > 0 else 0.0,
+            "attributed_share": named / wall if wall > 0 else 0.0,
+            "memory": payload["memory"],
+        }
 
     def _link_train_validation(self, entry: dict[str, Any]) -> None:
         """validation-vs-training time per sample, once both epochs of the same index are known."""

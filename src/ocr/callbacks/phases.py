@@ -14,8 +14,6 @@ from typing import Any
 
 import lightning as L
 
-PHASES = ("train", "validate", "test", "predict")
-
 
 class PhaseCallback(L.Callback):
     def phase_active(self, trainer: L.Trainer) -> bool:

@@ -7,7 +7,7 @@ normalises them on the device (see ``ocr.data.transforms``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +55,6 @@ class CacheConfig:
             check_bool(f"data.cache.{name}", getattr(self, name))
         check_int("data.cache.max_bytes", self.max_bytes, 1)
         check_int("data.cache.memory_items", self.memory_items, 0)
-
-
-@dataclass
-class SplitSpec:
-    """Reader keyword arguments for one split (e.g. ``root`` or ``num_samples``)."""
-
-    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 def _worker_init(worker_id: int) -> None:

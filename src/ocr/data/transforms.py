@@ -206,13 +206,6 @@ class _Normalizer:
 
     def __init__(self, mean: tuple[float, float, float], std: tuple[float, float, float]) -> None:
         self.mean, self.std = tuple(mean), tuple(std)
-        self.scale, self.shift = normalization_constants(mean, std)
 
     def __call__(self, image: np.ndarray) -> torch.Tensor:
         return normalize_images(torch.from_numpy(image).permute(2, 0, 1), self.mean, self.std)
-
-    def invert(self, tensor: torch.Tensor) -> np.ndarray:
-        """Back to uint8 HWC, for overlays."""
-        chw = tensor.detach().cpu().numpy().astype(np.float32)
-        chw = (chw + self.shift[:, None, None]) / self.scale[:, None, None]
-        return np.clip(chw.transpose(1, 2, 0), 0, 255).astype(np.uint8)

@@ -33,7 +33,6 @@ class TimmEncoder(nn.Module):
         )
         info = cast(Any, self.body).feature_info
         self.channels: list[int] = list(info.channels())
-        self.reductions: list[int] = list(info.reduction())
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return list(self.body(x))

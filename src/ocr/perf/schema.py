@@ -50,17 +50,3 @@ median/p95/p99 take the maximum.
 """
 
 SCHEMA = "ocr.perf_summary/1"
-MAIN_STAGES = (
-    "data_wait",
-    "h2d",
-    "compute",
-    "postprocess",
-    "metric_update",
-    "metric_compute",
-    "callbacks",
-    "hooks",
-    "checkpoint",
-    "profiler",
-    "loader_start",
-)
-WORKER_STAGES = ("decode", "transform", "targets", "collate")

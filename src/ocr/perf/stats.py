@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -56,7 +55,3 @@ def merge_rank_stats(per_rank: Sequence[dict[str, float]]) -> dict[str, float]:
         "min": min(s["min"] for s in ranks),
         "max": max(s["max"] for s in ranks),
     }
-
-
-def flatten(prefix: str, stats: dict[str, Any], keys: Sequence[str]) -> dict[str, float]:
-    return {f"{prefix}/{k}": float(stats[k]) for k in keys if k in stats}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 NA = "n/a"
+PHASE_LABEL = {"train": "training", "validate": "validation", "test": "test", "predict": "prediction"}
 
 
 def _bad(x: float | None) -> bool:

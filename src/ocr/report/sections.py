@@ -10,11 +10,10 @@ from typing import Any
 from ocr.report import fmt
 from ocr.report.context import Analysis
 from ocr.report.figures import STATS, time_saved
+from ocr.report.finding import Finding
 from ocr.report.markdown import image, not_available, table
 from ocr.report.perf import EpochPerf, partial_text
-from ocr.report.plots.style import PHASE_LABEL
 from ocr.report.rules.memory import describe, memory_trend
-from ocr.report.rules.registry import Finding
 from ocr.report.run import opt_int
 
 
@@ -30,15 +29,6 @@ class SectionInput:
 
 
 Section = Callable[[SectionInput], str]
-SECTIONS: list[tuple[str, Section]] = []
-
-
-def section(name: str) -> Callable[[Section], Section]:
-    def wrap(fn: Section) -> Section:
-        SECTIONS.append((name, fn))
-        return fn
-
-    return wrap
 
 
 def _no_perf(a: Analysis) -> str:
@@ -65,7 +55,7 @@ def _hardware(hw: dict[str, Any]) -> str:
 def _epochs_measured(a: Analysis, phase: str) -> str:
     eps = a.epochs(phase)
     cut = [f"epoch {e.epoch} partial: {partial_text(e, eps)}" for e in eps if e.partial]
-    return f"{PHASE_LABEL.get(phase, phase)} {len(eps)}" + (f" ({'; '.join(cut)})" if cut else "")
+    return f"{fmt.PHASE_LABEL.get(phase, phase)} {len(eps)}" + (f" ({'; '.join(cut)})" if cut else "")
 
 
 def _epoch_cell(e: EpochPerf | None, epoch: int) -> str:
@@ -73,7 +63,6 @@ def _epoch_cell(e: EpochPerf | None, epoch: int) -> str:
     return f"{epoch} (partial)" if e is not None and e.partial else str(epoch)
 
 
-@section("header")
 def header(s: SectionInput) -> str:
     a = s.analysis
     info = a.run.info
@@ -108,7 +97,6 @@ HEADLINES = (
 )
 
 
-@section("headlines")
 def headlines(s: SectionInput) -> str:
     a = s.analysis
     rows = []
@@ -126,7 +114,6 @@ def headlines(s: SectionInput) -> str:
     )
 
 
-@section("bottlenecks")
 def bottlenecks(s: SectionInput) -> str:
     if not s.analysis.has_perf:
         return "## Bottleneck analysis\n\n" + _no_perf(s.analysis)
@@ -178,14 +165,12 @@ def _stage_table(a: Analysis, phase: str) -> str:
     return lead + table(("stage", "mean", "median", "p95", "p99", "share of epoch"), rows)
 
 
-@section("train_stages")
 def train_stages(s: SectionInput) -> str:
     a = s.analysis
     body = _stage_table(a, "train") if a.epochs("train") else not_available("no training epochs in this run")
     return "## Training: time per stage\n\n" + (body if a.has_perf else _no_perf(a))
 
 
-@section("validate_stages")
 def validate_stages(s: SectionInput) -> str:
     a = s.analysis
     body = (
@@ -202,7 +187,6 @@ def validate_stages(s: SectionInput) -> str:
     )
 
 
-@section("worker_stages")
 def worker_stages(s: SectionInput) -> str:
     a = s.analysis
     rows = []
@@ -233,7 +217,6 @@ def worker_stages(s: SectionInput) -> str:
     )
 
 
-@section("per_sample")
 def per_sample(s: SectionInput) -> str:
     a = s.analysis
     train = {e.epoch: e for e in a.epochs("train")}
@@ -261,7 +244,7 @@ def per_sample(s: SectionInput) -> str:
         f"{fmt.ms(a.fig('validate.time_per_sample_s'))}, ratio {f'{ratio:.2f}x' if ratio else fmt.NA} "
         "(device-seconds per sample: wall x world size / samples)."
         + "".join(
-            f" {PHASE_LABEL.get(e.phase, e.phase).capitalize()} epoch {e.epoch} was cut short "
+            f" {fmt.PHASE_LABEL.get(e.phase, e.phase).capitalize()} epoch {e.epoch} was cut short "
             f"({partial_text(e, a.epochs(e.phase))}): its figures time the epoch's first batches, not the "
             "epoch, and are left out of the steady state."
             for e in cut
@@ -287,7 +270,6 @@ def per_sample(s: SectionInput) -> str:
     )
 
 
-@section("data_wait")
 def data_wait(s: SectionInput) -> str:
     a = s.analysis
     if not a.has_perf:
@@ -297,7 +279,7 @@ def data_wait(s: SectionInput) -> str:
         ranks = ", ".join(f"{k} {fmt.pct(v)}" for k, v in sorted(e.rank_data_wait_share.items()))
         rows.append(
             (
-                PHASE_LABEL.get(e.phase, e.phase),
+                fmt.PHASE_LABEL.get(e.phase, e.phase),
                 _epoch_cell(e, e.epoch),
                 fmt.pct(e.data_wait_share),
                 fmt.ms(e.stages.get("data_wait", {}).get("median")),
@@ -321,7 +303,6 @@ def data_wait(s: SectionInput) -> str:
     )
 
 
-@section("memory")
 def memory(s: SectionInput) -> str:
     a = s.analysis
     epochs = [e for e in a.perf.epochs if e.memory]
@@ -329,7 +310,7 @@ def memory(s: SectionInput) -> str:
         return "## Memory\n\n" + not_available("no memory readings in this source")
     rows = [
         (
-            PHASE_LABEL.get(e.phase, e.phase),
+            fmt.PHASE_LABEL.get(e.phase, e.phase),
             e.epoch,
             fmt.mb(e.memory.get("rss_mb")),
             fmt.mb(e.memory.get("rss_peak_mb")),
@@ -392,7 +373,6 @@ def _memory_trends(a: Analysis) -> str:
     return "Growth check (rule `memory_growth`, one reading per epoch):\n\n" + "\n".join(lines) + "\n\n"
 
 
-@section("cache")
 def cache(s: SectionInput) -> str:
     a = s.analysis
     used = [e for e in a.perf.epochs if e.cache_hit_rate is not None]
@@ -405,7 +385,7 @@ def cache(s: SectionInput) -> str:
         return "## Target cache\n\n" + not_available(why)
     rows = [
         (
-            PHASE_LABEL.get(e.phase, e.phase),
+            fmt.PHASE_LABEL.get(e.phase, e.phase),
             e.epoch,
             fmt.pct(e.cache_hit_rate),
             fmt.num(e.samples),
@@ -446,7 +426,6 @@ def cache(s: SectionInput) -> str:
     return "## Target cache\n\n" + "\n".join(lines) + "\n\n" + table(header, rows)
 
 
-@section("accuracy")
 def accuracy(s: SectionInput) -> str:
     run = s.analysis.run
     hmean = run.series("val/hmean")
@@ -472,7 +451,6 @@ def accuracy(s: SectionInput) -> str:
     )
 
 
-@section("notes")
 def notes(s: SectionInput) -> str:
     a = s.analysis
     lines = [f"- {n}" for n in a.run.notes]
@@ -483,5 +461,22 @@ def notes(s: SectionInput) -> str:
     return "## Notes\n\n" + "\n".join(lines)
 
 
+# The report's sections, in order; a new section is a function above plus one entry here.
+SECTIONS: tuple[Section, ...] = (
+    header,
+    headlines,
+    bottlenecks,
+    train_stages,
+    validate_stages,
+    worker_stages,
+    per_sample,
+    data_wait,
+    memory,
+    cache,
+    accuracy,
+    notes,
+)
+
+
 def render(s: SectionInput) -> str:
-    return "\n\n".join(fn(s) for _, fn in SECTIONS) + "\n"
+    return "\n\n".join(fn(s) for fn in SECTIONS) + "\n"

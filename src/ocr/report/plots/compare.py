@@ -8,7 +8,7 @@ import numpy as np
 
 from ocr.report import fmt
 from ocr.report.compare import Comparison
-from ocr.report.plots.style import PHASE_LABEL, figure, plt, save, stage_sort_key
+from ocr.report.plots.style import figure, plt, save, stage_sort_key
 
 RUN_COLORS = plt.get_cmap("tab10")
 
@@ -23,7 +23,7 @@ def time_per_sample(cmp: Comparison, path: Path) -> tuple[Path | None, str]:
         for phase, style in (("train", "o-"), ("validate", "s--")):
             measured = [e for e in a.epochs(phase) if e.time_per_sample_s]
             # an epoch cut short times its first batches, not the epoch: not drawn, but said
-            left_out += [f"{label}, {PHASE_LABEL[phase]} epoch {e.epoch}" for e in measured if e.partial]
+            left_out += [f"{label}, {fmt.PHASE_LABEL[phase]} epoch {e.epoch}" for e in measured if e.partial]
             epochs = [e for e in measured if not e.partial]
             if epochs:
                 ax.plot(
@@ -31,7 +31,7 @@ def time_per_sample(cmp: Comparison, path: Path) -> tuple[Path | None, str]:
                     [1000 * (e.time_per_sample_s or 0) for e in epochs],
                     style,
                     color=RUN_COLORS(i % 10),
-                    label=f"{label} ({PHASE_LABEL[phase]})",
+                    label=f"{label} ({fmt.PHASE_LABEL[phase]})",
                     markersize=6 if len(epochs) <= 20 else 3,
                 )
     if left_out:
@@ -97,7 +97,7 @@ def stage_medians(cmp: Comparison, path: Path) -> tuple[Path | None, str]:
         ax.invert_yaxis()
         ax.set_xscale("log")
         ax.set_xlabel("median time per batch (ms, log scale)")
-        ax.set_title(f"{PHASE_LABEL[phase]}: stage medians per run")
+        ax.set_title(f"{fmt.PHASE_LABEL[phase]}: stage medians per run")
         ax.grid(axis="x", alpha=0.3)
         ax.set_xlim(right=ax.get_xlim()[1] * 6)
     fig.legend(loc="upper center", ncols=min(n, 4), bbox_to_anchor=(0.5, 1.0), frameon=False)

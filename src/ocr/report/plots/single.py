@@ -15,7 +15,6 @@ from ocr.report.figures import PER_BATCH_WORKER_STAGES, STATS
 from ocr.report.perf import partial_text
 from ocr.report.plots.style import (
     PHASE_COLOR,
-    PHASE_LABEL,
     epoch_axis,
     figure,
     plt,
@@ -26,23 +25,13 @@ from ocr.report.plots.style import (
 
 PlotResult = tuple[Path | None, str]
 PlotFn = Callable[[Analysis, Path], PlotResult]
-PLOTS: dict[str, PlotFn] = {}
 MIN_SHARE = 0.01  # stages below this share in every epoch are drawn together as "other"
-
-
-def register_plot(name: str) -> Callable[[PlotFn], PlotFn]:
-    def wrap(fn: PlotFn) -> PlotFn:
-        PLOTS[name] = fn
-        return fn
-
-    return wrap
 
 
 def _phases(analysis: Analysis) -> list[str]:
     return [p for p in ("train", "validate") if analysis.epochs(p)] or analysis.perf.phases
 
 
-@register_plot("stages_per_epoch")
 def stages_per_epoch(analysis: Analysis, path: Path) -> PlotResult:
     phases = [p for p in _phases(analysis) if any(e.stages and e.wall_s for e in analysis.epochs(p))]
     if not phases:
@@ -100,13 +89,12 @@ def stages_per_epoch(analysis: Analysis, path: Path) -> PlotResult:
         ax.set_xlim(-0.7, len(epochs) - 0.3)
         ax.set_xlabel("epoch")
         ax.set_ylabel("time per epoch (s)")
-        ax.set_title(f"{PHASE_LABEL.get(phase, phase)}: where each epoch's time goes")
+        ax.set_title(f"{fmt.PHASE_LABEL.get(phase, phase)}: where each epoch's time goes")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="stage", frameon=False)
     return save(fig, path), ""
 
 
-@register_plot("stage_distribution")
 def stage_distribution(analysis: Analysis, path: Path) -> PlotResult:
     panels = []
     for phase in _phases(analysis):
@@ -163,7 +151,8 @@ def stage_distribution(analysis: Analysis, path: Path) -> PlotResult:
         ax.set_xlim(right=1000 * right * 40)
         ax.set_xlabel("time (ms, log scale)")
         ax.set_title(
-            f"{PHASE_LABEL.get(phase, phase)}: {'stages' if kind == 'stage' else 'worker stages'} ({label})"
+            f"{fmt.PHASE_LABEL.get(phase, phase)}: "
+            f"{'stages' if kind == 'stage' else 'worker stages'} ({label})"
         )
         ax.grid(axis="x", which="major", alpha=0.3)
     for ax in list(axes.flat)[len(panels) :]:
@@ -183,7 +172,6 @@ def stage_distribution(analysis: Analysis, path: Path) -> PlotResult:
 MAX_RATIO_LABELS = 6  # more validation epochs than this: the val/train labels crowd (the table has them)
 
 
-@register_plot("time_per_sample")
 def time_per_sample(analysis: Analysis, path: Path) -> PlotResult:
     phases = [p for p in _phases(analysis) if any(e.time_per_sample_s for e in analysis.epochs(p))]
     if not phases:
@@ -195,7 +183,7 @@ def time_per_sample(analysis: Analysis, path: Path) -> PlotResult:
         measured = [e for e in analysis.epochs(phase) if e.time_per_sample_s]
         # an epoch cut short times one or two batches (the epoch's start), not the epoch: not drawn
         left_out += [
-            f"{PHASE_LABEL.get(phase, phase)} epoch {e.epoch} ({partial_text(e, measured)})"
+            f"{fmt.PHASE_LABEL.get(phase, phase)} epoch {e.epoch} ({partial_text(e, measured)})"
             for e in measured
             if e.partial
         ]
@@ -205,7 +193,7 @@ def time_per_sample(analysis: Analysis, path: Path) -> PlotResult:
             [1000 * (e.time_per_sample_s or 0) for e in epochs],
             "o-",
             color=PHASE_COLOR.get(phase),
-            label=PHASE_LABEL.get(phase, phase),
+            label=fmt.PHASE_LABEL.get(phase, phase),
             linewidth=2,
             markersize=6 if len(epochs) <= 20 else 3.5,
         )
@@ -280,7 +268,6 @@ def _mark_process_changes(ax: Any, changes: list[tuple[float, float, float]]) ->
         )
 
 
-@register_plot("memory")
 def memory(analysis: Analysis, path: Path) -> PlotResult:
     timeline = analysis.perf.memory_timeline
     series = {
@@ -311,7 +298,12 @@ def memory(analysis: Analysis, path: Path) -> PlotResult:
                     )
         for phase, style in phase_style.items():
             ax.plot(
-                [], [], linestyle="none", color="black", label=f"reading during {PHASE_LABEL[phase]}", **style
+                [],
+                [],
+                linestyle="none",
+                color="black",
+                label=f"reading during {fmt.PHASE_LABEL[phase]}",
+                **style,
             )
         _mark_process_changes(ax, _process_changes([(p["t"], p.get("workers")) for p in timeline]))
         ax.set_xlabel("time since the profiler started (s)")
@@ -371,7 +363,6 @@ def _label_place(y: float, others: list[float]) -> tuple[float, str, float, str]
     return 0.0, "center", 7.0, "left"
 
 
-@register_plot("hmean")
 def hmean(analysis: Analysis, path: Path) -> PlotResult:
     run = analysis.run
     curves = {k: run.series(k) for k in ("val/hmean", "val/precision", "val/recall")}
@@ -424,6 +415,12 @@ def hmean(analysis: Analysis, path: Path) -> PlotResult:
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     return save(fig, path), ""
+
+
+# The report's plots, in order; a new plot is a function above plus one entry here.
+PLOTS: dict[str, PlotFn] = {
+    fn.__name__: fn for fn in (stages_per_epoch, stage_distribution, time_per_sample, memory, hmean)
+}
 
 
 def draw_all(analysis: Analysis, directory: Path) -> dict[str, PlotResult]:

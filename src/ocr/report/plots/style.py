@@ -28,7 +28,6 @@ STAGE_ORDER = (
     "unattributed",
 )
 WORKER_ORDER = ("decode", "transform", "targets", "collate", "sample_cache")
-PHASE_LABEL = {"train": "training", "validate": "validation", "test": "test", "predict": "prediction"}
 _PALETTE = matplotlib.colormaps["tab20"].colors  # type: ignore[attr-defined]
 _DARK = matplotlib.colormaps["Dark2"].colors  # type: ignore[attr-defined]
 _FIXED = {name: _PALETTE[i * 2 % 20] for i, name in enumerate(STAGE_ORDER[1:])}

@@ -1,6 +1,87 @@
-"""Bottleneck rules. Importing this package registers every rule module."""
+"""Bottleneck rules: small functions ``rule(analysis) -> [Finding]``.
 
-from ocr.report.rules import data, memory, timing, validation  # noqa: F401
-from ocr.report.rules.registry import Finding, list_rules, no_bottleneck, register_rule, run_rules
+Each rule reads the analysis (figures, per-epoch perf, config, thresholds) and returns findings
+with their evidence (the numbers) and a concrete recommendation. Findings are ranked by
+``impact``, roughly the share of the epoch at stake; when no rule fires, one "no bottleneck found"
+finding says so, with the numbers that were checked. A new rule is a function in one of the rule
+modules plus one entry in :data:`RULES`; its name is the function's name, its doc the docstring's
+first line.
+"""
 
-__all__ = ["Finding", "list_rules", "no_bottleneck", "register_rule", "run_rules"]
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ocr.report import fmt
+from ocr.report.context import Analysis
+from ocr.report.finding import Finding
+from ocr.report.rules import data, memory, timing, validation
+
+Rule = Callable[[Analysis], list[Finding]]
+
+
+@dataclass(frozen=True)
+class RuleEntry:
+    name: str
+    fn: Rule
+    doc: str
+
+
+def _entry(fn: Rule) -> RuleEntry:
+    return RuleEntry(fn.__name__, fn, (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "")
+
+
+RULES: tuple[RuleEntry, ...] = tuple(
+    _entry(fn)
+    for fn in (
+        data.data_wait,
+        data.worker_targets,
+        data.cache_hit_rate,
+        data.cache_slow_hits,
+        memory.memory_growth,
+        timing.variance,
+        timing.low_attribution,
+        validation.validation_postprocess,
+        validation.val_slower_than_train,
+    )
+)
+
+
+def list_rules() -> list[RuleEntry]:
+    return list(RULES)
+
+
+def no_bottleneck(analysis: Analysis) -> Finding:
+    th = analysis.thresholds
+    evidence = []
+    for phase in analysis.perf.phases:
+        share = analysis.fig(f"{phase}.data_wait_share")
+        covered = analysis.fig(f"{phase}.attributed_share")
+        evidence.append(
+            f"{phase}: data wait {fmt.pct(share)} (limit {fmt.pct(th.data_wait_share)}), "
+            f"named stages cover {fmt.pct(covered)} (minimum {fmt.pct(th.attributed_share)})"
+        )
+    ratio = analysis.fig("val_vs_train_ratio")
+    if ratio is not None:
+        evidence.append(f"validation/training time per sample: {ratio:.2f} (limit {th.val_train_ratio:.2f})")
+    return Finding(
+        "none",
+        "No bottleneck found",
+        0.0,
+        evidence,
+        "Nothing crosses the thresholds; the step is compute-bound as it should be. Lower the thresholds "
+        "(--rule-threshold NAME=VALUE) to look for smaller gains.",
+    )
+
+
+def run_rules(analysis: Analysis, only: list[str] | None = None) -> list[Finding]:
+    """Every rule (or ``only`` those), ranked by impact; "no bottleneck" if none fires."""
+    if not analysis.has_perf:
+        return []
+    findings = [f for entry in RULES if only is None or entry.name in only for f in entry.fn(analysis)]
+    findings.sort(key=lambda f: -f.impact)
+    return findings or [no_bottleneck(analysis)]
+
+
+__all__ = ["RULES", "Finding", "list_rules", "no_bottleneck", "run_rules"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ocr.report import fmt
 from ocr.report.context import Analysis
 from ocr.report.figures import per_sample, steady
-from ocr.report.rules.registry import Finding, register_rule
+from ocr.report.finding import Finding
 from ocr.report.rules.waits import one_batch_advice, stage_spread
 
 WORKER_ADVICE = {
@@ -68,7 +68,6 @@ def _worker_advice(analysis: Analysis, phase: str) -> str:
     return f"add DataLoader workers (data.loader.num_workers, now {now}; {core_text})"
 
 
-@register_rule("data_wait")
 def data_wait(analysis: Analysis) -> list[Finding]:
     """Data wait above the threshold share of the epoch: the loader cannot keep up."""
     out = []
@@ -135,7 +134,6 @@ def data_wait(analysis: Analysis) -> list[Finding]:
     return out
 
 
-@register_rule("worker_targets")
 def worker_targets(analysis: Analysis) -> list[Finding]:
     """Target-map generation above the threshold share of per-sample worker time."""
     out = []
@@ -166,7 +164,6 @@ def worker_targets(analysis: Analysis) -> list[Finding]:
     return out
 
 
-@register_rule("cache_hit_rate")
 def cache_hit_rate(analysis: Analysis) -> list[Finding]:
     """Target-cache hit rate below the threshold after the first epoch."""
     out = []
@@ -206,7 +203,6 @@ def cache_hit_rate(analysis: Analysis) -> list[Finding]:
     return out
 
 
-@register_rule("cache_slow_hits")
 def cache_slow_hits(analysis: Analysis) -> list[Finding]:
     """A cache hit costing more than the threshold share of computing the targets (a miss)."""
     out = []

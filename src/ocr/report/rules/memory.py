@@ -24,7 +24,7 @@ import numpy as np
 
 from ocr.report import fmt
 from ocr.report.context import Analysis
-from ocr.report.rules.registry import Finding, register_rule
+from ocr.report.finding import Finding
 
 MIN_EPOCHS = 3  # a trend needs readings from at least this many epochs
 LATE_RATE = 1 / 3  # the later half must still grow at this share of the whole window's rate
@@ -187,7 +187,6 @@ def _signed_pct(x: float) -> str:
     return ("+" if x >= 0 else "") + fmt.pct(x)
 
 
-@register_rule("memory_growth")
 def memory_growth(analysis: Analysis) -> list[Finding]:
     """Main-process or per-worker RSS with a sustained rising trend above the threshold."""
     out: list[Finding] = []

@@ -7,7 +7,7 @@ import statistics
 from ocr.report import fmt
 from ocr.report.context import Analysis
 from ocr.report.figures import steady
-from ocr.report.rules.registry import Finding, register_rule
+from ocr.report.finding import Finding
 from ocr.report.rules.waits import STALL_S, one_batch_advice, stage_spread
 
 VARIANCE_CAUSES = {
@@ -30,7 +30,6 @@ READY_S = 0.001  # a median data wait below this: the median batch was ready whe
 VARIANCE_STAGES = frozenset({"data_wait", "h2d", "compute", "postprocess", "metric_update"})
 
 
-@register_rule("variance")
 def variance(analysis: Analysis) -> list[Finding]:
     """A stage whose p95 exceeds the threshold times its median (and takes a real share)."""
     th = analysis.thresholds
@@ -156,7 +155,6 @@ def _data_wait_stalls(analysis: Analysis, phase: str, share: float, median: floa
     )
 
 
-@register_rule("low_attribution")
 def low_attribution(analysis: Analysis) -> list[Finding]:
     """Named stages cover less than the threshold share of the epoch."""
     out = []

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from ocr.report import fmt
 from ocr.report.context import Analysis
-from ocr.report.rules.registry import Finding, register_rule
+from ocr.report.finding import Finding
 
 METRIC_STAGES = ("metric_update", "metric_compute")
 
 
-@register_rule("validation_postprocess")
 def validation_postprocess(analysis: Analysis) -> list[Finding]:
     """Post-processing + metric above the threshold share of the validation epoch."""
     post = analysis.fig("validate.stage.postprocess.share") or 0.0
@@ -51,7 +50,6 @@ def validation_postprocess(analysis: Analysis) -> list[Finding]:
     ]
 
 
-@register_rule("val_slower_than_train")
 def val_slower_than_train(analysis: Analysis) -> list[Finding]:
     """Validation time per sample above training's (validation has no backward pass)."""
     ratio = analysis.fig("val_vs_train_ratio")

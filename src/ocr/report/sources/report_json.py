@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ocr.report.errors import ReportError
 from ocr.report.run import RunData, long_table
-from ocr.report.sources.registry import register_source
+from ocr.report.sources.source import Source
 
 SCHEMA = "ocr.report/1"
 
@@ -28,9 +28,6 @@ def _detect(target: str) -> bool:
     return f'"schema": "{SCHEMA}"' in head or f'"schema":"{SCHEMA}"' in head
 
 
-@register_source(
-    "report-json", detect=_detect, priority=90, describe=f"a report JSON export (schema {SCHEMA})"
-)
 def load(target: str) -> RunData:
     try:
         document = json.loads(Path(target).read_text())
@@ -43,3 +40,6 @@ def load(target: str) -> RunData:
     notes = [f"read back from a report export of {source.get('name')} {source.get('location')}"]
     extra = {k: document.get(k) for k in ("epochs", "memory_timeline") if document.get(k)}
     return RunData("report-json", target, metrics, document.get("run", {}), None, notes, extra)
+
+
+SOURCE = Source("report-json", detect=_detect, describe=f"a report JSON export (schema {SCHEMA})", load=load)

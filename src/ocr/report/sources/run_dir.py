@@ -18,7 +18,7 @@ from ocr.perf.schema import SCHEMA
 from ocr.report.config import key_config
 from ocr.report.errors import ReportError
 from ocr.report.run import RunData, long_table
-from ocr.report.sources.registry import register_source
+from ocr.report.sources.source import Source
 
 SUMMARY = "perf_summary.json"
 METRICS = "metrics.csv"
@@ -58,12 +58,6 @@ def read_summary(path: Path) -> dict[str, Any]:
     return document
 
 
-@register_source(
-    "run-dir",
-    detect=_detect,
-    priority=100,
-    describe=f"an `ocr train` run directory ({SUMMARY} and/or {METRICS})",
-)
 def load(target: str) -> RunData:
     root = Path(target)
     notes: list[str] = []
@@ -87,3 +81,11 @@ def load(target: str) -> RunData:
         "config_hash": run_info.get("config_hash"),
     }
     return RunData("run-dir", str(root), metrics, {k: v for k, v in info.items() if v}, summary, notes)
+
+
+SOURCE = Source(
+    "run-dir",
+    detect=_detect,
+    describe=f"an `ocr train` run directory ({SUMMARY} and/or {METRICS})",
+    load=load,
+)

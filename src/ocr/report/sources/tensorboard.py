@@ -18,7 +18,7 @@ import yaml
 from ocr.report.config import key_config
 from ocr.report.errors import ReportError
 from ocr.report.run import RunData, long_table
-from ocr.report.sources.registry import register_source
+from ocr.report.sources.source import Source
 
 EVENTS = "events.out.tfevents.*"
 
@@ -60,9 +60,6 @@ class _EpochIndex:
         return min(candidates, key=lambda c: abs(c[0] - wall_time))[1]
 
 
-@register_source(
-    "tensorboard", detect=_detect, priority=70, describe="a TensorBoard log directory (events.out.tfevents.*)"
-)
 def load(target: str) -> RunData:
     from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 
@@ -92,3 +89,8 @@ def load(target: str) -> RunData:
     notes = [] if tags else [f"{directory}: no scalars logged"]
     notes.append("TensorBoard records no hardware or versions: those rows are not available")
     return RunData("tensorboard", str(directory), metrics, {k: v for k, v in info.items() if v}, None, notes)
+
+
+SOURCE = Source(
+    "tensorboard", detect=_detect, describe="a TensorBoard log directory (events.out.tfevents.*)", load=load
+)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ocr.report.errors import ReportError
 from ocr.report.run import RunData
-from ocr.report.sources.registry import register_source
+from ocr.report.sources.source import Source
 from ocr.report.sources.wandb_common import history_to_long, wandb_info
 from ocr.report.sources.wandb_log import read_log
 
@@ -143,12 +143,6 @@ def parse_records(blobs: list[bytes]) -> dict[str, Any]:
     return out
 
 
-@register_source(
-    "wandb-offline",
-    detect=_detect,
-    priority=80,
-    describe="a W&B offline run (wandb/offline-run-*/run-*.wandb, or a directory containing one)",
-)
 def load(target: str) -> RunData:
     path, notes = find_log(target)
     if path is None:
@@ -170,3 +164,11 @@ def load(target: str) -> RunData:
     )
     extra = {"summary": parsed["summary"], "wandb_config": parsed["config"], "exit": parsed.get("exit")}
     return RunData("wandb-offline", str(path), history_to_long(parsed["history"]), info, None, notes, extra)
+
+
+SOURCE = Source(
+    "wandb-offline",
+    detect=_detect,
+    describe="a W&B offline run (wandb/offline-run-*/run-*.wandb, or a directory containing one)",
+    load=load,
+)

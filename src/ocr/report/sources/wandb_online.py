@@ -12,7 +12,7 @@ from typing import Any
 
 from ocr.report.errors import ReportError
 from ocr.report.run import RunData
-from ocr.report.sources.registry import register_source
+from ocr.report.sources.source import Source
 from ocr.report.sources.wandb_common import history_to_long, wandb_info
 
 SCHEME = "wandb://"
@@ -35,9 +35,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@register_source(
-    "wandb-online", detect=_detect, priority=60, describe="wandb://ENTITY/PROJECT/RUN_ID (needs a server)"
-)
 def load(target: str) -> RunData:
     path = target[len(SCHEME) :].strip("/")
     if path.count("/") not in (1, 2):
@@ -69,3 +66,8 @@ def load(target: str) -> RunData:
     )
     extra = {"summary": summary, "wandb_config": config}
     return RunData("wandb-online", target, history_to_long(rows), info, None, notes, extra)
+
+
+SOURCE = Source(
+    "wandb-online", detect=_detect, describe="wandb://ENTITY/PROJECT/RUN_ID (needs a server)", load=load
+)

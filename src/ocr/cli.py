@@ -54,8 +54,16 @@ def run_task(module: ModuleType) -> None:
         if user_error is not None:
             print(f"ocr: error: {user_error}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
-        from hydra.errors import CompactHydraException
+        from hydra.errors import CompactHydraException, ConfigCompositionException
 
+        if isinstance(exc, ConfigCompositionException):
+            # A value of the wrong type for a schema key (data.loader.batch_size=four).
+            from ocr.schema import composition_error
+
+            user_error = composition_error(exc)
+            if user_error is not None:
+                print(f"ocr: error: {user_error}", file=sys.stderr, flush=True)
+                raise SystemExit(2) from None
         if isinstance(exc, CompactHydraException) and not user_asked_full:
             print(exc, file=sys.stderr)
             if exc.__cause__ is not None:

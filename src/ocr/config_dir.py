@@ -9,6 +9,10 @@ from pathlib import Path
 
 
 def config_dir() -> Path:
+    """The configs folder; also puts the group schemas in Hydra's ConfigStore, which the YAMLs need."""
+    from ocr.schema import register
+
+    register()
     env = os.environ.get("OCR_CONFIG_DIR")
     candidates = [Path(env)] if env else []
     candidates.append(Path(str(files("ocr") / "configs")))

@@ -15,7 +15,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ocr.data.collate import DBCollateFN
-from ocr.data.datamodule import CacheConfig
 from ocr.errors import UserInputError
 from ocr.targets import DBTargetParams, DBTargets, make_db_targets
 from ocr.targets.cache import CacheConfigError, PolygonCache
@@ -412,13 +411,6 @@ def test_config_types_are_strict(tmp_path: Path, kwargs: dict[str, Any]) -> None
     with pytest.raises(CacheConfigError) as info:
         PolygonCache(**args)
     assert isinstance(info.value, TypeError) and isinstance(info.value, UserInputError)
-
-
-def test_data_module_cache_config_is_strict() -> None:
-    for bad in ({"max_bytes": False}, {"memory_items": True}, {"samples": "yes"}, {"enabled": 0}):
-        with pytest.raises(UserInputError, match=r"data\.cache"):
-            CacheConfig(**bad)  # type: ignore[arg-type]
-    assert CacheConfig(max_bytes=10).max_bytes == 10
 
 
 def test_memory_only_cache_needs_no_directory() -> None:

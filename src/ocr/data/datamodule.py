@@ -46,15 +46,7 @@ class CacheConfig:
     memory_items: int = 256
     train: bool = False  # opt-in; only honoured when training augmentation is off
     samples: bool = True  # whole validation samples too (ocr.targets.sample_cache)
-
-    def __post_init__(self) -> None:
-        # Strict: `max_bytes: false` must be an error, not a budget of 0 (see ocr.targets.cache).
-        from ocr.targets.cache import check_bool, check_int
-
-        for name in ("enabled", "train", "samples"):
-            check_bool(f"data.cache.{name}", getattr(self, name))
-        check_int("data.cache.max_bytes", self.max_bytes, 1)
-        check_int("data.cache.memory_items", self.memory_items, 0)
+    # Types and ranges of data.cache.* are checked at start-up (ocr.schema.CacheKnobs).
 
 
 def _worker_init(worker_id: int) -> None:

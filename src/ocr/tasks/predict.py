@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from ocr.config_dir import config_dir
 from ocr.data.image_io import read_image
 from ocr.models.lit_module import DBNetModule
+from ocr.schema import check_config
 from ocr.tasks.common import (
     build_trainer,
     checkpoint_data_overrides,
@@ -55,6 +56,7 @@ def write_predictions(results: list[dict[str, Any]], output: Path, visualize: Pa
 
 
 def predict(cfg: DictConfig) -> Path:
+    check_config(cfg)  # every range, before the model, data or workers are built
     L.seed_everything(cfg.seed, workers=True)
     ckpt = resolve_checkpoint(cfg.ckpt_path, cfg)
     assert ckpt is not None

@@ -10,6 +10,7 @@ import lightning as L
 from omegaconf import DictConfig
 
 from ocr.config_dir import config_dir
+from ocr.schema import check_config
 from ocr.tasks.common import (
     build_trainer,
     instantiate_callbacks,
@@ -22,6 +23,7 @@ from ocr.tasks.common import (
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
+    check_config(cfg)  # every range, before the model, data or workers are built
     L.seed_everything(cfg.seed, workers=True)
     out = output_dir(cfg)
     save_resolved_config(cfg, out)

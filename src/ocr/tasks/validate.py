@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from ocr.config_dir import config_dir
 from ocr.models.lit_module import DBNetModule
+from ocr.schema import check_config
 from ocr.tasks.common import (
     build_trainer,
     checkpoint_data_overrides,
@@ -24,6 +25,7 @@ KEYS = ("precision", "recall", "hmean", "iou_precision", "iou_recall", "iou_hmea
 
 
 def validate(cfg: DictConfig) -> dict[str, Any]:
+    check_config(cfg)  # every range, before the model, data or workers are built
     L.seed_everything(cfg.seed, workers=True)
     ckpt = resolve_checkpoint(cfg.ckpt_path, cfg)
     assert ckpt is not None

@@ -17,12 +17,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, get_type_hints
+from typing import Any, TypeVar, get_type_hints
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ocr.errors import UserInputError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -330,4 +332,39 @@ def composition_error(exc: BaseException) -> UserInputError | None:
     return UserInputError(f"{key}={_show(getattr(cause, 'value', '?'))}: {expected}")
 
 
-__all__ = ["Allowed", "DataConfig", "ModelConfig", "allowed_for", "check_config", "composition_error", "knob"]
+def from_dotlist(
+    schema: type[T],
+    items: list[str],
+    option: str,
+    base: T | None = None,
+    error: type[Exception] = UserInputError,
+    what: str = "setting",
+) -> T:
+    """Command-line ``NAME=VALUE`` settings into the dataclass ``schema`` (typed by OmegaConf)."""
+    from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+    names = ", ".join(f.name for f in dataclasses.fields(schema))  # type: ignore[arg-type]
+    for item in items:
+        if "=" not in item:
+            raise error(f"{option} expects NAME=VALUE, got {item!r} (names: {names})")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(base or schema), OmegaConf.from_dotlist(list(items)))
+    except OmegaConfBaseException as exc:
+        key = str(getattr(exc, "full_key", "") or "")
+        item = next((i for i in items if i.split("=", 1)[0] == key), key)
+        if isinstance(exc, ConfigKeyError):
+            raise error(f"{option} {item}: unknown {what} {key!r} (known: {names})") from None
+        raise error(f"{option} {item}: {str(exc).splitlines()[0]}") from None
+    return schema(**OmegaConf.to_container(merged))  # type: ignore[arg-type]
+
+
+__all__ = [
+    "Allowed",
+    "DataConfig",
+    "ModelConfig",
+    "allowed_for",
+    "check_config",
+    "composition_error",
+    "from_dotlist",
+    "knob",
+]

@@ -464,20 +464,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _parse_settings(pairs: Sequence[str]) -> SuiteSettings:
-    from ocr.errors import UserInputError
+    from ocr.schema import from_dotlist
 
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, raw_value = pair.partition("=")
-        field = SuiteSettings.__dataclass_fields__.get(name)
-        if not sep or field is None:
-            names = ", ".join(SuiteSettings.__dataclass_fields__)
-            raise UserInputError(f"--set {pair!r}: expected NAME=VALUE with NAME one of {names}")
-        try:
-            values[name] = raw_value if field.type in ("str", str) else int(raw_value)
-        except ValueError:
-            raise UserInputError(f"--set {pair!r}: {name} takes an integer") from None
-    return SuiteSettings.from_mapping(values)
+    return from_dotlist(SuiteSettings, list(pairs), "--set")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from ocr.report.errors import ReportError
+from ocr.schema import from_dotlist
 
 
 @dataclass(frozen=True)
@@ -41,16 +42,6 @@ class Thresholds:
             raise ReportError(f"rule thresholds must be numbers ({exc})") from exc
 
 
-def parse_assignments(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ReportError(f"--rule-threshold expects NAME=VALUE, got {item!r}")
-        name, value = item.split("=", 1)
-        out[name.strip()] = value.strip()
-    return out
-
-
 def load_thresholds(path: str | None, assignments: list[str] | None = None) -> Thresholds:
     thresholds = Thresholds()
     if path:
@@ -62,4 +53,6 @@ def load_thresholds(path: str | None, assignments: list[str] | None = None) -> T
         if not isinstance(data, dict):
             raise ReportError(f"{path}: thresholds file must be a mapping of name: value")
         thresholds = thresholds.with_overrides(data)
-    return thresholds.with_overrides(parse_assignments(assignments or []))
+    return from_dotlist(
+        Thresholds, assignments or [], "--rule-threshold", thresholds, ReportError, "rule threshold"
+    )

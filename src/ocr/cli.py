@@ -17,7 +17,7 @@ COMMANDS = {
         "ckpt_path=... input=DIR_OR_IMAGE output=submission.csv [visualize=DIR]",
     ),
     "report": ("ocr.report.cli", "Markdown performance report from a run (see ocr report --help)"),
-    "bench": ("ocr.bench.cli", "benchmarks: ocr bench targets | overhead | pipeline (see --help)"),
+    "bench": ("ocr.bench.cli", "benchmarks: ocr bench targets | pipeline | overhead | baseline (see --help)"),
 }
 
 

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from ocr.bench.targets import same_bits, same_targets
+
 SUITE_VERSION = "ocr-perf-suite/1"
 
 # Figures measured by this module, by group (the suite measures a group only when a test needs it).
@@ -83,11 +85,6 @@ class SuiteSettings:
 
 
 # -- shared helpers -------------------------------------------------------------------------------
-def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
-    """Bit-identical float32 maps (NaN and -0.0 included), not merely ``==``."""
-    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a.view(np.uint32), b.view(np.uint32))
-
-
 def validation_samples(count: int, image_size: int, seed: int) -> list[dict[str, Any]]:
     """Deterministic validation samples (synthetic receipts through the validation transform)."""
     from ocr.data.datasets.synthetic import SyntheticReceipts
@@ -140,9 +137,7 @@ def measure_targets(settings: SuiteSettings) -> dict[str, float]:
             ref = make_db_targets_reference(polygons, ignore, shape, params)
             fast = make_db_targets(polygons, ignore, shape, params, out=buffers.get(shape))
             buffers[shape] = fast
-            identical += ref.ignored_count == fast.ignored_count and all(
-                _same_bits(a, b) for a, b in zip(ref.maps(), fast.maps(), strict=True)
-            )
+            identical += same_targets(ref, fast)
 
         def fast_pass() -> float:
             t0 = time.perf_counter()
@@ -226,7 +221,7 @@ def measure_cache(settings: SuiteSettings, workdir: Path | None = None) -> dict[
                 counts["misses"] += int(c["cache_misses"])
                 got = _maps(out)
                 for i in range(int(c["samples"])):
-                    counts["identical"] += all(_same_bits(g[i], w[i]) for g, w in zip(got, want, strict=True))
+                    counts["identical"] += all(same_bits(g[i], w[i]) for g, w in zip(got, want, strict=True))
                 counts["samples"] += int(c["samples"])
             if epoch:
                 per_epoch_computed.append(computed)
@@ -251,7 +246,7 @@ def measure_cache(settings: SuiteSettings, workdir: Path | None = None) -> dict[
                     # a hit's maps are float32; the batch's binary maps travel as uint8 (0/1): compare
                     # them back in float32, bit for bit (as the collate's consumers see them)
                     survivors_exact += all(
-                        _same_bits(g, w[i].astype(np.float32)) for g, w in zip(hit.maps(), want, strict=True)
+                        same_bits(g, w[i].astype(np.float32)) for g, w in zip(hit.maps(), want, strict=True)
                     )
     finally:
         restore()

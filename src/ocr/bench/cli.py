@@ -50,8 +50,7 @@ def _targets_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _targets_run(args: argparse.Namespace) -> dict[str, Any]:
-    from ocr.bench.cache import cache_hit_lookup
-    from ocr.bench.targets import bench_targets, load_sroie_items
+    from ocr.bench.targets import bench_targets, cache_hit_lookup, load_sroie_items
 
     root = Path(args.data)
     if not (root / "images").is_dir() or not (root / "gt").is_dir():
@@ -71,11 +70,6 @@ register(
     "targets",
     "DB targets per image: reference vs fast db/exact vs a PolygonCache hit from disk",
     lambda: (_targets_arguments, _targets_run),
-)
-register(
-    "cache",
-    "target cache store: diskcache vs files (write/read latency, 2 processes)",
-    module_loader("ocr.bench.cache"),
 )
 register(
     "pipeline",

@@ -1,17 +1,18 @@
 """Benchmark of the DB targets: numpy reference vs the numba fast path, on real receipts.
 
-Run: ``python -m ocr.bench.targets /work/shared/datasets/sroie/val --size 1024``.
+Run: ``ocr bench targets --data /work/shared/datasets/sroie/val --size 1024``.
 Single-threaded on purpose (numba kernels are serial; cv2 is pinned to one thread), timings are
 per image, the median over ``repeats`` after an untimed warm-up that compiles/loads the kernels.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import contextlib
+import shutil
 import statistics
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ocr.errors import SampleError
 from ocr.targets.db_targets import make_db_targets
 from ocr.targets.maps import DBTargets
 from ocr.targets.params import DBTargetParams
@@ -30,35 +32,38 @@ CacheLookup = Callable[[tuple[int, int], list[np.ndarray], list[bool]], object]
 
 
 def load_sroie_items(root: str | Path, size: int) -> list[Item]:
-    """SROIE-style ``root/images/*.jpg`` + ``root/gt/*.txt`` as bench items scaled to longest side ``size``.
+    """A SROIE split as bench items scaled to longest side ``size``: the reader's clean polygons.
 
-    Only image headers are read (PIL opens lazily). Each gt line is ``x1,y1,...,x4,y4,transcript``
-    where the transcript may contain commas; ``###`` transcripts are ignore regions.
+    Only image headers are read (PIL opens lazily); receipts without a gt file are left out.
     """
-    root = Path(root)
+    from ocr.data.datasets.sroie import SROIEDataset
+
+    dataset = SROIEDataset(root)
     items: list[Item] = []
-    for image_path in sorted((root / "images").glob("*.jpg")):
-        gt_path = root / "gt" / f"{image_path.stem}.txt"
-        if not gt_path.exists():
-            continue
+    for index, image_path in enumerate(dataset.image_paths):
         with Image.open(image_path) as im:
             width, height = im.size
+        try:
+            annotations = dataset.annotations(index, (height, width))
+        except SampleError:
+            continue
         scale = size / max(width, height)
         shape = (max(1, round(height * scale)), max(1, round(width * scale)))
-        polygons: list[np.ndarray] = []
-        ignore: list[bool] = []
-        for line in gt_path.read_text(encoding="utf-8-sig", errors="replace").splitlines():
-            fields = line.strip().split(",", 8)
-            if len(fields) < 8:
-                continue
-            try:
-                coords = [int(float(v)) for v in fields[:8]]
-            except ValueError:
-                continue
-            polygons.append((np.array(coords, dtype=np.float32).reshape(4, 2) * scale).astype(np.float32))
-            ignore.append(len(fields) > 8 and fields[8].strip() == "###")
-        items.append((shape, polygons, ignore))
+        polygons = [(polygon * scale).astype(np.float32) for polygon in annotations.polygons]
+        items.append((shape, polygons, list(annotations.ignore)))
     return items
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit-identical arrays (NaN and -0.0 included), not merely ``==``: the one identity check."""
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def same_targets(a: DBTargets, b: DBTargets) -> bool:
+    """Bit-identical target maps with the same ignore count."""
+    return a.ignored_count == b.ignored_count and all(
+        same_bits(x, y) for x, y in zip(a.maps(), b.maps(), strict=True)
+    )
 
 
 def _median_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -68,12 +73,6 @@ def _median_ms(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return 1000.0 * statistics.median(times)
-
-
-def _identical(a: DBTargets, b: DBTargets) -> bool:
-    return a.ignored_count == b.ignored_count and all(
-        np.array_equal(x, y) for x, y in zip(a.maps(), b.maps(), strict=True)
-    )
 
 
 def bench_targets(
@@ -108,7 +107,7 @@ def bench_targets(
             ref = make_db_targets_reference(polys, ign, shape, db)
             out_db = buffers.get(shape) if reuse_buffers else None
             fast = make_db_targets(polys, ign, shape, db, out=out_db)
-            identical += _identical(ref, fast)
+            identical += same_targets(ref, fast)
             if reuse_buffers:
                 buffers[shape] = fast
 
@@ -148,19 +147,44 @@ def _with_formula(params: DBTargetParams, formula: str) -> DBTargetParams:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("root", help="folder with images/*.jpg and gt/*.txt (SROIE layout)")
-    parser.add_argument("--size", type=int, nargs="+", default=[640, 1024], help="longest image side")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
-    args = parser.parse_args(argv)
-    for size in args.size:
-        items = load_sroie_items(args.root, size)
-        if args.limit:
-            items = items[: args.limit]
-        print(json.dumps({"size": size, **bench_targets(items, repeats=args.repeats)}))
+@contextlib.contextmanager
+def cache_hit_lookup(
+    items: Sequence[Item], params: DBTargetParams | None = None
+) -> Iterator[tuple[CacheLookup, Callable[[], int]]]:
+    """``bench_targets``' ``cache_lookup`` hook: a real :class:`PolygonCache` hit from disk.
 
+    Every item is stored first by one cache; the timed lookups go through a second one with no
+    in-process LRU (``max_size=0``), i.e. the path a fresh DataLoader worker or another rank takes:
+    key, file read, header + crc check, decode into a reused buffer (as the collate does). The
+    second callable counts the items whose hit is bit-identical to a fresh computation.
+    """
+    from ocr.targets.cache import PolygonCache
 
-if __name__ == "__main__":
-    main()
+    params = params or DBTargetParams()
+    root = tempfile.mkdtemp(prefix="ocr-bench-targets-cache-")
+    try:
+        writer = PolygonCache(max_size=0, cache_dir=root, max_bytes=8 * 1024**3)
+        for shape, polygons, ignore in items:
+            key = writer._generate_key(polygons, shape, params, ignore)
+            writer.set(key, make_db_targets(polygons, ignore, shape, params))
+        reader = PolygonCache(max_size=0, cache_dir=root, max_bytes=8 * 1024**3)
+        buffers: dict[tuple[int, int], DBTargets] = {}
+
+        def lookup(shape: tuple[int, int], polygons: list[np.ndarray], ignore: list[bool]) -> object:
+            out = buffers.setdefault(shape, DBTargets.empty(shape))
+            _, hit = reader.lookup(polygons, ignore, shape, params, out=out)
+            if hit is None:
+                raise RuntimeError("cache bench: expected a hit")
+            return hit
+
+        def identical() -> int:
+            count = 0
+            for shape, polygons, ignore in items:
+                _, hit = reader.lookup(polygons, ignore, shape, params)
+                fresh = make_db_targets(polygons, ignore, shape, params)
+                count += hit is not None and same_targets(hit, fresh)
+            return count
+
+        yield lookup, identical
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -2,8 +2,9 @@
 
 Subcommands live in :data:`SUBCOMMANDS`: name -> (help, loader). A loader returns the pair
 ``(add_arguments(parser), run(args) -> dict | None)``; it is called only for the subcommand being
-run, so ``ocr bench targets`` never imports Lightning. Add one with :func:`register` or a module
-that has ``add_arguments`` and ``run`` via :func:`module_loader`.
+run, so ``ocr bench targets`` never imports Lightning. A new subcommand is one entry in
+:data:`SUBCOMMANDS`, usually ``module_loader("ocr.bench.<module>")`` for a module that has
+``add_arguments`` and ``run``.
 """
 
 from __future__ import annotations
@@ -21,14 +22,6 @@ from ocr.errors import UserInputError
 AddArguments = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], "dict[str, Any] | None"]
 Loader = Callable[[], tuple[AddArguments, Run]]
-
-SUBCOMMANDS: dict[str, tuple[str, Loader]] = {}
-
-
-def register(name: str, help_: str, loader: Loader) -> None:
-    if name in SUBCOMMANDS:
-        raise ValueError(f"bench subcommand {name!r} is already registered")
-    SUBCOMMANDS[name] = (help_, loader)
 
 
 def module_loader(module: str) -> Loader:
@@ -66,27 +59,25 @@ def _targets_run(args: argparse.Namespace) -> dict[str, Any]:
     return {"size": args.size, **result}
 
 
-register(
-    "targets",
-    "DB targets per image: reference vs fast db/exact vs a PolygonCache hit from disk",
-    lambda: (_targets_arguments, _targets_run),
-)
-register(
-    "pipeline",
-    "validation data time per image and cache hit rate, epoch by epoch (real Lightning)",
-    module_loader("ocr.bench.pipeline"),
-)
-register(
-    "overhead",
-    "PerformanceProfilerCallback cost per training step: on vs off, same run, median of repeats",
-    module_loader("ocr.bench.overhead"),
-)
-register(
-    "baseline",
-    "the performance suite's measurements as a baseline JSON (ocr.report/1); "
-    "also `ocr bench --save-baseline PATH`",
-    module_loader("ocr.bench.baseline"),
-)
+SUBCOMMANDS: dict[str, tuple[str, Loader]] = {
+    "targets": (
+        "DB targets per image: reference vs fast db/exact vs a PolygonCache hit from disk",
+        lambda: (_targets_arguments, _targets_run),
+    ),
+    "pipeline": (
+        "validation data time per image and cache hit rate, epoch by epoch (real Lightning)",
+        module_loader("ocr.bench.pipeline"),
+    ),
+    "overhead": (
+        "PerformanceProfilerCallback cost per training step: on vs off, same run, median of repeats",
+        module_loader("ocr.bench.overhead"),
+    ),
+    "baseline": (
+        "the performance suite's measurements as a baseline JSON (ocr.report/1); "
+        "also `ocr bench --save-baseline PATH`",
+        module_loader("ocr.bench.baseline"),
+    ),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

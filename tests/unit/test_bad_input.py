@@ -25,8 +25,8 @@ from ocr.callbacks.data_quality import DataQualityCallback
 from ocr.cli import run_task
 from ocr.data.collate import DBCollateFN
 from ocr.data.datasets import build_dataset
+from ocr.data.sanitize import sanitize_polygon
 from ocr.data.transforms import ReceiptTransform, TransformConfig
-from ocr.data.validation import sanitize_polygon
 from ocr.errors import UserInputError
 from ocr.tasks.common import build_trainer, instantiate_callbacks, instantiate_loggers
 from tests.helpers import compose_config, run_cli

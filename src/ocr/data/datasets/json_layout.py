@@ -3,7 +3,7 @@
 ``{"images": {"NNN.jpg": {"words": {"0001": {"points": [[x, y], ...], "transcription": "..."}},
 "img_w": W, "img_h": H}}}``. Polygons may have any number (>= 3) of points. ``img_w``/``img_h``,
 when present, must match the decoded image (after EXIF orientation) or the receipt is skipped:
-its polygons would be in another frame. Polygon rules: :mod:`ocr.data.validation`.
+its polygons would be in another frame. Polygon rules: :mod:`ocr.data.sanitize`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from ocr.data.datasets.base import ReceiptDataset, register_dataset
 from ocr.data.sample import TextSample
-from ocr.data.validation import (
+from ocr.data.sanitize import (
     Annotations,
     IssueLog,
     RawAnnotation,

@@ -2,7 +2,7 @@
 
 The transcript is everything after the eighth comma (it may contain commas). Lines that don't
 parse are dropped and counted with their line number; a missing gt file skips the receipt (an
-*empty* gt file is a valid receipt with no text). Polygon rules: :mod:`ocr.data.validation`.
+*empty* gt file is a valid receipt with no text). Polygon rules: :mod:`ocr.data.sanitize`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from ocr.data.datasets.base import ReceiptDataset, register_dataset
 from ocr.data.datasets.images import IMAGE_SUFFIXES
 from ocr.data.sample import TextSample
-from ocr.data.validation import (
+from ocr.data.sanitize import (
     Annotations,
     IssueLog,
     RawAnnotation,

@@ -1,4 +1,4 @@
-"""Polygon validation and repair, shared by every reader so the rules (and counters) never drift.
+"""Polygon cleaning (checks and repairs), shared by every reader so the rules (and counters) never drift.
 
 Readers parse their format into :class:`RawAnnotation` records and call :func:`sanitize`; what it
 fixes or drops is recorded in an :class:`IssueLog` that travels on ``TextSample.meta["issues"]`` to

@@ -11,7 +11,7 @@ import pytest
 
 from ocr.perf.schema import SCHEMA
 from ocr.report.context import Analysis
-from ocr.report.perf import from_summary
+from ocr.report.epoch_perf import from_summary
 from ocr.report.rules import run_rules
 from ocr.report.run import RunData, long_table
 from ocr.report.thresholds import Thresholds

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ocr.report.context import Analysis
+from ocr.report.epoch_perf import from_metrics, from_summary
 from ocr.report.figures import FIGURE_SPECS, compute_figures, spec_for
-from ocr.report.perf import from_metrics, from_summary
 from ocr.report.sources import load_run
 from tests.unit.test_report_builders import analyze, epoch, healthy_epochs, summary
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ocr.report.epoch_perf import EpochPerf, PerfData, perf_data
 from ocr.report.figures import compute_figures
 from ocr.report.finding import Finding
-from ocr.report.perf import EpochPerf, PerfData, perf_data
 from ocr.report.run import RunData
 from ocr.report.thresholds import Thresholds
 

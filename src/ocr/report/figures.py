@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ocr.report.perf import EpochPerf, PerfData
+from ocr.report.epoch_perf import EpochPerf, PerfData
 from ocr.report.run import RunData
 
 STATS = ("mean", "median", "p95", "p99")

@@ -9,10 +9,10 @@ from typing import Any
 
 from ocr.report import fmt
 from ocr.report.context import Analysis
+from ocr.report.epoch_perf import EpochPerf, partial_text
 from ocr.report.figures import STATS, time_saved
 from ocr.report.finding import Finding
 from ocr.report.markdown import image, not_available, table
-from ocr.report.perf import EpochPerf, partial_text
 from ocr.report.rules.memory import describe, memory_trend
 from ocr.report.run import opt_int
 

@@ -11,8 +11,8 @@ import numpy as np
 
 from ocr.report import fmt
 from ocr.report.context import Analysis
+from ocr.report.epoch_perf import partial_text
 from ocr.report.figures import PER_BATCH_WORKER_STAGES, STATS
-from ocr.report.perf import partial_text
 from ocr.report.plots.style import (
     PHASE_COLOR,
     epoch_axis,

@@ -93,6 +93,16 @@ register(
     "also `ocr bench --save-baseline PATH`",
     module_loader("ocr.bench.baseline"),
 )
+register(
+    "predict",
+    "detector time per image: ours (torch, onnxruntime) beside RapidOCR's, same images and threads",
+    module_loader("ocr.bench.predict"),
+)
+register(
+    "onnx",
+    "ONNX vs torch on real images: probability-map max abs diff and identical boxes",
+    module_loader("ocr.bench.onnx_agreement"),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

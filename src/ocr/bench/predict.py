@@ -122,8 +122,9 @@ def _our_detectors(args: argparse.Namespace, workdir: Path) -> list[tuple[str, A
         )
     for backbone in [b.strip() for b in args.backbone.split(",") if b.strip()]:
         torch.manual_seed(0)
-        net = DBNet(backbone, inner_channels=args.inner_channels)
-        nets.append((f"random:{backbone}/{args.inner_channels}", net, sizes or [1024], DBPostProcessor()))
+        random_net = DBNet(backbone, inner_channels=args.inner_channels)
+        label = f"random:{backbone}/{args.inner_channels}"
+        nets.append((label, random_net, sizes or [1024], DBPostProcessor()))
     detectors: list[tuple[str, Any]] = []
     for label, net, net_sizes, post in nets:
         net.eval()

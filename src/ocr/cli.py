@@ -1,4 +1,4 @@
-"""``ocr`` console script: one entry point per task (train | validate | predict | report | bench)."""
+"""``ocr`` console script: one entry point per task (train | validate | predict | export | report | bench)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ COMMANDS = {
     "validate": ("ocr.tasks.validate", "evaluate a checkpoint: ckpt_path=... [data overrides]"),
     "predict": (
         "ocr.tasks.predict",
-        "ckpt_path=... input=DIR_OR_IMAGE output=submission.csv [visualize=DIR]",
+        "input=DIR_OR_IMAGE output=submission.csv [ckpt_path=...] [backend=onnxruntime] [resume=true]",
     ),
+    "export": ("ocr.tasks.export", "ONNX model and/or shipped weights: [ckpt_path=...] output=MODEL.onnx"),
     "report": ("ocr.report.cli", "Markdown performance report from a run (see ocr report --help)"),
-    "bench": ("ocr.bench.cli", "benchmarks: ocr bench targets | pipeline | overhead | baseline (see --help)"),
+    "bench": ("ocr.bench.cli", "benchmarks: ocr bench targets | pipeline | predict | onnx ... (see --help)"),
 }
 
 

@@ -77,6 +77,14 @@ SUBCOMMANDS: dict[str, tuple[str, Loader]] = {
         "also `ocr bench --save-baseline PATH`",
         module_loader("ocr.bench.baseline"),
     ),
+    "predict": (
+        "detector time per image: ours (torch, onnxruntime) beside RapidOCR's, same images and threads",
+        module_loader("ocr.bench.predict"),
+    ),
+    "onnx": (
+        "ONNX vs torch on real images: probability-map max abs diff and identical boxes",
+        module_loader("ocr.bench.onnx_agreement"),
+    ),
 }
 
 

@@ -71,6 +71,23 @@ def stack_images(images: list[Any]) -> tuple[torch.Tensor, list[float]]:
 _NUMPY_DTYPES = {torch.uint8: np.uint8, torch.float32: np.float32}
 
 
+def pad_to_common_size(images: list[Any]) -> list[Any]:
+    """Zero-pad CHW tensors at the bottom/right to the largest height and width among them.
+
+    Padding only there keeps the letterbox mapping (original = input / scale) valid for each image.
+    """
+    if len({tuple(im.shape[-2:]) for im in images}) <= 1:
+        return images
+    h = max(int(im.shape[-2]) for im in images)
+    w = max(int(im.shape[-1]) for im in images)
+    padded = []
+    for im in images:
+        out = torch.zeros((*im.shape[:-2], h, w), dtype=im.dtype)
+        out[..., : im.shape[-2], : im.shape[-1]] = im
+        padded.append(out)
+    return padded
+
+
 ISSUE_EXAMPLES = 5  # locations kept per counter and batch, for the data-quality warning
 
 
@@ -128,13 +145,18 @@ class DBCollateFN:
         markers = [s for s in samples if is_skipped(s)]
         samples = [s for s in samples if s is not None and not is_skipped(s)]
         inside: list[float] = []
-        images, placed = stack_images([s["image"] for s in samples])
+        raw_images = [s["image"] for s in samples]
+        if not self.with_targets:  # predict: images padded to a multiple (not a square) differ in size
+            raw_images = pad_to_common_size(raw_images)
+        images, placed = stack_images(raw_images)
         batch: dict[str, Any] = {
             "images": images,
             "polygons": [s["polygons"] for s in samples],
             "ignore": [s["ignore"] for s in samples],
             "meta": [s["meta"] for s in samples],
             "index": [s.get("index", -1) for s in samples],
+            # dataset indices of the unusable samples: predict still writes a row for each
+            "skipped_index": [m.get("index", -1) for m in markers],
         }
         # Worker-side measurements travel with the batch: per-sample stage times and counters.
         times: dict[str, list[float]] = {

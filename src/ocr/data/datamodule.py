@@ -84,6 +84,8 @@ class ReceiptDataModule(L.LightningDataModule):
         # True (also for checkpoints saved before the option existed): the same float32 input, made
         # on the device from uint8 batches; where it is computed changes no bit of it.
         normalize_on_device: bool = True,
+        # Evaluation/predict only: pad to a multiple of this instead of the square (None: square).
+        pad_multiple: int | None = None,
     ) -> None:
         super().__init__()
         # Stored in checkpoints, so `ocr validate` can reuse the training image size and targets.
@@ -99,7 +101,10 @@ class ReceiptDataModule(L.LightningDataModule):
         if "scale" in aug:
             aug["scale"] = tuple(aug["scale"])
         self.transform_config = TransformConfig(
-            image_size=image_size, augment=AugmentConfig(**aug), normalize_on_device=normalize_on_device
+            image_size=image_size,
+            augment=AugmentConfig(**aug),
+            normalize_on_device=normalize_on_device,
+            pad_multiple=pad_multiple,
         )
         self.loader = LoaderConfig(**(loader or {}))
         self.target_params = DBTargetParams(**(targets or {}))
@@ -147,6 +152,8 @@ class ReceiptDataModule(L.LightningDataModule):
         return dataset
 
     def prepare_data(self) -> None:
+        if self.predict_input:  # built for predict: the train/val splits (e.g. synthetic renders) are unused
+            return
         for split in ("train", "val"):
             if self._has_split(split):
                 self.build(split, allow_empty=True).prepare()

@@ -58,6 +58,9 @@ class TransformConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # True: output uint8, normalised by normalize_images() after the batch reaches the device.
     normalize_on_device: bool = True
+    # None: pad to the image_size square. N: pad bottom/right to the next multiple of N only, so a
+    # tall receipt is not padded to a square (about half the pixels for SROIE; see docs/model_card.md).
+    pad_multiple: int | None = None
 
     def cache_key(self) -> tuple[Any, ...]:
         """Everything that changes a deterministic (non-augmented) output.
@@ -65,7 +68,8 @@ class TransformConfig:
         Not ``normalize_on_device``: the sample cache stores the uint8 image before normalisation,
         so one entry serves both placements.
         """
-        return ("transform-v1", self.image_size, tuple(self.mean), tuple(self.std))
+        key: tuple[Any, ...] = ("transform-v1", self.image_size, tuple(self.mean), tuple(self.std))
+        return (*key, ("pad", self.pad_multiple)) if self.pad_multiple else key
 
 
 def normalization_constants(mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -142,11 +146,22 @@ class ReceiptTransform:
                 A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05, p=aug.color_p),
                 A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 5))], p=aug.blur_p),
             ]
-        ops.append(
-            A.PadIfNeeded(
+        if config.pad_multiple and not self.augment:
+            m = int(config.pad_multiple)
+            pad = A.PadIfNeeded(
+                min_height=None,
+                min_width=None,
+                pad_height_divisor=m,
+                pad_width_divisor=m,
+                position="top_left",
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=0,
+            )
+        else:
+            pad = A.PadIfNeeded(
                 min_height=size, min_width=size, position="top_left", border_mode=cv2.BORDER_CONSTANT, fill=0
             )
-        )
+        ops.append(pad)
         if self.augment and aug.crop_size:
             ops.append(A.RandomCrop(height=aug.crop_size, width=aug.crop_size))
         self.pipeline = A.Compose(

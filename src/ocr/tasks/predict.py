@@ -1,76 +1,119 @@
-"""``ocr predict``: a submission CSV (``filename,polygons``) and optional overlay PNGs."""
+"""``ocr predict``: a submission CSV (``filename,polygons``) and optional overlay PNGs.
+
+Rows are streamed to the CSV as batches finish (:class:`CsvPredictionWriter`), so memory does not
+grow with the number of images, and ``resume=true`` continues a killed run. Without ``ckpt_path``
+the shipped weights of ``model=`` (default ``sroie``) are used. ``backend=onnxruntime`` runs the
+same pre- and post-processing around an ONNX model (``ocr export``).
+"""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
-from typing import Any, cast
 
-import cv2
 import hydra
 import lightning as L
-import numpy as np
+import torch
 from omegaconf import DictConfig
 
 from ocr.config_dir import config_dir
-from ocr.data.image_io import read_image
-from ocr.models.lit_module import DBNetModule
-from ocr.schema import check_config
-from ocr.tasks.common import (
-    build_trainer,
-    checkpoint_data_overrides,
-    instantiate_callbacks,
-    log,
-    resolve_checkpoint,
+from ocr.errors import UserInputError
+from ocr.inference.backends import BACKENDS
+from ocr.inference.writer import (  # re-exported: the CSV format lives with the writer
+    CsvPredictionWriter,
+    check_output,
+    completed_rows,
+    draw_overlay,
+    format_polygons,
 )
+from ocr.schema import check_config
+from ocr.tasks.common import build_trainer, checkpoint_data_overrides, instantiate_callbacks, log
 
 
-def format_polygons(polygons: list[np.ndarray]) -> str:
-    """``x1 y1 x2 y2 ...`` per polygon (integers, original pixels), polygons joined by ``|``."""
-    return "|".join(" ".join(str(round(float(v))) for v in np.asarray(p).reshape(-1)) for p in polygons)
+def onnx_model_for(ckpt: str, cfg: DictConfig, net: torch.nn.Module) -> Path:
+    """``onnx_path`` if given; else the ONNX file shipped beside the weights; else one exported once
+    into the cache (keyed by the checkpoint's content)."""
+    from ocr.inference.onnx_export import export_onnx, file_digest
+    from ocr.inference.weights import shipped_onnx
 
-
-def draw_overlay(image: np.ndarray, polygons: list[np.ndarray]) -> np.ndarray:
-    canvas = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    thickness = max(1, round(max(image.shape[:2]) / 800))
-    pts = [np.asarray(p, np.int32).reshape(-1, 1, 2) for p in polygons]
-    cv2.polylines(canvas, pts, isClosed=True, color=(0, 0, 255), thickness=thickness)
-    return canvas
-
-
-def write_predictions(results: list[dict[str, Any]], output: Path, visualize: Path | None) -> int:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["filename", "polygons"])
-        for item in results:
-            writer.writerow([item["name"], format_polygons(item["polygons"])])
-    if visualize is not None:
-        visualize.mkdir(parents=True, exist_ok=True)
-        for item in results:
-            path = item["meta"].get("path")
-            if path:
-                overlay = draw_overlay(read_image(path), item["polygons"])
-                cv2.imwrite(str(visualize / (Path(item["name"]).stem + ".png")), overlay)
-    return len(results)
+    if cfg.get("onnx_path"):
+        path = Path(str(cfg.onnx_path)).expanduser()
+        if not path.is_file():
+            raise UserInputError(
+                f"onnx_path={path} does not exist; write one with `ocr export output={path}`"
+            )
+        return path
+    beside = shipped_onnx(Path(ckpt))
+    if beside is not None:
+        return beside
+    cached = Path(str(cfg.paths.cache_dir)) / "onnx" / f"{Path(ckpt).stem}-{file_digest(ckpt)}.onnx"
+    if not cached.is_file():
+        log.info("exporting %s to %s (once per checkpoint)", ckpt, cached)
+        export_onnx(net, cached)
+    return cached
 
 
 def predict(cfg: DictConfig) -> Path:
     check_config(cfg)  # every range, before the model, data or workers are built
+    from ocr.inference.weights import resolve_model_checkpoint
+
+    output = Path(str(cfg.output))
+    visualize = Path(str(cfg.visualize)) if cfg.get("visualize") else None
+    backend = str(cfg.get("backend") or "torch")
+    if backend not in BACKENDS:
+        raise UserInputError(f"backend={backend}: choose one of {', '.join(BACKENDS)}")
+    resume = cfg.get("resume", False)
+    if not isinstance(resume, bool):
+        raise UserInputError(f"resume must be true or false, got {resume!r}")
+    # Everything a user can get wrong is checked before the model or the data are built.
+    check_output(output, visualize)
+    ckpt = resolve_model_checkpoint(cfg)
+    if backend == "onnxruntime":
+        from ocr.inference.backends import import_onnxruntime
+
+        import_onnxruntime()
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
     L.seed_everything(cfg.seed, workers=True)
-    ckpt = resolve_checkpoint(cfg.ckpt_path, cfg)
-    assert ckpt is not None
+    done = completed_rows(output) if resume else set()
+
+    pad = cfg.get("pad_multiple")
     datamodule = hydra.utils.instantiate(
-        cfg.data, predict_input=str(cfg.input), **checkpoint_data_overrides(ckpt, cfg), _convert_="all"
+        cfg.data,
+        predict_input=str(cfg.input),
+        pad_multiple=int(pad) if pad else None,
+        **checkpoint_data_overrides(ckpt, cfg),
+        _convert_="all",
     )
+    dataset = datamodule.build("predict")
+    if done:
+        before = len(dataset.paths)
+        dataset.paths = [p for p in dataset.paths if p.name not in done]
+        log.info("resume: %d of %d images already in %s", before - len(dataset.paths), before, output)
+        print(f"resume: {before - len(dataset.paths)} images already in {output}", flush=True)
+    if not dataset.paths:
+        print(f"nothing left to predict: every image has a row in {output}", flush=True)
+        return output
+
+    from ocr.inference.backends import OnnxBackend
+    from ocr.inference.module import DetectorModule
+    from ocr.models.lit_module import DBNetModule
+
     model = DBNetModule.load_from_checkpoint(ckpt, map_location="cpu")
     model.configure_postprocess(**{k: v for k, v in (cfg.get("postprocess") or {}).items() if v is not None})
-    trainer = build_trainer(cfg, instantiate_callbacks(cfg), False)
-    batches = trainer.predict(model, datamodule=datamodule) or []
-    results = [item for batch in batches for item in cast(list[dict[str, Any]], batch)]
-    output = Path(cfg.output)
-    visualize = Path(cfg.visualize) if cfg.get("visualize") else None
-    count = write_predictions(results, output, visualize)
+    if backend == "torch":
+        module = DetectorModule(model.postprocessor, net=model.model)
+    else:
+        onnx_path = onnx_model_for(ckpt, cfg, model.model)
+        module = DetectorModule(model.postprocessor, onnx=OnnxBackend(onnx_path, threads=cfg.get("threads")))
+    writer = CsvPredictionWriter(
+        output, [p.name for p in dataset.paths], append=bool(done) or resume, visualize=visualize
+    )
+    trainer = build_trainer(cfg, [*instantiate_callbacks(cfg), writer], False)
+    try:
+        trainer.predict(module, datamodule=datamodule, return_predictions=False)
+    finally:
+        writer.close()
+    count = writer.rows_written + len(done)
     log.info("wrote %d rows to %s", count, output)
     print(f"wrote {count} rows to {output}", flush=True)
     return output
@@ -79,3 +122,6 @@ def predict(cfg: DictConfig) -> Path:
 @hydra.main(config_path=str(config_dir()), config_name="predict", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     predict(cfg)
+
+
+__all__ = ["CsvPredictionWriter", "completed_rows", "draw_overlay", "format_polygons", "main", "predict"]

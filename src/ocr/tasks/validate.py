@@ -18,7 +18,6 @@ from ocr.tasks.common import (
     instantiate_callbacks,
     instantiate_loggers,
     output_dir,
-    resolve_checkpoint,
 )
 
 KEYS = ("precision", "recall", "hmean", "iou_precision", "iou_recall", "iou_hmean")
@@ -27,8 +26,9 @@ KEYS = ("precision", "recall", "hmean", "iou_precision", "iou_recall", "iou_hmea
 def validate(cfg: DictConfig) -> dict[str, Any]:
     check_config(cfg)  # every range, before the model, data or workers are built
     L.seed_everything(cfg.seed, workers=True)
-    ckpt = resolve_checkpoint(cfg.ckpt_path, cfg)
-    assert ckpt is not None
+    from ocr.inference.weights import resolve_model_checkpoint
+
+    ckpt = resolve_model_checkpoint(cfg)  # ckpt_path, else the shipped weights of model=
     datamodule = hydra.utils.instantiate(cfg.data, **checkpoint_data_overrides(ckpt, cfg), _convert_="all")
     model = DBNetModule.load_from_checkpoint(ckpt, map_location="cpu")
     model.configure_postprocess(**{k: v for k, v in (cfg.get("postprocess") or {}).items() if v is not None})

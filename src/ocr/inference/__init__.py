@@ -1,0 +1,1 @@
+"""Inference: shipped weights, torch and onnxruntime backends, ONNX export, streaming CSV output."""

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from ocr.targets.cache import PolygonCache
-from ocr.targets.cache_format import KIND_TARGETS, CorruptEntry, encode_targets, frame, unframe
-from ocr.targets.cache_store import FileStore
+from ocr.cache.codec import KIND_TARGETS, CorruptEntry, frame, unframe
+from ocr.cache.store import FileStore
+from ocr.targets.cache import PolygonCache, encode_targets
 from ocr.targets.db_targets import make_db_targets
 from ocr.targets.maps import DBTargets
 from ocr.targets.params import DBTargetParams
@@ -244,7 +244,7 @@ def cache_hit_lookup(
 
         def lookup(shape: tuple[int, int], polygons: list[np.ndarray], ignore: list[bool]) -> object:
             out = buffers.setdefault(shape, DBTargets.empty(shape))
-            _, hit = reader.lookup(polygons, ignore, shape, params, out=out)
+            hit = reader.get(reader._generate_key(polygons, shape, params, ignore), out)
             if hit is None:
                 raise RuntimeError("cache bench: expected a hit")
             return hit
@@ -253,7 +253,7 @@ def cache_hit_lookup(
             count = 0
             for shape, polygons, ignore in items:
                 fresh = make_db_targets(polygons, ignore, shape, params)
-                _, hit = reader.lookup(polygons, ignore, shape, params)
+                hit = reader.get(reader._generate_key(polygons, shape, params, ignore))
                 count += (
                     hit is not None
                     and hit.ignored_count == fresh.ignored_count

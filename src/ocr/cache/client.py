@@ -7,9 +7,11 @@ faults, reported as ``<name>_cache_<counter>`` (``target_cache_hits``, ``sample_
 
 Faults never kill a run. A cache folder that cannot be created, is read-only, is a file, whose
 lock file cannot be written, or whose disk is full: the client warns once per process (naming the
-path and the fix), counts the fault, and carries on with its in-process LRU only ("memory only");
-entries already on disk are still read when the folder is readable. A failed read of one entry
-is a counted miss. A corrupt entry is deleted, counted and recomputed.
+path and the fix) and carries on with its in-process LRU only ("memory only"); entries already on
+disk are still read when the folder is readable. Counters: ``write_errors`` (entries that could
+not be written: the failed write and every one skipped after it), ``read_errors`` (entry reads
+that failed: counted misses), ``corrupt`` (entries that failed their check: deleted, recomputed),
+``too_large`` (entries over the whole budget), and for the sample client ``identity_errors``.
 """
 
 from __future__ import annotations
@@ -142,7 +144,7 @@ class CacheClient:
         assert self.store is not None
         if count:
             self.count("write_errors")
-        self.disk_writes = False
+        self.disk_writes = False  # from now on every write is counted as an error and skipped
         readable = self.store.root.is_dir() and os.access(self.store.root, os.R_OK | os.X_OK)
         self.disk_reads = self.disk_reads and readable
         consequence = "reading the entries already there, writing none" if readable else "memory only"
@@ -184,7 +186,10 @@ class CacheClient:
         header, payload_parts = frame(self.kind, bytes.fromhex(key), parts)
         if self.max_items and self.memory_bytes:
             self._remember(key, memoryview(b"".join(payload_parts)))
-        if self.store is None or not self.disk_writes:
+        if self.store is None:
+            return
+        if not self.disk_writes:
+            self.count("write_errors")  # an entry the folder should have held: counted, not written
             return
         try:
             if not self.store.write(key, [header, *payload_parts]):

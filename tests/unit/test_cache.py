@@ -14,11 +14,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ocr.cache.codec import HEADER_SIZE
 from ocr.data.collate import DBCollateFN
 from ocr.data.datamodule import CacheConfig
 from ocr.errors import UserInputError
 from ocr.targets import DBTargetParams, DBTargets, make_db_targets
-from ocr.cache.codec import HEADER_SIZE
 from ocr.targets.cache import CacheConfigError, PolygonCache, decode_targets, encode_targets
 
 P = DBTargetParams()
@@ -223,7 +223,13 @@ def test_corrupt_or_truncated_entries_are_recomputed_never_returned(tmp_path: Pa
     path = writer.store.path(k1)
     good, other = path.read_bytes(), writer.store.path(k2).read_bytes()
     collate = DBCollateFN(P, cache=PolygonCache(max_size=0, cache_dir=tmp_path), use_cache=True)
-    sample = {"image": torch.zeros(3, 48, 40, dtype=torch.uint8), "polygons": p1, "ignore": i1, "meta": {}, "perf": {}}
+    sample = {
+        "image": torch.zeros(3, 48, 40, dtype=torch.uint8),
+        "polygons": p1,
+        "ignore": i1,
+        "meta": {},
+        "perf": {},
+    }
     for name, data in _corruptions(good, other).items():
         path.write_bytes(data)
         reader = PolygonCache(max_size=0, cache_dir=tmp_path)
@@ -359,7 +365,9 @@ def test_cached_targets_are_bit_identical_to_recomputed(
     assert memory is not None and disk is out
     assert same_bits(memory, fresh) and same_bits(disk, fresh)
     # only the maps an evaluation batch carries, straight into uint8 slots; the others untouched
-    slots = DBTargets(np.full(shape, 9, np.uint8), np.full(shape, 9, np.uint8), *DBTargets.empty(shape).maps()[2:])
+    slots = DBTargets(
+        np.full(shape, 9, np.uint8), np.full(shape, 9, np.uint8), *DBTargets.empty(shape).maps()[2:]
+    )
     slots.thresh_map.fill(np.nan)
     got = PolygonCache(max_size=0, cache_dir=root).get(k, slots, maps=["prob_map", "prob_mask"])
     assert got is slots and got.ignored_count == fresh.ignored_count
@@ -479,9 +487,18 @@ def test_sample_cache_hits_are_bit_identical_to_the_live_samples(tmp_path: Path)
     targets = PolygonCache(max_size=0, cache_dir=tmp_path)
     cold, warm = _stacked(first, targets), _stacked(second, targets)
     # the maps come from the target client, one layer below: computed once, then hits
-    assert (cold["perf"]["counters"]["target_cache_misses"], cold["perf"]["counters"]["targets_computed"]) == (3, 3)
-    assert (warm["perf"]["counters"]["target_cache_hits"], warm["perf"]["counters"]["targets_computed"]) == (3, 0)
-    assert warm["perf"]["counters"]["sample_cache_hits"] == 3 and "target_cache_misses" not in warm["perf"]["counters"]
+    assert (
+        cold["perf"]["counters"]["target_cache_misses"],
+        cold["perf"]["counters"]["targets_computed"],
+    ) == (3, 3)
+    assert (warm["perf"]["counters"]["target_cache_hits"], warm["perf"]["counters"]["targets_computed"]) == (
+        3,
+        0,
+    )
+    assert (
+        warm["perf"]["counters"]["sample_cache_hits"] == 3
+        and "target_cache_misses" not in warm["perf"]["counters"]
+    )
     for batch in (cold, warm):
         for name in ("images", "prob_maps", "prob_masks", "thresh_maps", "thresh_masks"):
             a, b = batch[name].numpy(), reference[name].numpy()

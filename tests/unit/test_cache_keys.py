@@ -58,7 +58,9 @@ def test_editing_any_module_on_an_entrys_path_changes_both_keys(
     on_path = sorted(
         Path(m.__file__).relative_to(package)
         for name, m in list(sys.modules.items())
-        if name.startswith("ocr.") and getattr(m, "__file__", None) and Path(m.__file__).is_relative_to(package)
+        if name.startswith("ocr.")
+        and getattr(m, "__file__", None)
+        and Path(m.__file__).is_relative_to(package)
     )
     for must in ("targets/prepare.py", "targets/kernels.py", "data/validation.py", "data/image_io.py"):
         assert Path(must) in on_path, must
@@ -124,7 +126,10 @@ def test_file_identity_follows_content_not_mtime(tmp_path: Path, how: str) -> No
         replacement.write_text(edited.read_text())
         shutil.copystat(target, replacement)
         os.replace(replacement, target)
-    assert target.stat().st_size == edited.stat().st_size and target.stat().st_mtime_ns == 1_600_000_000_000_000_000
+    assert (
+        target.stat().st_size == edited.stat().st_size
+        and target.stat().st_mtime_ns == 1_600_000_000_000_000_000
+    )
     assert file_identity(target) != before
 
 
@@ -169,6 +174,11 @@ def test_profiler_reports_each_cache_client_apart() -> None:
     entry = {"phase": "validate", "epoch": 0, "samples": 4, "cache": stats}
     epoch = from_summary({"epochs": [entry]}).epochs[0]
     assert (epoch.cache_hit_rate, epoch.sample_cache_hit_rate) == (0.75, 1.0)
-    legacy = {"phase": "validate", "epoch": 0, "samples": 4, "cache": {"hits": 1, "misses": 1, "hit_rate": 0.5}}
+    legacy = {
+        "phase": "validate",
+        "epoch": 0,
+        "samples": 4,
+        "cache": {"hits": 1, "misses": 1, "hit_rate": 0.5},
+    }
     epoch = from_summary({"epochs": [legacy]}).epochs[0]  # a summary from before: the target cache's
     assert (epoch.cache_hit_rate, epoch.sample_cache_hit_rate) == (0.5, None)

@@ -153,7 +153,11 @@ def summary(
         },
         "epochs": epochs,
         "cache": {
-            "target": {"hits": hits, "misses": misses, "hit_rate": hits / (hits + misses) if hits + misses else None},
+            "target": {
+                "hits": hits,
+                "misses": misses,
+                "hit_rate": hits / (hits + misses) if hits + misses else None,
+            },
             "sample": {"hits": 0, "misses": 0, "hit_rate": None},
         },
         "memory_timeline": [

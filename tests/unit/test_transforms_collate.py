@@ -163,7 +163,9 @@ def test_data_module_hook_normalises_uint8_batches_after_transfer(tmp_path: Path
 
     module, batch = _val_batch(tmp_path)
     assert batch["images"].dtype == torch.uint8
-    expected = np.stack([_legacy_normalizer(i.permute(1, 2, 0).numpy(), IMAGENET_MEAN, IMAGENET_STD) for i in batch["images"]])
+    expected = np.stack(
+        [_legacy_normalizer(i.permute(1, 2, 0).numpy(), IMAGENET_MEAN, IMAGENET_STD) for i in batch["images"]]
+    )
     normalised = module.on_after_batch_transfer(move_data_to_device(batch, torch.device(device)), 0)
     assert normalised["images"].device.type == device
     assert np.array_equal(_bits(normalised["images"]), _bits(expected))

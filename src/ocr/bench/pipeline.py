@@ -8,8 +8,9 @@ after epoch 1 is the cross-process path (shared folder, empty in-process LRU).
 
 Per epoch it prints one JSON line: worker time per image split into ``decode``, ``transform``,
 ``sample_identity`` (the sample key: hashing the input files' bytes), ``sample_cache``
-(whole-sample cache read, or encode + store on a miss), ``targets`` (map cache hit, or computation) and ``collate`` (the profiler's in-worker wall clock); the workers' CPU time
-per image (user + system, read from the worker processes when the epoch ends: it includes what the
+(whole-sample cache read, or encode + store on a miss), ``targets`` (map cache hit, or
+computation) and ``collate`` (the profiler's in-worker wall clock); the workers' CPU time per
+image (user + system, read from the worker processes when the epoch ends: it includes what the
 stages leave out, e.g. moving the batch to shared memory, and unlike wall time it does not grow
 when the workers wait for a core); target and sample cache hits/misses summed over workers; maps
 computed. The last line adds ``epoch2_vs_epoch1`` (stage time per image, last epoch / first) and
@@ -194,7 +195,8 @@ def run_pipeline(
         "last_epoch_targets_computed": last["targets_computed"],
         # what checking the inputs' content costs on a hit, next to what the hit saves
         "identity_ms_per_image": last["worker_ms_per_image"].get("sample_identity"),
-        "hit_saves_ms_per_image": first["worker_ms_per_image"]["total"] - last["worker_ms_per_image"]["total"],
+        "hit_saves_ms_per_image": first["worker_ms_per_image"]["total"]
+        - last["worker_ms_per_image"]["total"],
     }
 
 

@@ -200,7 +200,8 @@ class DBCollateFN:
             if self.use_cache and self.cache is not None:
                 # A hit decodes only the maps the batch carries, straight into its (uint8) slots.
                 key = self.cache._generate_key(sample["polygons"], (h, w), self.params, sample["ignore"])
-                slots = DBTargets(*(maps[n][i] if n in maps else a for n, a in zip(TARGET_MAPS, out.maps())))
+                dest = [maps[n][i] if n in maps else a for n, a in zip(TARGET_MAPS, out.maps(), strict=True)]
+                slots = DBTargets(dest[0], dest[1], dest[2], dest[3])
                 targets = self.cache.get(key, slots, maps=[_MAP_FIELD[n] for n in maps])
             if targets is None:
                 targets = make_db_targets(sample["polygons"], sample["ignore"], (h, w), self.params, out=out)

@@ -28,6 +28,7 @@ from ocr.targets.params import DBTargetParams
 log = logging.getLogger(__name__)
 
 _REMOVED: Any = object()  # the default of removed options: any value given is an error
+_CLIENT_MEMORY_BYTES = 128 * 1024**2  # per process and client: 256 MiB of LRU for the two together
 
 
 @dataclass
@@ -198,6 +199,7 @@ class ReceiptDataModule(L.LightningDataModule):
                 persist_to_disk=True,
                 cache_dir=self._cache_dir(),
                 max_bytes=self.cache_config.max_bytes,
+                memory_bytes=_CLIENT_MEMORY_BYTES,
             )
         return self._cache
 
@@ -207,7 +209,10 @@ class ReceiptDataModule(L.LightningDataModule):
             from ocr.data.sample_cache import sample_client
 
             self._sample_client = sample_client(
-                self._cache_dir(), self.cache_config.max_bytes, self.cache_config.memory_items
+                self._cache_dir(),
+                self.cache_config.max_bytes,
+                self.cache_config.memory_items,
+                memory_bytes=_CLIENT_MEMORY_BYTES,
             )
         return self._sample_client
 

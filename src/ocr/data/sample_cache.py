@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ocr.cache.client import CacheClient
+from ocr.cache.client import DEFAULT_MEMORY_BYTES, CacheClient
 from ocr.cache.codec import KIND_SAMPLE, Buffer, CorruptEntry, decode_blob, encode_blob, raw
 from ocr.cache.fingerprint import code_fingerprint
 from ocr.data.datasets.base import ReceiptDataset, is_skipped
@@ -52,9 +52,14 @@ _SAMPLE = struct.Struct("<IIIIIII4x")  # C, H, W, y0, y1, x0, x1
 VERIFY_FIRST = 4
 
 
-def sample_client(cache_dir: str | Path | None, max_bytes: int, memory_items: int = 256) -> CacheClient:
+def sample_client(
+    cache_dir: str | Path | None,
+    max_bytes: int,
+    memory_items: int = 256,
+    memory_bytes: int = DEFAULT_MEMORY_BYTES,
+) -> CacheClient:
     """The whole-sample client of a node folder (its byte budget is shared with the other clients)."""
-    return CacheClient("sample", KIND_SAMPLE, cache_dir, max_bytes, memory_items)
+    return CacheClient("sample", KIND_SAMPLE, cache_dir, max_bytes, memory_items, memory_bytes)
 
 
 def _box(image: np.ndarray) -> tuple[int, int, int, int]:

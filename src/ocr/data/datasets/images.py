@@ -30,7 +30,7 @@ class ImageFolderDataset(ReceiptDataset):
         return len(self.paths)
 
     def identity(self, index: int) -> tuple[object, ...]:
-        return ("image", file_identity(self.paths[index]))
+        return ("image", *file_identity(self.paths[index]))
 
     def load(self, index: int) -> TextSample:
         path = self.paths[index]

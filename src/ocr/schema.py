@@ -160,7 +160,9 @@ class DataConfig:
     val_root: str | None = None
     image_size: int = knob(640, minimum=32)
     seed: int = "${seed}"  # type: ignore[assignment]
-    normalize_on_device: bool = True
+    # Removed key, kept in the schema for one release so that setting it gets the datamodule's
+    # "was removed" error instead of a bare unknown-key error.
+    normalize_on_device: Any = None
     augment: AugmentKnobs = field(default_factory=AugmentKnobs)
     loader: LoaderKnobs = field(default_factory=LoaderKnobs)
     targets: TargetKnobs = field(default_factory=TargetKnobs)

@@ -34,7 +34,7 @@ def test_train_writes_checkpoints_metrics_config_and_summary(trained_run: Path) 
         assert key in header
     ckpt = torch.load(trained_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["epoch"] == 1 and ckpt["datamodule_hyper_parameters"]["image_size"] == 128
-    assert ckpt["datamodule_hyper_parameters"]["normalize_on_device"] is True
+    assert "normalize_on_device" not in ckpt["datamodule_hyper_parameters"]
 
 
 def test_validate_prints_one_json_line_last(trained_run: Path, tmp_path: Path) -> None:
@@ -65,35 +65,26 @@ def test_validate_prints_one_json_line_last(trained_run: Path, tmp_path: Path) -
     assert all(0.0 <= result[k] <= 1.0 for k in result if k != "images")
 
 
-def test_checkpoint_from_before_normalize_on_device_validates_the_same(
-    trained_run: Path, tmp_path: Path
-) -> None:
-    """No ``normalize_on_device`` in an old checkpoint: it loads as true, and either placement gives
-    the same metrics (the float32 input is the same bits)."""
-    from ocr.data.datamodule import ReceiptDataModule
-
+def test_checkpoint_of_the_previous_release_still_validates(trained_run: Path, tmp_path: Path) -> None:
+    """A checkpoint saved while ``normalize_on_device`` existed carries it in its data hparams:
+    ``ocr validate`` takes only the image size and targets from a checkpoint, so it validates the
+    same; setting the removed key on the command line is a clear error (exit 2)."""
     ckpt = torch.load(trained_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    del ckpt["datamodule_hyper_parameters"]["normalize_on_device"]
+    ckpt["datamodule_hyper_parameters"]["normalize_on_device"] = True
     old = tmp_path / "old.ckpt"
     torch.save(ckpt, old)
-    assert ReceiptDataModule.load_from_checkpoint(old).transform_config.normalize_on_device is True
+    args = ["validate", "data.val.num_samples=4", "data.loader.num_workers=0", "trainer.accelerator=cpu"]
     results = []
-    for placement in ("true", "false"):
-        proc = run_cli(
-            [
-                "validate",
-                f"ckpt_path={old}",
-                "data.val.num_samples=4",
-                "data.loader.num_workers=0",
-                "trainer.accelerator=cpu",
-                f"data.normalize_on_device={placement}",
-                f"hydra.run.dir={tmp_path / placement}",
-            ],
-            cwd=tmp_path,
-        )
+    for path in (trained_run / "checkpoints" / "last.ckpt", old):
+        proc = run_cli([*args, f"ckpt_path={path}", f"hydra.run.dir={tmp_path / path.stem}"], cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr[-3000:]
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert results[0] == results[1] and results[0]["images"] == 4
+    proc = run_cli(
+        [*args, f"ckpt_path={old}", "+data.normalize_on_device=false", f"hydra.run.dir={tmp_path / 'bad'}"],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "normalize_on_device was removed" in proc.stderr, proc.stderr[-2000:]
 
 
 def test_predict_writes_one_row_per_image_and_overlays(trained_run: Path, tmp_path: Path) -> None:

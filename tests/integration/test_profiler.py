@@ -108,13 +108,15 @@ def test_fit_summary_has_every_stage_and_attributes_the_epoch(tmp_path: Path) ->
         assert entry["stages"]["metric_compute"]["count"] == 1  # once per epoch
         assert entry["val_vs_train_time_per_sample"] > 0
     # the sanity-check batch already filled the cache: every real validation epoch hits
-    assert val[1]["cache"] == {"hits": 4, "misses": 0, "hit_rate": 1.0}
+    for client in ("target", "sample"):  # each client's counters apart
+        assert val[1]["cache"][client] == {"hits": 4, "misses": 0, "hit_rate": 1.0}, client
     assert val[1]["counters"]["targets_computed"] == 0
     header = next(csv.reader((tmp_path / "metrics.csv").open()))
     for key in (
         "perf/train/compute/median",
         "perf/validate/metric_update/p95",
-        "perf/validate/cache_hit_rate",
+        "perf/validate/target_cache_hit_rate",
+        "perf/validate/sample_cache_hit_rate",
         "perf/train/data_wait_share",
         "perf/validate/memory/rss_mb",
     ):

@@ -14,11 +14,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ocr.cache.codec import HEADER_SIZE
 from ocr.data.collate import DBCollateFN
 from ocr.errors import UserInputError
 from ocr.targets import DBTargetParams, DBTargets, make_db_targets
-from ocr.targets.cache import CacheConfigError, PolygonCache
-from ocr.targets.cache_format import HEADER_SIZE, decode_targets, encode_targets
+from ocr.targets.cache import CacheConfigError, PolygonCache, decode_targets, encode_targets
 
 P = DBTargetParams()
 SQUARE = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], np.float32)
@@ -218,11 +218,17 @@ def test_corrupt_or_truncated_entries_are_recomputed_never_returned(tmp_path: Pa
     k1, k2 = writer._generate_key(p1, (48, 40), P, i1), writer._generate_key(p2, (48, 40), P, i2)
     writer.set(k1, t1)
     writer.set(k2, t2)
-    assert writer._store is not None
-    path = writer._store.path(k1)
-    good, other = path.read_bytes(), writer._store.path(k2).read_bytes()
+    assert writer.store is not None
+    path = writer.store.path(k1)
+    good, other = path.read_bytes(), writer.store.path(k2).read_bytes()
     collate = DBCollateFN(P, cache=PolygonCache(max_size=0, cache_dir=tmp_path), use_cache=True)
-    sample = {"image": torch.zeros(3, 48, 40), "polygons": p1, "ignore": i1, "meta": {}, "perf": {}}
+    sample = {
+        "image": torch.zeros(3, 48, 40, dtype=torch.uint8),
+        "polygons": p1,
+        "ignore": i1,
+        "meta": {},
+        "perf": {},
+    }
     for name, data in _corruptions(good, other).items():
         path.write_bytes(data)
         reader = PolygonCache(max_size=0, cache_dir=tmp_path)
@@ -349,16 +355,24 @@ def test_cached_targets_are_bit_identical_to_recomputed(
     ignore = flags[: len(arrays)]
     fresh = make_db_targets(arrays, ignore, shape, params)
     writer = PolygonCache(max_size=4, cache_dir=root)
-    k, miss = writer.lookup(arrays, ignore, shape, params)
-    assert miss is None
-    writer.store(k, fresh)
+    k = writer._generate_key(arrays, shape, params, ignore)
+    assert writer.get(k) is None
+    writer.set(k, fresh)
     memory = writer.get(k)  # LRU path
     out = DBTargets.empty(shape)
-    _, disk = PolygonCache(max_size=0, cache_dir=root).lookup(
-        arrays, ignore, shape, params, out=out
-    )  # disk path
+    disk = PolygonCache(max_size=0, cache_dir=root).get(k, out)  # disk path
     assert memory is not None and disk is out
     assert same_bits(memory, fresh) and same_bits(disk, fresh)
+    # only the maps an evaluation batch carries, straight into uint8 slots; the others untouched
+    slots = DBTargets(
+        np.full(shape, 9, np.uint8), np.full(shape, 9, np.uint8), *DBTargets.empty(shape).maps()[2:]
+    )
+    slots.thresh_map.fill(np.nan)
+    got = PolygonCache(max_size=0, cache_dir=root).get(k, slots, maps=["prob_map", "prob_mask"])
+    assert got is slots and got.ignored_count == fresh.ignored_count
+    assert np.array_equal(slots.prob_map, fresh.prob_map.astype(np.uint8))
+    assert np.array_equal(slots.prob_mask, fresh.prob_mask.astype(np.uint8))
+    assert np.isnan(slots.thresh_map).all()
 
 
 def test_odd_float_values_round_trip_exactly() -> None:
@@ -383,8 +397,8 @@ def test_cached_sroie_targets_are_bit_identical(sroie_root: Path, tmp_path: Path
     for _shape, polygons, ignore in load_sroie_items(sroie_root / "val", size)[:4]:
         square = (size, size)  # padded, as the collate sees them
         fresh = make_db_targets(polygons, ignore, square, P)
-        k, _ = cache.lookup(polygons, ignore, square, P)
-        cache.store(k, fresh)
+        k = cache._generate_key(polygons, square, P, ignore)
+        cache.set(k, fresh)
         hit = PolygonCache(max_size=0, cache_dir=tmp_path).get(k)
         assert hit is not None and same_bits(hit, fresh)
 
@@ -416,59 +430,68 @@ def test_config_types_are_strict(tmp_path: Path, kwargs: dict[str, Any]) -> None
 def test_memory_only_cache_needs_no_directory() -> None:
     cache = PolygonCache(max_size=2, persist_to_disk=False)
     polygons, ignore, targets = targets_for(5)
-    k, _ = cache.lookup(polygons, ignore, (48, 40), P)
-    cache.store(k, targets)
+    k = cache._generate_key(polygons, (48, 40), P, ignore)
+    cache.set(k, targets)
     assert cache.get(k) is not None and len(cache) == 1 and "memory only" in repr(cache)
     assert os.getpid() == cache._pid
 
 
+def test_one_api_only() -> None:
+    """The seed's API, complete, and no second spelling of the same operations."""
+    for name in ("get", "set", "invalidate", "__len__", "_generate_key", "hit_rate", "hit_count"):
+        assert hasattr(PolygonCache(persist_to_disk=False), name), name
+    assert PolygonCache(persist_to_disk=False).max_bytes == 2 * 1024**3
+    assert not hasattr(PolygonCache, "lookup") and not hasattr(PolygonCache, "store")
+
+
 # -- whole-sample cache ---------------------------------------------------------------------------
-def _synthetic(image_size: int = 128, on_device: bool = True) -> Any:
+def _synthetic(image_size: int = 128) -> Any:
     from ocr.data.datasets import build_dataset
     from ocr.data.transforms import ReceiptTransform, TransformConfig
 
     dataset = build_dataset("synthetic", num_samples=3, seed=7)
     dataset.prepare()
-    config = TransformConfig(image_size=image_size, normalize_on_device=on_device)
-    dataset.transform = ReceiptTransform(config, train=False)
+    dataset.transform = ReceiptTransform(TransformConfig(image_size=image_size), train=False)
     return dataset
 
 
-def _stacked(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    return DBCollateFN(P)(samples)
+def _stacked(samples: list[dict[str, Any]], cache: PolygonCache | None = None) -> dict[str, Any]:
+    return DBCollateFN(P, cache=cache, use_cache=cache is not None)(samples)
 
 
-@pytest.mark.parametrize("on_device", [True, False], ids=["uint8", "normalised_on_cpu"])
-def test_sample_cache_hits_are_bit_identical_to_the_live_samples(tmp_path: Path, on_device: bool) -> None:
-    from ocr.targets.sample_cache import CachedImage, CachedSampleDataset
+def test_sample_cache_hits_are_bit_identical_to_the_live_samples(tmp_path: Path) -> None:
+    from ocr.data.sample_cache import CachedImage, CachedSampleDataset, sample_client
 
-    live = _synthetic(on_device=on_device)
-    cached = CachedSampleDataset(
-        _synthetic(on_device=on_device), PolygonCache(max_size=0, cache_dir=tmp_path), P
-    )
+    live = _synthetic()
+    cached = CachedSampleDataset(_synthetic(), sample_client(tmp_path, 10**8, 0))
     first = [cached[i] for i in range(3)]
     second = [cached[i] for i in range(3)]
-    # a miss computes the evaluation maps once (stored with the sample); a hit brings them back
-    assert [s["perf"]["counters"] for s in first] == [
-        {"sample_cache_misses": 1, "cache_misses": 1, "targets_computed": 1}
-    ] * 3
-    assert [s["perf"]["counters"] for s in second] == [{"sample_cache_hits": 1, "cache_hits": 1}] * 3
-    for hit, miss in zip(second, first, strict=True):
-        for name in ("prob_maps", "prob_masks"):
-            assert hit["eval_maps"][name].dtype == np.uint8
-            assert hit["eval_maps"][name].tobytes() == miss["eval_maps"][name].tobytes()
-        assert hit["eval_maps"]["ignored"] == miss["eval_maps"]["ignored"]
+    assert [s["perf"]["counters"] for s in first] == [{"sample_cache_misses": 1}] * 3
+    assert [s["perf"]["counters"] for s in second] == [{"sample_cache_hits": 1}] * 3
     assert all(s["perf"]["decode"] == 0.0 for s in second)
-    # a hit is the cached uint8 crop, written into its batch slot by the collate: copied as it is,
-    # or (normalised on the CPU) through the transform's own normaliser
+    # a hit is the cached uint8 crop, written into its batch slot by the collate as it is
     assert all(isinstance(s["image"], CachedImage) for s in second)
     for hit, fresh in zip(second, (live[i] for i in range(3)), strict=True):
         image = hit["image"].tensor()
-        assert image.dtype == fresh["image"].dtype == (torch.uint8 if on_device else torch.float32)
+        assert image.dtype == fresh["image"].dtype == torch.uint8
         assert image.numpy().tobytes() == fresh["image"].numpy().tobytes()
     reference = _stacked([live[i] for i in range(3)])
-    assert reference["images"].dtype == (torch.uint8 if on_device else torch.float32)
-    for batch in (_stacked(first), _stacked(second)):
+    targets = PolygonCache(max_size=0, cache_dir=tmp_path)
+    cold, warm = _stacked(first, targets), _stacked(second, targets)
+    # the maps come from the target client, one layer below: computed once, then hits
+    assert (
+        cold["perf"]["counters"]["target_cache_misses"],
+        cold["perf"]["counters"]["targets_computed"],
+    ) == (3, 3)
+    assert (warm["perf"]["counters"]["target_cache_hits"], warm["perf"]["counters"]["targets_computed"]) == (
+        3,
+        0,
+    )
+    assert (
+        warm["perf"]["counters"]["sample_cache_hits"] == 3
+        and "target_cache_misses" not in warm["perf"]["counters"]
+    )
+    for batch in (cold, warm):
         for name in ("images", "prob_maps", "prob_masks", "thresh_maps", "thresh_masks"):
             a, b = batch[name].numpy(), reference[name].numpy()
             assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), name
@@ -478,66 +501,47 @@ def test_sample_cache_hits_are_bit_identical_to_the_live_samples(tmp_path: Path,
 
 
 def test_cached_image_fills_every_pixel_of_a_dirty_slot() -> None:
-    from ocr.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ReceiptTransform, TransformConfig
-    from ocr.targets.sample_cache import CachedImage
+    from ocr.data.sample_cache import CachedImage
 
-    crop = np.random.default_rng(0).integers(1, 256, (5, 7, 3), dtype=np.uint8)
-    expected = np.zeros((12, 16, 3), np.uint8)
-    expected[4:9, 6:13] = crop
+    crop = np.random.default_rng(0).integers(1, 256, (3, 5, 7), dtype=np.uint8)
+    expected = np.zeros((3, 12, 16), np.uint8)
+    expected[:, 4:9, 6:13] = crop
     slot = np.full((3, 12, 16), 77, np.uint8)  # a reused batch buffer holds old pixels
     CachedImage(crop, (12, 16, 4, 6)).write_into(slot)
-    assert np.array_equal(slot, expected.transpose(2, 0, 1))
+    assert np.array_equal(slot, expected)
     with pytest.raises(ValueError, match="uint8"):
         CachedImage(crop, (12, 16, 4, 6)).write_into(np.zeros((3, 12, 16), np.float32))
-    # normalised on the CPU: the transform's normaliser on the same uint8 image, bit for bit
-    normalizer = ReceiptTransform(TransformConfig(normalize_on_device=False), train=False).to_tensor
-    floats = np.full((3, 12, 16), np.nan, np.float32)
-    CachedImage(crop, (12, 16, 4, 6), (IMAGENET_MEAN, IMAGENET_STD)).write_into(floats)
-    assert floats.tobytes() == normalizer(expected).numpy().tobytes()
 
 
 def test_sample_cache_keys_follow_identity_and_transform(tmp_path: Path) -> None:
-    from ocr.targets.sample_cache import CachedSampleDataset
+    from ocr.data.sample_cache import CachedSampleDataset, sample_client
 
-    cache = PolygonCache(max_size=0, cache_dir=tmp_path)
-    a = CachedSampleDataset(_synthetic(128), cache, P)
-    assert a.key(0) == CachedSampleDataset(_synthetic(128), cache, P).key(0)
-    assert (
-        len(
-            {
-                a.key(0),
-                a.key(1),
-                CachedSampleDataset(_synthetic(96), cache, P).key(0),
-                CachedSampleDataset(_synthetic(128), cache, DBTargetParams(shrink_ratio=0.5)).key(0),
-            }
-        )
-        == 4
-    )
+    cache = sample_client(tmp_path, 10**8)
+    a = CachedSampleDataset(_synthetic(128), cache)
+    assert a.key(0) == CachedSampleDataset(_synthetic(128), cache).key(0)
+    assert len({a.key(0), a.key(1), CachedSampleDataset(_synthetic(96), cache).key(0)}) == 3
 
 
 def test_corrupt_sample_entry_is_recomputed(tmp_path: Path) -> None:
-    from ocr.targets.sample_cache import CachedSampleDataset
+    from ocr.data.sample_cache import CachedSampleDataset, sample_client
 
-    cache = PolygonCache(max_size=0, cache_dir=tmp_path)
-    cached = CachedSampleDataset(_synthetic(), cache, P)
+    cache = sample_client(tmp_path, 10**8, 0)
+    cached = CachedSampleDataset(_synthetic(), cache)
     live = cached[0]
-    assert cache._store is not None
-    path = cache._store.path(cached.key(0))
+    assert cache.store is not None
+    path = cache.store.path(cached.key(0))
     path.write_bytes(path.read_bytes()[:-100])
     again = cached[0]
-    assert (
-        again["perf"]["counters"] == {"sample_cache_misses": 1, "cache_misses": 1, "targets_computed": 1}
-        and cache.corrupt_count == 1
-    )
+    assert again["perf"]["counters"] == {"sample_cache_misses": 1, "sample_cache_corrupt": 1}
     assert torch.equal(again["image"], live["image"])
-    assert cached[0]["perf"]["counters"] == {"sample_cache_hits": 1, "cache_hits": 1}
+    assert cached[0]["perf"]["counters"] == {"sample_cache_hits": 1}
 
 
 def test_sample_cache_refuses_random_augmentation(tmp_path: Path) -> None:
+    from ocr.data.sample_cache import CachedSampleDataset, sample_client
     from ocr.data.transforms import ReceiptTransform, TransformConfig
-    from ocr.targets.sample_cache import CachedSampleDataset
 
     dataset = _synthetic()
     dataset.transform = ReceiptTransform(TransformConfig(image_size=128), train=True, seed=0)
     with pytest.raises(ValueError, match="deterministic"):
-        CachedSampleDataset(dataset, PolygonCache(cache_dir=tmp_path), P)
+        CachedSampleDataset(dataset, sample_client(tmp_path, 10**8))

@@ -79,13 +79,16 @@ def epoch(
         "workers": 2,
         "counters": {
             "samples": samples,
-            "cache_hits": hits,
-            "cache_misses": samples - hits if hit_rate is not None else 0,
+            "target_cache_hits": hits,
+            "target_cache_misses": samples - hits if hit_rate is not None else 0,
         },
-        "cache": {
-            "hits": hits,
-            "misses": samples - hits if hit_rate is not None else 0,
-            "hit_rate": hit_rate,
+        "cache": {  # each cache client apart, as the profiler writes it
+            "target": {
+                "hits": hits,
+                "misses": samples - hits if hit_rate is not None else 0,
+                "hit_rate": hit_rate,
+            },
+            "sample": {"hits": 0, "misses": 0, "hit_rate": None},
         },
         "ranks": [
             {
@@ -125,8 +128,8 @@ def summary(
             train = by_key[("train", e["epoch"])]
             ratio = e["time_per_sample_s"] / train["time_per_sample_s"]
             e["val_vs_train_time_per_sample"] = train["val_vs_train_time_per_sample"] = ratio
-    hits = sum(e["cache"]["hits"] for e in epochs)
-    misses = sum(e["cache"]["misses"] for e in epochs)
+    hits = sum(e["cache"]["target"]["hits"] for e in epochs)
+    misses = sum(e["cache"]["target"]["misses"] for e in epochs)
     return {
         "schema": SCHEMA,
         "run": {
@@ -150,9 +153,12 @@ def summary(
         },
         "epochs": epochs,
         "cache": {
-            "hits": hits,
-            "misses": misses,
-            "hit_rate": hits / (hits + misses) if hits + misses else None,
+            "target": {
+                "hits": hits,
+                "misses": misses,
+                "hit_rate": hits / (hits + misses) if hits + misses else None,
+            },
+            "sample": {"hits": 0, "misses": 0, "hit_rate": None},
         },
         "memory_timeline": [
             {

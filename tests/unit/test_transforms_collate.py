@@ -1,5 +1,6 @@
 """Transforms keep polygons on their pixels; DBCollateFN stacks exact targets and carries timings;
-uint8 images normalised on the device are the CPU normaliser's float32 bit for bit."""
+uint8 images normalised on the device are the former CPU normaliser's float32 bit for bit, and
+there is one normalisation path (``data.normalize_on_device`` was removed, and says so)."""
 
 from __future__ import annotations
 
@@ -43,11 +44,7 @@ def test_validation_transform_scales_and_pads_top_left() -> None:
     assert img[52:58, 12:72].mean() < img[80:90, 12:72].mean() - 1.0
     # padding is bottom/right only: column 100+ is zero-filled (black)
     assert not out["image"][:, :, 100:].any() and out["image"][:, :, :100].float().mean() > 200
-    # on the CPU (normalize_on_device=False): the same image, normalised, as float32
-    cpu = ReceiptTransform(TransformConfig(image_size=200, normalize_on_device=False), train=False)(_sample())
-    assert cpu["image"].dtype == torch.float32 and cpu["image"].is_contiguous()
-    assert torch.equal(cpu["image"], normalize_images(out["image"], IMAGENET_MEAN, IMAGENET_STD))
-    assert np.allclose(cpu["image"][:, :, 100:].numpy(), cpu["image"][:, 0, 100].numpy()[:, None, None])
+    assert out["image"].is_contiguous()
 
 
 def test_augmentation_is_training_only_and_seeded() -> None:
@@ -125,11 +122,6 @@ def test_device_normalisation_is_bit_identical_to_the_cpu_normalizer(
     assert on_device.dtype == torch.float32 and on_device.device.type == device and on_device.is_contiguous()
     for i in range(2):
         assert np.array_equal(_bits(on_device[i]), _bits(reference))
-    # the transform's CPU path (normalize_on_device=False) is the same function, so the same bits
-    cpu = ReceiptTransform(
-        TransformConfig(image_size=256, mean=mean, std=std, normalize_on_device=False), train=False
-    )
-    assert np.array_equal(_bits(cpu.to_tensor(image)), _bits(reference))
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -139,10 +131,8 @@ def test_real_receipt_normalised_on_the_device_equals_the_cpu_path(sroie_root: P
     dataset = build_dataset("sroie", root=sroie_root / "val")
     sample = dataset.load(0)
     uint8 = ReceiptTransform(TransformConfig(image_size=1024), train=False)(sample)["image"]
-    cpu = ReceiptTransform(TransformConfig(image_size=1024, normalize_on_device=False), train=False)(sample)
     on_device = normalize_images(uint8.unsqueeze(0).to(device), IMAGENET_MEAN, IMAGENET_STD)[0]
     hwc = uint8.permute(1, 2, 0).numpy()
-    assert np.array_equal(_bits(on_device), _bits(cpu["image"]))
     assert np.array_equal(_bits(on_device), _bits(_legacy_normalizer(hwc, IMAGENET_MEAN, IMAGENET_STD)))
 
 
@@ -153,7 +143,7 @@ def test_normalize_images_rejects_float_or_misshaped_input() -> None:
         normalize_images(torch.zeros(1, 4, 4, 3, dtype=torch.uint8), IMAGENET_MEAN, IMAGENET_STD)
 
 
-def _val_batch(tmp_path: Path, on_device: bool) -> tuple[Any, dict[str, Any]]:
+def _val_batch(tmp_path: Path) -> tuple[Any, dict[str, Any]]:
     from ocr.data.datamodule import ReceiptDataModule
 
     module = ReceiptDataModule(
@@ -162,7 +152,6 @@ def _val_batch(tmp_path: Path, on_device: bool) -> tuple[Any, dict[str, Any]]:
         image_size=96,
         loader={"num_workers": 0, "batch_size": 3},
         cache={"enabled": False},
-        normalize_on_device=on_device,
     )
     module.setup("validate")
     return module, next(iter(module.val_dataloader()))
@@ -172,21 +161,32 @@ def _val_batch(tmp_path: Path, on_device: bool) -> tuple[Any, dict[str, Any]]:
 def test_data_module_hook_normalises_uint8_batches_after_transfer(tmp_path: Path, device: str) -> None:
     from lightning.fabric.utilities.apply_func import move_data_to_device
 
-    on, uint8_batch = _val_batch(tmp_path, True)
-    off, float_batch = _val_batch(tmp_path, False)
-    assert uint8_batch["images"].dtype == torch.uint8 and float_batch["images"].dtype == torch.float32
-    assert on.hparams["normalize_on_device"] is True and off.hparams["normalize_on_device"] is False
-    normalised = on.on_after_batch_transfer(move_data_to_device(uint8_batch, torch.device(device)), 0)
+    module, batch = _val_batch(tmp_path)
+    assert batch["images"].dtype == torch.uint8
+    expected = np.stack(
+        [_legacy_normalizer(i.permute(1, 2, 0).numpy(), IMAGENET_MEAN, IMAGENET_STD) for i in batch["images"]]
+    )
+    normalised = module.on_after_batch_transfer(move_data_to_device(batch, torch.device(device)), 0)
     assert normalised["images"].device.type == device
-    assert np.array_equal(_bits(normalised["images"]), _bits(float_batch["images"]))
-    # a float batch (normalised on the CPU already) passes through untouched
-    again = off.on_after_batch_transfer(dict(float_batch), 0)
-    assert again["images"] is float_batch["images"]
+    assert np.array_equal(_bits(normalised["images"]), _bits(expected))
+    assert "normalize_on_device" not in module.hparams
 
 
-def test_normalize_on_device_must_be_a_bool() -> None:
+@pytest.mark.parametrize("value", [True, False, "false"])
+def test_normalize_on_device_is_removed_with_a_clear_error(value: Any) -> None:
+    """One normalisation path: a config that still sets the key is told so, never silently ignored."""
     from ocr.data.datamodule import ReceiptDataModule
+    from ocr.data.transforms import ReceiptTransform
     from ocr.errors import UserInputError
 
-    with pytest.raises(UserInputError, match="normalize_on_device must be true or false"):
-        ReceiptDataModule(normalize_on_device="false")  # type: ignore[arg-type]
+    with pytest.raises(UserInputError, match=r"data\.normalize_on_device was removed.*delete the key"):
+        ReceiptDataModule(normalize_on_device=value)
+    assert not hasattr(ReceiptTransform(TransformConfig(), train=False), "normalizer")
+    assert "normalize_on_device" not in TransformConfig.__dataclass_fields__
+
+
+def test_collate_refuses_float_images() -> None:
+    image = torch.zeros(3, 8, 8)
+    sample = {"image": image, "polygons": [], "ignore": [], "meta": {}, "perf": {}}
+    with pytest.raises(RuntimeError, match="uint8"):
+        DBCollateFN(DBTargetParams())([sample])

@@ -7,13 +7,15 @@ empty cache folder. Each ``trainer.validate`` call starts fresh DataLoader worke
 after epoch 1 is the cross-process path (shared folder, empty in-process LRU).
 
 Per epoch it prints one JSON line: worker time per image split into ``decode``, ``transform``,
-``sample_cache`` (whole-sample cache read, or lookup + store on a miss), ``targets`` (map cache
-hit, or computation) and ``collate`` (the profiler's in-worker wall clock); the workers' CPU time
-per image (user + system, read from the worker processes when the epoch ends: it includes what the
+``sample_identity`` (the sample key: hashing the input files' bytes), ``sample_cache``
+(whole-sample cache read, or encode + store on a miss), ``targets`` (map cache hit, or
+computation) and ``collate`` (the profiler's in-worker wall clock); the workers' CPU time per
+image (user + system, read from the worker processes when the epoch ends: it includes what the
 stages leave out, e.g. moving the batch to shared memory, and unlike wall time it does not grow
 when the workers wait for a core); target and sample cache hits/misses summed over workers; maps
 computed. The last line adds ``epoch2_vs_epoch1`` (stage time per image, last epoch / first) and
-``epoch2_vs_epoch1_cpu`` (worker CPU time per image, likewise).
+``epoch2_vs_epoch1_cpu`` (worker CPU time per image, likewise), and the content check's cost per
+image (``identity_ms_per_image``) next to what a hit saves (``hit_saves_ms_per_image``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import lightning as L
 
 from ocr.errors import UserInputError
 
-STAGES = ("decode", "transform", "sample_cache", "targets", "collate")
+STAGES = ("decode", "transform", "sample_identity", "sample_cache", "targets", "collate")
 
 
 class _WorkerCPU(L.Callback):
@@ -82,7 +84,7 @@ def _epoch_summary(entry: dict[str, Any]) -> dict[str, Any]:
         "workers": entry.get("workers"),
         "worker_ms_per_image": {**per_image, "total": sum(per_image.values())},
         "data_wait_ms_per_image": 1000.0 * wait / samples if samples else None,
-        "target_cache": rate("cache_hits", "cache_misses"),
+        "target_cache": rate("target_cache_hits", "target_cache_misses"),
         "sample_cache": rate("sample_cache_hits", "sample_cache_misses"),
         "targets_computed": int(counters.get("targets_computed", 0)),
         "wall_s": entry.get("wall_s"),
@@ -190,6 +192,11 @@ def run_pipeline(
         "last_epoch_target_hit_rate": last["target_cache"]["hit_rate"],
         "last_epoch_sample_hit_rate": last["sample_cache"]["hit_rate"],
         "metrics_identical_across_epochs": all(r["metrics"] == first["metrics"] for r in results),
+        "last_epoch_targets_computed": last["targets_computed"],
+        # what checking the inputs' content costs on a hit, next to what the hit saves
+        "identity_ms_per_image": last["worker_ms_per_image"].get("sample_identity"),
+        "hit_saves_ms_per_image": first["worker_ms_per_image"]["total"]
+        - last["worker_ms_per_image"]["total"],
     }
 
 

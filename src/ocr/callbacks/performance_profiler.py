@@ -188,6 +188,22 @@ class _TapProfiler(Profiler):
         self.inner.teardown(stage)
 
 
+CACHE_CLIENTS = ("target", "sample")
+
+
+def cache_stats(counters: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Per cache client (``target``, ``sample``), its ``<client>_cache_*`` counters apart: hits,
+    misses, hit rate (``None`` without lookups) and any fault counter (``write_errors``...)."""
+    out: dict[str, dict[str, Any]] = {}
+    for client in CACHE_CLIENTS:
+        prefix = f"{client}_cache_"
+        stats: dict[str, Any] = {k[len(prefix) :]: v for k, v in counters.items() if k.startswith(prefix)}
+        hits, misses = int(stats.get("hits", 0)), int(stats.get("misses", 0))
+        stats.update(hits=hits, misses=misses, hit_rate=hits / (hits + misses) if hits + misses else None)
+        out[client] = stats
+    return out
+
+
 class PerformanceProfilerCallback(PhaseCallback):
     """Per-stage timing with percentiles, memory, throughput and cache statistics.
 
@@ -396,7 +412,6 @@ class PerformanceProfilerCallback(PhaseCallback):
                 counters[k] += v
         samples = sum(r["samples"] for r in ranks)
         wall_max = max(r["wall"] for r in ranks)
-        lookups = counters.get("cache_hits", 0) + counters.get("cache_misses", 0)
         rank_rows = [self._rank_row(i, r) for i, r in enumerate(ranks)]
         entry: dict[str, Any] = {
             "phase": record.phase,
@@ -413,11 +428,7 @@ class PerformanceProfilerCallback(PhaseCallback):
             "worker_stages": worker,
             "workers": sum(r["workers"] for r in ranks),
             "counters": dict(counters),
-            "cache": {
-                "hits": counters.get("cache_hits", 0),
-                "misses": counters.get("cache_misses", 0),
-                "hit_rate": counters.get("cache_hits", 0) / lookups if lookups else None,
-            },
+            "cache": cache_stats(counters),
             "ranks": rank_rows,
             "memory": ranks[0]["memory"],
         }
@@ -477,8 +488,9 @@ class PerformanceProfilerCallback(PhaseCallback):
         for stage, stats in entry["worker_stages"].items():
             for stat in self.log_stats:
                 metrics[f"perf/{phase}/worker_{stage}/{stat}"] = stats[stat]
-        if entry["cache"]["hit_rate"] is not None:
-            metrics[f"perf/{phase}/cache_hit_rate"] = float(entry["cache"]["hit_rate"])
+        for client, stats in entry["cache"].items():
+            if stats["hit_rate"] is not None:
+                metrics[f"perf/{phase}/{client}_cache_hit_rate"] = float(stats["hit_rate"])
         for key, value in entry["memory"].items():
             metrics[f"perf/{phase}/memory/{key}"] = float(value)
         for rank in entry["ranks"]:
@@ -526,17 +538,17 @@ class PerformanceProfilerCallback(PhaseCallback):
 
     def summary(self) -> dict[str, Any]:
         """The ``perf_summary.json`` document (see :mod:`ocr.perf.schema`)."""
-        hits = sum(e["cache"]["hits"] for e in self.epochs)
-        misses = sum(e["cache"]["misses"] for e in self.epochs)
+        totals: dict[str, int] = defaultdict(int)
+        for e in self.epochs:
+            for client, stats in e["cache"].items():
+                for name, value in stats.items():
+                    if name != "hit_rate":
+                        totals[f"{client}_cache_{name}"] += int(value)
         return {
             "schema": SCHEMA,
             "run": self.run_info,
             "epochs": self.epochs,
-            "cache": {
-                "hits": hits,
-                "misses": misses,
-                "hit_rate": hits / (hits + misses) if hits + misses else None,
-            },
+            "cache": cache_stats(totals),
             "memory_timeline": self.timeline,
         }
 

@@ -25,27 +25,31 @@ from ocr.targets.params import DBTargetParams
 
 
 class TargetCache(Protocol):
-    """The part of :class:`ocr.targets.cache.PolygonCache` the collate function needs."""
+    """The part of :class:`ocr.targets.cache.PolygonCache` (the seed's API) the collate needs."""
 
-    def lookup(
+    def _generate_key(
         self,
         polygons: Sequence[np.ndarray],
-        ignore: Sequence[bool],
-        shape: tuple[int, int],
+        image_shape: tuple[int, int],
         params: DBTargetParams,
-        out: DBTargets | None = None,
-    ) -> tuple[Any, DBTargets | None]: ...
+        ignore: Sequence[bool] | None = None,
+    ) -> str: ...
 
-    def store(self, key: Any, targets: DBTargets) -> None: ...
+    def get(
+        self, key: str, out: DBTargets | None = None, maps: Sequence[str] | None = None
+    ) -> DBTargets | None: ...
+
+    def set(self, key: str, targets: DBTargets) -> None: ...
+
+    def drain(self) -> dict[str, int]: ...
 
 
 def stack_images(images: list[Any]) -> tuple[torch.Tensor, list[float]]:
-    """``torch.stack`` of CHW images, and the seconds spent writing deferred ones.
+    """``torch.stack`` of uint8 CHW images, and the seconds spent writing deferred ones.
 
-    Images are uint8 (normalised later, on the device: ``TransformConfig.normalize_on_device``) or
-    float32 (normalised on the CPU); a batch holds one dtype. A deferred image (``write_into(array)``:
-    a whole-sample cache hit, see ``ocr.targets.sample_cache.CachedImage``) is copied straight into
-    its batch slot.
+    Images are normalised later, on the device. A deferred image (``write_into(array)``: a
+    whole-sample cache hit, see ``ocr.data.sample_cache.CachedImage``) is copied straight into its
+    batch slot.
     """
     seconds = [0.0] * len(images)
     if not images:
@@ -53,12 +57,12 @@ def stack_images(images: list[Any]) -> tuple[torch.Tensor, list[float]]:
     first = images[0]
     shape = (len(images), *first.shape)
     # numpy asks for huge pages (madvise): a fresh batch faults in ~2x faster than with torch.empty
-    out = torch.from_numpy(np.empty(shape, _NUMPY_DTYPES[first.dtype]))
+    out = torch.from_numpy(np.empty(shape, np.uint8))
     for i, image in enumerate(images):
         if tuple(image.shape) != tuple(out.shape[1:]):
             raise RuntimeError(f"batch images differ in size: {tuple(image.shape)}, {tuple(first.shape)}")
-        if image.dtype != out.dtype:
-            raise RuntimeError(f"batch images differ in dtype: {image.dtype}, {out.dtype}")
+        if image.dtype != torch.uint8:
+            raise RuntimeError(f"batch images must be uint8 (normalised on the device), got {image.dtype}")
         if isinstance(image, torch.Tensor):
             out[i].copy_(image)
         else:
@@ -105,6 +109,8 @@ def count_issues(markers: list[dict[str, Any]], samples: list[dict[str, Any]]) -
 TARGET_MAPS = ("prob_maps", "prob_masks", "thresh_maps", "thresh_masks")
 EVAL_MAPS = ("prob_maps", "prob_masks")  # the evaluation loss needs no threshold branch
 BINARY_MAPS = frozenset({"prob_maps", "prob_masks", "thresh_masks"})
+_MAP_FIELD = {"prob_maps": "prob_map", "prob_masks": "prob_mask", "thresh_maps": "thresh_map"}
+_MAP_FIELD["thresh_masks"] = "thresh_mask"
 
 
 class DBCollateFN:
@@ -116,8 +122,11 @@ class DBCollateFN:
     ``maps`` names the maps the batch carries (all four for training, the probability map and its
     mask for evaluation). The three binary maps travel as uint8 (exact: they hold only 0 and 1),
     a quarter of the bytes a worker copies to shared memory and the trainer copies to the device;
-    the loss casts them back to float. Images travel as uint8 too (``normalize_on_device``), and
+    the loss casts them back to float. Images travel as uint8 too, and
     ``ReceiptDataModule.on_after_batch_transfer`` normalises them on the device.
+
+    Counters: ``target_cache_*`` (this collate's map lookups), ``sample_cache_*`` (brought by the
+    samples of a :class:`~ocr.data.sample_cache.CachedSampleDataset`), ``targets_computed``.
     """
 
     def __init__(
@@ -164,21 +173,20 @@ class DBCollateFN:
             # (+ writing deferred images into their batch slots, done while stacking)
             "transform": [s["perf"].get("transform", 0.0) + placed[i] for i, s in enumerate(samples)],
         }
-        if any("sample_cache" in s["perf"] for s in samples):  # CachedSampleDataset's read/store time
-            times["sample_cache"] = [s["perf"].get("sample_cache", 0.0) for s in samples]
-        counters = {"samples": len(samples), "cache_hits": 0, "cache_misses": 0, "ignored_polygons": 0}
-        counters["targets_computed"] = 0
-        for sample in samples:  # per-sample counters, e.g. sample_cache_hits
+        for stage in ("sample_identity", "sample_cache"):  # CachedSampleDataset's key and read/store time
+            if any(stage in s["perf"] for s in samples):
+                times[stage] = [s["perf"].get(stage, 0.0) for s in samples]
+        counters = {"samples": len(samples), "ignored_polygons": 0, "targets_computed": 0}
+        for sample in [*samples, *markers]:  # per-sample counters, e.g. sample_cache_hits
             for name, value in (sample["perf"].get("counters") or {}).items():
                 counters[name] = counters.get(name, 0) + int(value)
         issues = count_issues(markers, samples)
         counters.update({name: len(where) for name, where in issues.items()})
         if self.with_targets:
             inside = self._add_targets(samples, images.shape[-2:], batch, counters)
-            # + what the whole-sample cache spent on this sample's maps before the collate
-            times["targets"] = [
-                t + s["perf"].get("targets", 0.0) for t, s in zip(inside, samples, strict=True)
-            ]
+            times["targets"] = inside
+            if self.use_cache and self.cache is not None:
+                counters.update(self.cache.drain())
         # "collate" is the stacking overhead alone; target time is its own stage.
         times["collate"] = [time.perf_counter() - start - sum(inside) - sum(placed)]
         batch["perf"] = {
@@ -205,17 +213,6 @@ class DBCollateFN:
         work = self._work_buffers((h, w))
         for i, sample in enumerate(samples):
             t0 = time.perf_counter()
-            provided = sample.get("eval_maps")
-            if provided is not None and all(name in provided for name in maps):
-                # the whole-sample cache brought this sample's maps (and counted them)
-                for name, array in maps.items():
-                    if hasattr(provided, "write_into"):
-                        provided.write_into(name, array[i])  # still bit-packed: unpack into the slot
-                    else:
-                        array[i] = provided[name]
-                counters["ignored_polygons"] += provided["ignored"]
-                durations.append(time.perf_counter() - t0)
-                continue
             targets: DBTargets | None = None
             key: Any = None
             # The float32 threshold map is written straight into its batch slot; the rest into scratch.
@@ -225,16 +222,17 @@ class DBCollateFN:
                 maps["thresh_maps"][i] if "thresh_maps" in maps else work.thresh_map,
                 work.thresh_mask,
             )
-            if self.use_cache and self.cache is not None:  # a hit is decoded straight into ``out``
-                key, targets = self.cache.lookup(
-                    sample["polygons"], sample["ignore"], (h, w), self.params, out=out
-                )
-                counters["cache_hits" if targets is not None else "cache_misses"] += 1
+            if self.use_cache and self.cache is not None:
+                # A hit decodes only the maps the batch carries, straight into its (uint8) slots.
+                key = self.cache._generate_key(sample["polygons"], (h, w), self.params, sample["ignore"])
+                dest = [maps[n][i] if n in maps else a for n, a in zip(TARGET_MAPS, out.maps(), strict=True)]
+                slots = DBTargets(dest[0], dest[1], dest[2], dest[3])
+                targets = self.cache.get(key, slots, maps=[_MAP_FIELD[n] for n in maps])
             if targets is None:
                 targets = make_db_targets(sample["polygons"], sample["ignore"], (h, w), self.params, out=out)
                 counters["targets_computed"] += 1
                 if key is not None and self.cache is not None:
-                    self.cache.store(key, targets)
+                    self.cache.set(key, targets)
             counters["ignored_polygons"] += targets.ignored_count
             computed = {
                 "prob_maps": targets.prob_map,

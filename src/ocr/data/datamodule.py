@@ -1,7 +1,7 @@
 """LightningDataModule wiring reader -> transform -> DBCollateFN -> DataLoader for each split.
 
-With ``normalize_on_device`` (default) images travel as uint8 and :meth:`on_after_batch_transfer`
-normalises them on the device (see ``ocr.data.transforms``).
+Images travel as uint8 and :meth:`on_after_batch_transfer` normalises them on the device (see
+``ocr.data.transforms``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from ocr.targets.params import DBTargetParams
 
 log = logging.getLogger(__name__)
 
+_REMOVED: Any = object()  # the default of removed options: any value given is an error
+_CLIENT_MEMORY_BYTES = 128 * 1024**2  # per process and client: 256 MiB of LRU for the two together
+
 
 @dataclass
 class LoaderConfig:
@@ -45,7 +48,7 @@ class CacheConfig:
     max_bytes: int = 2 * 1024**3
     memory_items: int = 256
     train: bool = False  # opt-in; only honoured when training augmentation is off
-    samples: bool = True  # whole validation samples too (ocr.targets.sample_cache)
+    samples: bool = True  # whole validation samples too (ocr.data.sample_cache)
     # Types and ranges of data.cache.* are checked at start-up (ocr.schema.CacheKnobs).
 
 
@@ -81,19 +84,19 @@ class ReceiptDataModule(L.LightningDataModule):
         cache: dict[str, Any] | None = None,
         seed: int = 0,
         predict_input: str | None = None,
-        # True (also for checkpoints saved before the option existed): the same float32 input, made
-        # on the device from uint8 batches; where it is computed changes no bit of it.
-        normalize_on_device: bool = True,
+        normalize_on_device: Any = _REMOVED,
         # Evaluation/predict only: pad to a multiple of this instead of the square (None: square).
         pad_multiple: int | None = None,
     ) -> None:
         super().__init__()
-        # Stored in checkpoints, so `ocr validate` can reuse the training image size and targets.
-        self.save_hyperparameters()
-        if not isinstance(normalize_on_device, bool):  # strict, as data.cache.*: "false" is not False
+        if normalize_on_device is not _REMOVED and normalize_on_device is not None:  # one release of migration: say so, never ignore it
             raise UserInputError(
-                f"data.normalize_on_device must be true or false, got {normalize_on_device!r}"
+                "data.normalize_on_device was removed: images always travel as uint8 and are "
+                "normalised on the device; delete the key from your config "
+                f"(it is set to {normalize_on_device!r})"
             )
+        # Stored in checkpoints, so `ocr validate` can reuse the training image size and targets.
+        self.save_hyperparameters(ignore=["normalize_on_device"])
         self.reader = reader
         self.split_kwargs = {"train": dict(train or {}), "val": dict(val or {})}
         self.root, self.train_root, self.val_root = root, train_root, val_root
@@ -101,10 +104,7 @@ class ReceiptDataModule(L.LightningDataModule):
         if "scale" in aug:
             aug["scale"] = tuple(aug["scale"])
         self.transform_config = TransformConfig(
-            image_size=image_size,
-            augment=AugmentConfig(**aug),
-            normalize_on_device=normalize_on_device,
-            pad_multiple=pad_multiple,
+            image_size=image_size, augment=AugmentConfig(**aug), pad_multiple=pad_multiple
         )
         self.loader = LoaderConfig(**(loader or {}))
         self.target_params = DBTargetParams(**(targets or {}))
@@ -113,6 +113,7 @@ class ReceiptDataModule(L.LightningDataModule):
         self.predict_input = predict_input
         self.datasets: dict[str, ReceiptDataset] = {}
         self._cache: Any = None
+        self._sample_client: Any = None
 
     # -- datasets ---------------------------------------------------------------------------
     def _split_root(self, split: str) -> str | None:
@@ -181,21 +182,37 @@ class ReceiptDataModule(L.LightningDataModule):
             self.build("predict")
 
     # -- cache ------------------------------------------------------------------------------
+    def _cache_dir(self) -> str:
+        return self.cache_config.dir or str(Path.home() / ".cache" / "ocr" / "targets")
+
     def target_cache(self) -> Any:
-        """The node-wide target cache, created lazily (``None`` when disabled)."""
+        """The node-wide target-map client, created lazily (``None`` when disabled)."""
         if not self.cache_config.enabled:
             return None
         if self._cache is None:
             from ocr.targets.cache import PolygonCache
 
-            directory = self.cache_config.dir or str(Path.home() / ".cache" / "ocr" / "targets")
             self._cache = PolygonCache(
                 max_size=self.cache_config.memory_items,
                 persist_to_disk=True,
-                cache_dir=directory,
+                cache_dir=self._cache_dir(),
                 max_bytes=self.cache_config.max_bytes,
+                memory_bytes=_CLIENT_MEMORY_BYTES,
             )
         return self._cache
+
+    def sample_cache(self) -> Any:
+        """The node-wide whole-sample client (same folder and byte budget), created lazily."""
+        if self._sample_client is None:
+            from ocr.data.sample_cache import sample_client
+
+            self._sample_client = sample_client(
+                self._cache_dir(),
+                self.cache_config.max_bytes,
+                self.cache_config.memory_items,
+                memory_bytes=_CLIENT_MEMORY_BYTES,
+            )
+        return self._sample_client
 
     def _collate(self, split: str) -> DBCollateFN:
         dataset = self.datasets[split]
@@ -214,8 +231,7 @@ class ReceiptDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """uint8 images -> normalised float32, on the device (train, validate, test and predict).
 
-        Keyed on the dtype, not the option: a float batch (``normalize_on_device: false``, or an
-        empty batch of skipped samples) passes through untouched.
+        Keyed on the dtype: an empty batch of skipped samples (float32 zeros) passes through.
         """
         images = batch.get("images") if isinstance(batch, dict) else None
         if isinstance(images, torch.Tensor) and images.dtype == torch.uint8:
@@ -230,9 +246,9 @@ class ReceiptDataModule(L.LightningDataModule):
         deterministic = isinstance(transform, ReceiptTransform) and transform.deterministic
         if split != "val" or not (self.cache_config.enabled and self.cache_config.samples and deterministic):
             return dataset
-        from ocr.targets.sample_cache import CachedSampleDataset
+        from ocr.data.sample_cache import CachedSampleDataset
 
-        return CachedSampleDataset(dataset, self.target_cache(), self.target_params)
+        return CachedSampleDataset(dataset, self.sample_cache())
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
         dataset = self._sample_cache(split, self.build(split))

@@ -29,11 +29,14 @@ Polygons inside the image that are already valid are returned unchanged (same ve
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import xxhash
 from shapely.geometry import MultiPoint, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
@@ -208,14 +211,31 @@ def require_file(path: Path, what: str, fix: str) -> Path:
     return path
 
 
-def file_identity(path: Path) -> tuple[str, int, int]:
-    """(absolute path, size, mtime_ns): changes whenever the file does; (path, -1, -1) if missing."""
-    resolved = str(path.resolve())
+def file_identity(path: Path) -> tuple[str, int, str]:
+    """(absolute path, size, xxh3-128 of the bytes): what a cache key needs to never serve a stale
+    file. Content, not ``mtime``: ``cp -p``, ``rsync -a``, ``tar x`` and ``touch -r`` keep the
+    mtime of an edited file; a hash of its bytes cannot be kept. ``(path, -1, "missing")`` when the
+    file does not exist; any other ``OSError`` (a symlink loop, no permission) is raised.
+    """
+    resolved = os.path.realpath(path)
     try:
-        st = path.stat()
-    except OSError:
-        return (resolved, -1, -1)
-    return (resolved, st.st_size, st.st_mtime_ns)
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return (resolved, -1, "missing")
+    return (resolved, len(data), xxhash.xxh3_128_hexdigest(data))
+
+
+def missing_reason(path: Path, default: str = "unreadable_image") -> str:
+    """Why ``path`` could not be read: ``missing_image``, ``symlink_loop``, or ``default``."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return "missing_image"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink_loop"
+    return default
 
 
 def build_sample(
@@ -235,7 +255,7 @@ def build_sample(
     try:
         image = read_image(image_path)
     except ImageReadError as exc:
-        reason = "missing_image" if not image_path.exists() else "unreadable_image"
+        reason = missing_reason(image_path)
         raise SampleError(reason, image_path.name, str(exc).split(": ", 1)[-1]) from None
     hw = (int(image.shape[0]), int(image.shape[1]))
     if expected_hw is not None and tuple(expected_hw) != hw:
@@ -269,6 +289,7 @@ __all__ = [
     "build_sample",
     "file_identity",
     "is_ignore_text",
+    "missing_reason",
     "require_dir",
     "require_file",
     "sanitize",

@@ -3,20 +3,18 @@
 Resizing keeps the aspect ratio (``LongestMaxSize``) and pads at the bottom/right only, so a point
 maps back to the original image by a single division by ``scale``.
 
-Where the Normalize step runs (``TransformConfig.normalize_on_device``, ``data.normalize_on_device``):
+Images leave the transform as **uint8** CHW (after resize, augmentation and padding) and are
+normalised once, on the device, by :func:`normalize_images` in
+``ReceiptDataModule.on_after_batch_transfer``. Why: bytes. A 1024² image is 3 MiB as uint8 and
+12 MiB as float32, so a batch of 4 moves 12 MiB instead of 48 MiB through every copy (the worker
+writes it, the DataLoader passes it through shared memory, the trainer copies it to the device),
+and the worker spends no float pass on it. There is one normalisation path: the option to
+normalise in the workers (``data.normalize_on_device: false``) was removed, and a config that
+still sets the key is an error (``ocr.data.datamodule``).
 
-* ``true`` (default): the transform outputs the **uint8** CHW image (after resize, augmentation
-  and padding); batches travel as uint8 and :func:`normalize_images` turns them into float32 on
-  the device, in ``ReceiptDataModule.on_after_batch_transfer``. Why: bytes. A 1024² image is
-  3 MiB as uint8 and 12 MiB as float32, so a batch of 4 moves 12 MiB instead of 48 MiB through
-  every copy (the worker writes it, the DataLoader passes it through shared memory, the trainer
-  copies it to the device), and the worker no longer spends a float pass on it (~2.3 ms per 1024²
-  image on one core; a whole-sample cache hit becomes a plain uint8 copy, ~0.6 ms).
-* ``false``: the transform normalises on the CPU and outputs float32, as before.
-
-Both give the same float32 tensor bit for bit: one formula (:func:`normalization_constants`,
-``x * scale - shift`` as two correctly rounded float32 operations, never fused), whichever device
-runs it (``tests/unit/test_transforms_collate.py``).
+The formula (:func:`normalization_constants`, ``x * scale - shift`` as two correctly rounded
+float32 operations, never fused) gives the same bits on every device
+(``tests/unit/test_transforms_collate.py``).
 """
 
 from __future__ import annotations
@@ -56,19 +54,14 @@ class TransformConfig:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    # True: output uint8, normalised by normalize_images() after the batch reaches the device.
-    normalize_on_device: bool = True
     # None: pad to the image_size square. N: pad bottom/right to the next multiple of N only, so a
     # tall receipt is not padded to a square (about half the pixels for SROIE; see docs/model_card.md).
     pad_multiple: int | None = None
 
     def cache_key(self) -> tuple[Any, ...]:
-        """Everything that changes a deterministic (non-augmented) output.
-
-        Not ``normalize_on_device``: the sample cache stores the uint8 image before normalisation,
-        so one entry serves both placements.
-        """
-        key: tuple[Any, ...] = ("transform-v1", self.image_size, tuple(self.mean), tuple(self.std))
+        """Everything that changes a deterministic (non-augmented) output (uint8: mean and std are
+        applied on the device, after the cache, so they are not part of it)."""
+        key: tuple[Any, ...] = ("transform-v2", self.image_size)
         return (*key, ("pad", self.pad_multiple)) if self.pad_multiple else key
 
 
@@ -103,9 +96,8 @@ def normalize_images(
 ) -> torch.Tensor:
     """uint8 ``(..., C, H, W)`` -> float32 ``x * scale - shift`` per channel, on ``images``' device.
 
-    The one normaliser: the data module's device hook, the CPU path of the transform
-    (``normalize_on_device: false``), the sample cache's hits on that path (into ``out``, a
-    float32 batch slot) and anything that builds batches by hand call it. The multiply and the
+    The one normaliser: the data module's device hook and anything that builds batches by hand
+    (benchmarks, export) call it. The multiply and the
     subtraction are separate in-place float32 operations, each correctly rounded on every device
     (no fused multiply-add), so the result is the same bits on CPU and GPU.
     """
@@ -169,9 +161,6 @@ class ReceiptTransform:
             keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
             seed=seed,
         )
-        self.normalizer = _Normalizer(config.mean, config.std)
-        # The last step, uint8 HWC -> CHW tensor: normalised on the CPU here, or left uint8 for the device.
-        self.to_tensor: Any = _to_chw if config.normalize_on_device else self.normalizer
 
     @property
     def deterministic(self) -> bool:
@@ -191,7 +180,7 @@ class ReceiptTransform:
         out = self.pipeline(image=sample.image, keypoints=keypoints)
         moved = np.asarray(out["keypoints"], dtype=np.float32).reshape(-1, 2)
         polygons = np.split(moved, np.cumsum(lengths)[:-1]) if lengths else []
-        image = self.to_tensor(out["image"])
+        image = _to_chw(out["image"])
         scale = self.config.image_size / max(h, w)
         return {
             "image": image,
@@ -214,13 +203,3 @@ class ReceiptTransform:
 def _to_chw(image: np.ndarray) -> torch.Tensor:
     """uint8 HWC -> contiguous uint8 CHW tensor (normalised later, on the device)."""
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
-
-
-class _Normalizer:
-    """uint8 HWC -> normalised float32 CHW tensor on the CPU, through :func:`normalize_images`."""
-
-    def __init__(self, mean: tuple[float, float, float], std: tuple[float, float, float]) -> None:
-        self.mean, self.std = tuple(mean), tuple(std)
-
-    def __call__(self, image: np.ndarray) -> torch.Tensor:
-        return normalize_images(torch.from_numpy(image).permute(2, 0, 1), self.mean, self.std)

@@ -26,8 +26,6 @@ class Detector:
     """``detector(rgb_uint8_image) -> (polygons, scores)``; ``last_times`` holds the stage seconds."""
 
     def __init__(self, backend: Backend, config: TransformConfig, postprocessor: DBPostProcessor) -> None:
-        if not config.normalize_on_device:
-            raise ValueError("Detector normalises after the transform: use normalize_on_device=True")
         self.backend = backend
         self.config = config
         self.transform = ReceiptTransform(config, train=False)

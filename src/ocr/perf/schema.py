@@ -28,14 +28,16 @@ Version 1 (``"schema": "ocr.perf_summary/1"``)::
           "stages": {stage: {count, total, mean, median, p95, p99, std, min, max}},   # seconds
           "worker_stages": {decode|transform|targets|collate: {same statistics}},   # per sample, in workers
           "workers": number of distinct DataLoader worker processes seen,
-          "counters": {samples, cache_hits, cache_misses, ignored_polygons, skipped_*...},
-          "cache": {hits, misses, hit_rate | null},
+          "counters": {samples, target_cache_hits, target_cache_misses, sample_cache_hits, ...,
+                       targets_computed, ignored_polygons, skipped_*...},
+          "cache": {"target": {hits, misses, hit_rate | null, write_errors?, ...},
+                    "sample": {same}},            # each cache client's counters apart
           "ranks": [{rank, wall_s, samples, data_wait_s, data_wait_share, attributed_share, memory}],
           "memory": {rss_mb, rss_peak_mb, workers_rss_mb, workers_rss_peak_mb, workers, system_percent,
                      gpu_allocated_mb?, gpu_reserved_mb?, gpu_peak_mb?}
         }
       ],
-      "cache": {hits, misses, hit_rate},            # over all epochs
+      "cache": {"target": {...}, "sample": {...}},  # over all epochs
       "memory_timeline": [{t, phase, epoch, rss_mb, workers_rss_mb, workers, system_percent, gpu_*?}]
     }
 

@@ -41,7 +41,8 @@ class EpochPerf:
     val_vs_train_time_per_sample: float | None = None
     stages: dict[str, dict[str, float]] = field(default_factory=dict)
     worker_stages: dict[str, dict[str, float]] = field(default_factory=dict)
-    cache_hit_rate: float | None = None
+    cache_hit_rate: float | None = None  # the target-map cache (``target_cache_*`` counters)
+    sample_cache_hit_rate: float | None = None  # the whole-sample cache (``sample_cache_*``)
     memory: dict[str, float] = field(default_factory=dict)
     rank_data_wait_share: dict[str, float] = field(default_factory=dict)
     workers: int | None = None
@@ -120,7 +121,8 @@ def from_summary(summary: dict[str, Any]) -> PerfData:
                 samples=float(entry["samples"]) if entry.get("samples") is not None else None,
                 stages={k: dict(v) for k, v in entry.get("stages", {}).items()},
                 worker_stages={k: dict(v) for k, v in entry.get("worker_stages", {}).items()},
-                cache_hit_rate=(entry.get("cache") or {}).get("hit_rate"),
+                cache_hit_rate=_client_rate(entry, "target"),
+                sample_cache_hit_rate=_client_rate(entry, "sample"),
                 memory=memory,
                 rank_data_wait_share={
                     f"rank{r['rank']}": r["data_wait_share"] for r in entry.get("ranks", [])
@@ -132,11 +134,22 @@ def from_summary(summary: dict[str, Any]) -> PerfData:
     return PerfData(_order(epochs), list(summary.get("memory_timeline", [])), "perf_summary.json")
 
 
+def _client_rate(entry: dict[str, Any], client: str) -> float | None:
+    """A cache client's hit rate in a summary epoch; summaries from before the clients were
+    reported apart hold the target cache's as ``cache.hit_rate``."""
+    cache = entry.get("cache") or {}
+    if client in cache:
+        return (cache[client] or {}).get("hit_rate")
+    return cache.get("hit_rate") if client == "target" else None
+
+
 def _assign(record: EpochPerf, rest: str, value: float) -> None:
     if rest in SCALAR_FIELDS:
         setattr(record, rest, value)
-    elif rest == "cache_hit_rate":
+    elif rest in ("target_cache_hit_rate", "cache_hit_rate"):  # (the second: logs of older runs)
         record.cache_hit_rate = value
+    elif rest == "sample_cache_hit_rate":
+        record.sample_cache_hit_rate = value
     elif rest.startswith("memory/"):
         record.memory[rest.split("/", 1)[1]] = value
     elif rest.startswith("data_wait_share/"):

@@ -388,6 +388,7 @@ def cache(s: SectionInput) -> str:
             fmt.PHASE_LABEL.get(e.phase, e.phase),
             e.epoch,
             fmt.pct(e.cache_hit_rate),
+            fmt.pct(e.sample_cache_hit_rate) if e.sample_cache_hit_rate is not None else "–",
             fmt.num(e.samples),
             fmt.ms(e.worker_stages.get("targets", {}).get("mean")),
             fmt.ms(e.worker_stages.get("targets", {}).get("p95")),
@@ -422,7 +423,15 @@ def cache(s: SectionInput) -> str:
         lines.append(
             "\n" + not_available("time saved: no epoch dominated by misses to estimate a miss's cost")
         )
-    header = ("phase", "epoch", "hit rate", "samples", "targets mean / sample", "targets p95")
+    header = (
+        "phase",
+        "epoch",
+        "hit rate",
+        "sample-cache hit rate",
+        "samples",
+        "targets mean / sample",
+        "targets p95",
+    )
     return "## Target cache\n\n" + "\n".join(lines) + "\n\n" + table(header, rows)
 
 

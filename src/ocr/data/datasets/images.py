@@ -7,6 +7,7 @@ from pathlib import Path
 from ocr.data.datasets.base import ReceiptDataset, register_dataset
 from ocr.data.image_io import read_image
 from ocr.data.sample import TextSample
+from ocr.data.validation import file_identity
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -29,8 +30,7 @@ class ImageFolderDataset(ReceiptDataset):
         return len(self.paths)
 
     def identity(self, index: int) -> tuple[object, ...]:
-        st = self.paths[index].stat()
-        return ("image", str(self.paths[index].resolve()), st.st_size, st.st_mtime_ns)
+        return ("image", *file_identity(self.paths[index]))
 
     def load(self, index: int) -> TextSample:
         path = self.paths[index]

@@ -101,7 +101,10 @@ class JsonLayoutDataset(ReceiptDataset):
 
     def identity(self, index: int) -> tuple[object, ...]:
         name = self.names[index]
-        return ("json", file_identity(self.image_dir / name), file_identity(self.annotation_path), name)
+        # The entry's own annotations, not the whole file's hash: cheap per sample, and what the
+        # sample is made of (entries are read once, when the reader is built).
+        entry = json.dumps(self.entries[name], sort_keys=True, default=str)
+        return ("json", file_identity(self.image_dir / name), name, entry)
 
     def annotations(
         self, index: int, image_hw: tuple[int, int], issues: IssueLog | None = None

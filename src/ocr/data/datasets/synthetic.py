@@ -23,6 +23,7 @@ from ocr.data.datasets.base import ReceiptDataset, register_dataset
 from ocr.data.image_io import read_image
 from ocr.data.sample import TextSample
 from ocr.data.synthetic import SyntheticReceiptConfig, render_receipt
+from ocr.data.validation import file_identity
 
 FORMAT_VERSION = 1
 
@@ -95,7 +96,8 @@ class SyntheticReceipts(ReceiptDataset):
         return self._labels
 
     def identity(self, index: int) -> tuple[Any, ...]:
-        return ("synthetic", self.root.name, index)
+        label = self.labels[index]
+        return ("synthetic", file_identity(self.root / label["file"]), json.dumps(label, sort_keys=True))
 
     def load(self, index: int) -> TextSample:
         label = self.labels[index]

@@ -2,7 +2,14 @@
 
 Every DataLoader worker and every DDP rank on a node opens the same directory, so an entry
 written by one process is a hit for all the others (one cache per worker was half of the
-previous project's 10% hit rate). Why files and not diskcache: see :mod:`ocr.targets.cache`.
+previous project's 10% hit rate). Why files and not diskcache: see docs/cache.md.
+
+* **One folder per node**: entries live under ``<dir>/node-<hostname>/``. The budget relies on
+  ``flock``, which is coherent between the processes of one kernel but not across the machines
+  that share a network folder (``~/.cache`` on an NFS home): two nodes pointed at one ``dir``
+  therefore never write the same files, each keeps its own entries and budget.
+* **Faults are the caller's**: every method raises ``OSError`` as the file system does; the
+  clients (:mod:`ocr.cache.client`) count it, warn once and carry on without the disk.
 
 * **Writes** go to a private temporary file in the entry's folder and are published with
   ``os.replace``: a reader sees the old entry, the new one or none, never a torn mix, and an
@@ -23,12 +30,13 @@ import fcntl
 import mmap
 import os
 import secrets
+import socket
 import struct
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ocr.targets.cache_format import Buffer, payload_size
+from ocr.cache.codec import Buffer, payload_size
 
 SUFFIX = ".entry"
 _LOCK_FILE = ".budget.lock"
@@ -38,11 +46,18 @@ _STALE_TMP_NS = 3600 * 10**9
 TRIM_TO = 0.9
 
 
+def node_folder() -> str:
+    """``node-<hostname>``: the subfolder this node owns inside a cache ``dir`` (see the docstring)."""
+    host = "".join(c if c.isalnum() or c in "-_." else "_" for c in socket.gethostname()) or "unknown"
+    return f"node-{host}"
+
+
 class FileStore:
     """Entries as files under ``root/<2 hex>/<key>.entry``; safe for concurrent processes."""
 
     def __init__(self, root: str | Path, max_bytes: int, use_mmap: bool = False) -> None:
-        self.root = Path(root)
+        self.dir = Path(root)
+        self.root = self.dir / node_folder()
         self.max_bytes = int(max_bytes)
         self.use_mmap = use_mmap
         self._lock_fd: int | None = None
@@ -50,13 +65,21 @@ class FileStore:
         self._dirs: set[str] = set()
 
     def __getstate__(self) -> dict[str, object]:
-        return {"root": self.root, "max_bytes": self.max_bytes, "use_mmap": self.use_mmap}
+        return {"root": self.dir, "max_bytes": self.max_bytes, "use_mmap": self.use_mmap}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__init__(**state)  # type: ignore[misc]
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}{SUFFIX}"
+
+    def probe(self) -> None:
+        """Raise the ``OSError`` a write would meet: folder missing and not creatable, read-only,
+        not a folder, lock file not writable. Cheap (no entry is written)."""
+        self._lock()
+        fd = os.open(self.root / f".probe.{os.getpid()}.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.close(fd)
+        os.unlink(self.root / f".probe.{os.getpid()}.tmp")
 
     # -- reads ----------------------------------------------------------------------------------
     def read(self, key: str) -> memoryview | None:
@@ -97,7 +120,7 @@ class FileStore:
             return False
         path = self.path(key)
         folder = path.parent
-        if folder.name not in self._dirs:
+        if folder.name not in self._dirs or not folder.is_dir():  # (the folder may be removed mid-run)
             folder.mkdir(parents=True, exist_ok=True)
             self._dirs.add(folder.name)
         tmp = folder / f".{key}.{os.getpid()}.{secrets.token_hex(4)}.tmp"

@@ -1,6 +1,8 @@
-"""Byte format of one cache entry: a checked header, then compact sections that decode bit-exactly.
+"""The one entry codec: a checked header, then compact sections that decode bit-exactly.
 
-Why this layout:
+Every client of the store (target maps, whole samples, and any later one) frames its entry with
+:func:`frame`/:func:`unframe` and writes its arrays as sections: :func:`encode_map` for float32
+maps, :func:`encode_blob` for raw bytes (a uint8 image crop, a pickled record). Why this layout:
 
 * **Header** (56 bytes): magic, format version, entry kind, payload length, crc32 of the payload
   and the entry's own key digest. A truncated file, a flipped byte, a file from another format
@@ -26,10 +28,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from ocr.targets.maps import DBTargets
-
 MAGIC = b"OCRC"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: blob sections; bit maps decode into uint8 as well as float32 outputs
+# One kind per client: an entry read by the wrong client fails its header check.
 KIND_TARGETS = 1
 KIND_SAMPLE = 2
 
@@ -46,7 +47,7 @@ _HEADER = struct.Struct("<4sHHQI4x32s")
 HEADER_SIZE = _HEADER.size
 _MAP = struct.Struct("<B3xIQQ")  # mode, fill bit pattern, length of section a, length of section b
 _TARGETS = struct.Struct("<IIq")  # height, width, ignored_count
-MODE_BITS, MODE_SPARSE, MODE_RAW = 0, 1, 2
+MODE_BITS, MODE_SPARSE, MODE_RAW, MODE_BLOB = 0, 1, 2, 3
 _ONE = int(np.float32(1.0).view(np.uint32))
 
 
@@ -181,9 +182,21 @@ def encode_map(array: np.ndarray) -> list[Buffer]:
     return [_MAP.pack(MODE_RAW, 0, flat.nbytes, 0), raw(flat), _pad(flat.nbytes)]
 
 
+def skip_section(payload: memoryview, offset: int) -> int:
+    """The offset after the section at ``offset`` (a map or a blob), without decoding it."""
+    _mode, _fill, len_a, len_b = _MAP.unpack_from(payload, offset)
+    end = offset + _MAP.size + len_a + (-len_a % 8) + len_b + (-len_b % 8)
+    if end > len(payload):
+        raise CorruptEntry("section runs past the end of the entry")
+    return end
+
+
 def decode_map(payload: memoryview, offset: int, out: np.ndarray) -> int:
-    """Fill ``out`` (float32, C-contiguous) from the record at ``offset``; returns the next offset."""
+    """Fill ``out`` (C-contiguous float32; or uint8 for a map stored as bits: the batch's binary
+    maps) from the record at ``offset``; returns the next offset."""
     mode, fill, len_a, len_b = _MAP.unpack_from(payload, offset)
+    if out.dtype != np.float32 and not (out.dtype == np.uint8 and mode == MODE_BITS):
+        raise ValueError(f"cannot decode a map of mode {mode} into {out.dtype}")
     offset += _MAP.size
     flat = out.reshape(-1)
     n = flat.size
@@ -209,31 +222,24 @@ def decode_map(payload: memoryview, offset: int, out: np.ndarray) -> int:
     return offset
 
 
-# -- DB targets ---------------------------------------------------------------------------------
-def encode_targets(targets: DBTargets) -> list[Buffer]:
-    h, w = targets.shape
-    parts: list[Buffer] = [_TARGETS.pack(h, w, int(targets.ignored_count))]
-    for array in targets.maps():
-        parts += encode_map(array)
-    return parts
+# -- blobs --------------------------------------------------------------------------------------
+def encode_blob(data: Buffer) -> list[Buffer]:
+    """Raw bytes as one section (8-byte aligned, so a uint8 array can be read in place)."""
+    n = _nbytes(data)
+    return [_MAP.pack(MODE_BLOB, 0, n, 0), data, _pad(n)]
 
 
-def decode_targets(payload: memoryview, out: DBTargets | None = None) -> DBTargets:
-    """The four maps, written into ``out`` when its buffers fit (the collate passes its batch slots)."""
-    if len(payload) < _TARGETS.size:
-        raise CorruptEntry("truncated targets record")
-    h, w, ignored = _TARGETS.unpack_from(payload)
-    targets = out if out is not None and out.fits((h, w)) else DBTargets.empty((h, w))
-    offset = _TARGETS.size
+def decode_blob(payload: memoryview, offset: int) -> tuple[memoryview, int]:
+    """(the bytes of the blob at ``offset``, the next offset)."""
     try:
-        for array in targets.maps():
-            offset = decode_map(payload, offset, array)
-    except (struct.error, ValueError) as exc:  # a record or section runs past the end
-        raise CorruptEntry(f"malformed map record: {exc}") from None
-    if offset != len(payload):
-        raise CorruptEntry("trailing bytes after the maps")
-    targets.ignored_count = int(ignored)
-    return targets
+        mode, _fill, len_a, _len_b = _MAP.unpack_from(payload, offset)
+    except struct.error as exc:
+        raise CorruptEntry(f"truncated section: {exc}") from None
+    start = offset + _MAP.size
+    end = start + len_a
+    if mode != MODE_BLOB or end > len(payload):
+        raise CorruptEntry("expected a blob section")
+    return payload[start:end], end + (-len_a % 8)
 
 
 def warm_up() -> None:
@@ -241,16 +247,19 @@ def warm_up() -> None:
 
     A fresh process pays ~0.25 s on its first numba call; done in the parent before the DataLoader
     forks, every worker inherits the compiled kernels instead of paying it on its first sample.
-    Covers read-only (LRU ``bytes``) and writable (file ``bytearray``) payloads.
+    Covers float32 and uint8 outputs, read-only (LRU ``bytes``) and writable (file ``bytearray``)
+    payloads.
     """
-    targets = DBTargets.empty((3, 5))
-    targets.reset(thresh_fill=0.3)
-    targets.prob_map[1, 1:4] = 1.0
-    targets.thresh_map[1, :3] = (0.5, 0.6, 0.7)
-    joined = b"".join(encode_targets(targets))
-    for payload in (memoryview(joined), memoryview(bytearray(joined))):
-        decode_targets(payload)
-    unpack_bits(np.packbits(np.ones(9, np.uint8)), np.empty(9, np.uint8))
+    bits = np.zeros(9, np.float32)
+    bits[::2] = 1.0
+    sparse = np.zeros(40, np.float32)
+    sparse[:3] = (0.5, 0.6, 0.7)
+    for array in (bits, sparse):
+        joined = b"".join(encode_map(array))
+        for payload in (memoryview(joined), memoryview(bytearray(joined))):
+            decode_map(payload, 0, np.empty_like(array))
+            if array is bits:
+                decode_map(payload, 0, np.empty(array.shape, np.uint8))
 
 
 def payload_size(parts: Sequence[Any]) -> int:

@@ -1,4 +1,8 @@
-"""``ocr validate``: evaluate a checkpoint; the last stdout line is the metrics as one JSON object."""
+"""``ocr validate``: evaluate a checkpoint; the last stdout line is the metrics as one JSON object.
+
+torch, Lightning and the model are imported only once the checkpoint has been found and checked,
+so a wrong ``ckpt_path`` is answered in about a second.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +10,30 @@ import json
 from typing import Any
 
 import hydra
-import lightning as L
 from omegaconf import DictConfig
 
 from ocr.config_dir import config_dir
-from ocr.models.lit_module import DBNetModule
-from ocr.tasks.common import (
-    build_trainer,
-    checkpoint_data_overrides,
-    instantiate_callbacks,
-    instantiate_loggers,
-    output_dir,
-    resolve_checkpoint,
-)
+from ocr.tasks.checkpoint import check_checkpoint
+from ocr.tasks.run_paths import output_dir
 
 KEYS = ("precision", "recall", "hmean", "iou_precision", "iou_recall", "iou_hmean")
 
 
 def validate(cfg: DictConfig) -> dict[str, Any]:
-    L.seed_everything(cfg.seed, workers=True)
-    ckpt = resolve_checkpoint(cfg.ckpt_path, cfg)
+    ckpt = check_checkpoint(cfg.ckpt_path, output_dir(cfg))
     assert ckpt is not None
+
+    import lightning as L
+
+    from ocr.models.lit_module import DBNetModule
+    from ocr.tasks.common import (
+        build_trainer,
+        checkpoint_data_overrides,
+        instantiate_callbacks,
+        instantiate_loggers,
+    )
+
+    L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data, **checkpoint_data_overrides(ckpt, cfg), _convert_="all")
     model = DBNetModule.load_from_checkpoint(ckpt, map_location="cpu")
     model.configure_postprocess(**{k: v for k, v in (cfg.get("postprocess") or {}).items() if v is not None})

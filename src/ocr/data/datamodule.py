@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, SequentialSampler
 
 from ocr.data.collate import EVAL_MAPS, TARGET_MAPS, DBCollateFN
 from ocr.data.datasets import DATASETS, ReceiptDataset, build_dataset
+from ocr.data.image_io import DEFAULT_MAX_PIXELS
 from ocr.data.loader import TimedDataLoader
 from ocr.data.transforms import AugmentConfig, ReceiptTransform, TransformConfig, normalize_images
 from ocr.errors import UserInputError
@@ -92,6 +93,9 @@ class ReceiptDataModule(L.LightningDataModule):
         # True (also for checkpoints saved before the option existed): the same float32 input, made
         # on the device from uint8 batches; where it is computed changes no bit of it.
         normalize_on_device: bool = True,
+        # Images over this many pixels are skipped and counted (skipped_image_too_large) before
+        # they are decoded; null: no budget.
+        max_image_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         super().__init__()
         # Stored in checkpoints, so `ocr validate` can reuse the training image size and targets.
@@ -100,6 +104,12 @@ class ReceiptDataModule(L.LightningDataModule):
             raise UserInputError(
                 f"data.normalize_on_device must be true or false, got {normalize_on_device!r}"
             )
+        budget = max_image_pixels
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+            raise UserInputError(
+                f"data.max_image_pixels={budget!r}: a positive number of pixels, or null for no budget"
+            )
+        self.max_image_pixels = max_image_pixels
         self.reader = reader
         self.split_kwargs = {"train": dict(train or {}), "val": dict(val or {})}
         self.root, self.train_root, self.val_root = root, train_root, val_root
@@ -147,6 +157,7 @@ class ReceiptDataModule(L.LightningDataModule):
                 raise UserInputError(f"the {split} split of data={self.reader} is empty (root={root})")
             if len(dataset) == 0:
                 log.warning("the %s split of data=%s is empty: validation is skipped", split, self.reader)
+        dataset.max_image_pixels = self.max_image_pixels
         train = split == "train"
         dataset.transform = ReceiptTransform(
             self.transform_config, train=train, seed=self.seed if train else None

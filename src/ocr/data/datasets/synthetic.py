@@ -99,6 +99,6 @@ class SyntheticReceipts(ReceiptDataset):
 
     def load(self, index: int) -> TextSample:
         label = self.labels[index]
-        image = read_image(self.root / label["file"])
+        image = read_image(self.root / label["file"], self.max_image_pixels)
         polygons = [np.asarray(p, dtype=np.float32) for p in label["polygons"]]
         return TextSample(image, polygons, list(label["texts"]), [False] * len(polygons), label["file"])

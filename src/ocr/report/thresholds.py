@@ -33,19 +33,21 @@ class Thresholds:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ReportError(
-                f"unknown rule threshold(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+                f"unknown rule threshold(s) {', '.join(unknown)}; use one of: {', '.join(sorted(known))}"
             )
         try:
             return replace(self, **{k: float(v) for k, v in values.items()})
         except (TypeError, ValueError) as exc:
-            raise ReportError(f"rule thresholds must be numbers ({exc})") from exc
+            raise ReportError(
+                f"rule thresholds must be numbers ({exc}); e.g. --rule-threshold NAME=0.2"
+            ) from exc
 
 
 def parse_assignments(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
         if "=" not in item:
-            raise ReportError(f"--rule-threshold expects NAME=VALUE, got {item!r}")
+            raise ReportError(f"--rule-threshold expects NAME=VALUE, got {item!r}; e.g. data_wait_share=0.2")
         name, value = item.split("=", 1)
         out[name.strip()] = value.strip()
     return out
@@ -58,8 +60,12 @@ def load_thresholds(path: str | None, assignments: list[str] | None = None) -> T
             text = Path(path).read_text()
             data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
         except (OSError, ValueError, yaml.YAMLError) as exc:
-            raise ReportError(f"{path}: unreadable thresholds file ({exc})") from exc
+            raise ReportError(
+                f"{path}: unreadable thresholds file ({exc}); write a YAML/JSON mapping of name: value"
+            ) from exc
         if not isinstance(data, dict):
-            raise ReportError(f"{path}: thresholds file must be a mapping of name: value")
+            raise ReportError(
+                f"{path}: thresholds file must be a mapping of name: value (see ocr report --list-rules)"
+            )
         thresholds = thresholds.with_overrides(data)
     return thresholds.with_overrides(parse_assignments(assignments or []))

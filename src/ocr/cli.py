@@ -7,7 +7,7 @@ import os
 import sys
 from types import ModuleType
 
-from ocr.user_errors import INTERNAL_ERROR, exit_user_error, find_user_error
+from ocr.user_errors import INTERNAL_ERROR, config_user_error, exit_user_error, find_user_error
 
 COMMANDS = {
     "train": ("ocr.tasks.train", "fit and validate every epoch (Hydra overrides)"),
@@ -32,15 +32,16 @@ def run_task(module: ModuleType) -> None:
     (see :mod:`ocr.user_errors` for the exit statuses).
 
     Hydra prints a traceback for any exception a task raises unless ``HYDRA_FULL_ERROR=1``, in
-    which case it re-raises: so the variable is set here, and Hydra's own short config errors are
-    printed the way Hydra would. Other exceptions (bugs) keep their traceback and exit status 1.
+    which case it re-raises: so the variable is set here. Config mistakes Hydra or OmegaConf find
+    (unknown key, bad override, missing required value) are user errors too. Other exceptions
+    (bugs) keep their traceback and exit status 1.
     """
     user_asked_full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         module.main()
     except Exception as exc:
-        user_error = find_user_error(exc)
+        user_error = find_user_error(exc) or config_user_error(exc)
         if user_error is not None:
             exit_user_error(user_error)
         from hydra.errors import CompactHydraException

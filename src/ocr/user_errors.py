@@ -32,9 +32,35 @@ def find_user_error(exc: BaseException | None) -> UserInputError | None:
     return None
 
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).split("\nConfig search path:", 1)[0]  # Hydra's search path is noise here
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def config_user_error(exc: BaseException | None) -> UserInputError | None:
+    """A mistake in the command line or config that Hydra or OmegaConf reported, as a user error:
+    an unknown override key or config group (``data=nope``), an unparsable override, or a
+    required value left out (``ocr validate`` without ``ckpt_path=``)."""
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+    from omegaconf.errors import MissingMandatoryValue
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, MissingMandatoryValue):
+            key = getattr(exc, "full_key", None) or "a required key"
+            return UserInputError(f"{key} is required; pass {key}=VALUE on the command line")
+        if isinstance(exc, ConfigCompositionException | MissingConfigException | OverrideParseException):
+            cause = exc.__cause__
+            detail = f" ({_one_line(cause)})" if cause is not None and str(cause) not in str(exc) else ""
+            return UserInputError(f"{_one_line(exc)}{detail}")
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def exit_user_error(error: UserInputError) -> NoReturn:
     print(f"ocr: error: {error}", file=sys.stderr, flush=True)
     raise SystemExit(USER_ERROR) from None
 
 
-__all__ = ["INTERNAL_ERROR", "USER_ERROR", "exit_user_error", "find_user_error"]
+__all__ = ["INTERNAL_ERROR", "USER_ERROR", "config_user_error", "exit_user_error", "find_user_error"]

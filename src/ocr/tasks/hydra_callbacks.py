@@ -7,7 +7,7 @@ from typing import Any
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 
-from ocr.user_errors import exit_user_error, find_user_error
+from ocr.user_errors import config_user_error, exit_user_error, find_user_error
 
 
 class HydraUserErrors(Callback):
@@ -17,7 +17,8 @@ class HydraUserErrors(Callback):
     def on_job_end(self, config: Any, job_return: Any, **kwargs: Any) -> None:
         if job_return.status != JobStatus.FAILED:
             return
-        error = find_user_error(job_return._return_value)
+        failure = job_return._return_value
+        error = find_user_error(failure) or config_user_error(failure)
         if error is not None:
             exit_user_error(error)
 

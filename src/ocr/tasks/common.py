@@ -14,11 +14,14 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
+from ocr.console import configure_console
 from ocr.loggers import ResumableCSVLogger
 from ocr.tasks import checkpoint as _checkpoint
 from ocr.tasks.run_paths import output_dir
 
 log = logging.getLogger("ocr")
+# Every task imports this module once Lightning is loaded: quiet the libraries' console noise.
+configure_console()
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

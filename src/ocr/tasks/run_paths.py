@@ -6,12 +6,13 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
+from omegaconf.errors import MissingMandatoryValue
 
 
 def output_dir(cfg: DictConfig) -> Path:
     try:
         return Path(HydraConfig.get().runtime.output_dir)
-    except ValueError:  # composed without @hydra.main (tests)
+    except (ValueError, MissingMandatoryValue):  # composed without @hydra.main (tests)
         return Path(cfg.paths.output_dir)
 
 

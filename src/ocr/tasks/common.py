@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
 from ocr.console import configure_console
+from ocr.errors import UserInputError
 from ocr.loggers import ResumableCSVLogger
 from ocr.tasks import checkpoint as _checkpoint
 from ocr.tasks.run_paths import output_dir
@@ -32,15 +35,34 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
         try:
-            torch.save(checkpoint, tmp)
-            with open(tmp, "rb") as fh:
+            # Our own handle, closed even when torch's writer fails: an open descriptor of the
+            # unlinked file would keep its blocks in use until the process exits.
+            with open(tmp, "wb") as fh:
+                torch.save(checkpoint, fh)
+                fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             # A failed save (a full disk, an interrupt) must not leave a hidden partial file that
             # keeps the disk full; the previous checkpoint at ``path`` is untouched.
+            full = _disk_full(exc, path.parent)
             tmp.unlink(missing_ok=True)
+            if full:
+                raise UserInputError(
+                    f"cannot save checkpoint {path}: no space left on its disk (the partial file was "
+                    "removed); free some space or write the run elsewhere (hydra.run.dir=DIR)"
+                ) from exc
             raise
+
+
+def _disk_full(exc: BaseException, folder: Path) -> bool:
+    """ENOSPC, or torch's own writer failing (it hides the errno) on a disk with < 1 MiB free."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    try:
+        return isinstance(exc, RuntimeError) and shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
 
 
 def instantiate_callbacks(cfg: DictConfig) -> list[L.Callback]:

@@ -99,7 +99,7 @@ def test_kill_9_then_ckpt_path_last_resumes_from_the_completed_epoch(tmp_path: P
     )
 
     result = run_cli(
-        ["train", *OVERRIDES, "ckpt_path=last", f"hydra.run.dir={run}"], cwd=tmp_path, timeout=90
+        ["train", *OVERRIDES, "ckpt_path=last", f"hydra.run.dir={run}"], cwd=tmp_path, timeout=300
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]

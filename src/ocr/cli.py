@@ -7,7 +7,7 @@ import os
 import sys
 from types import ModuleType
 
-from ocr.errors import UserInputError
+from ocr.user_errors import INTERNAL_ERROR, config_user_error, exit_user_error, find_user_error
 
 COMMANDS = {
     "train": ("ocr.tasks.train", "fit and validate every epoch (Hydra overrides)"),
@@ -28,33 +28,23 @@ def usage() -> str:
     return "\n".join(lines)
 
 
-def _user_error(exc: BaseException | None) -> UserInputError | None:
-    """The UserInputError behind ``exc``, also when a library wrapped it (e.g. Hydra's instantiate)."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, UserInputError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
 def run_task(module: ModuleType) -> None:
-    """Run a task's ``main``; a user mistake becomes ``ocr: error: ...`` on stderr and exit status 2.
+    """Run a task's ``main``; a user mistake becomes ``ocr: error: ...`` on stderr and exit status 2
+    (see :mod:`ocr.user_errors` for the exit statuses).
 
     Hydra prints a traceback for any exception a task raises unless ``HYDRA_FULL_ERROR=1``, in
-    which case it re-raises: so the variable is set here, and Hydra's own short config errors are
-    printed the way Hydra would. Other exceptions (bugs) keep their traceback and exit status 1.
+    which case it re-raises: so the variable is set here. Config mistakes Hydra or OmegaConf find
+    (unknown key, bad override, missing required value) are user errors too. Other exceptions
+    (bugs) keep their traceback and exit status 1.
     """
     user_asked_full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         module.main()
     except Exception as exc:
-        user_error = _user_error(exc)
+        user_error = find_user_error(exc) or config_user_error(exc)
         if user_error is not None:
-            print(f"ocr: error: {user_error}", file=sys.stderr, flush=True)
-            raise SystemExit(2) from None
+            exit_user_error(user_error)
         from hydra.errors import CompactHydraException, ConfigCompositionException
 
         if isinstance(exc, ConfigCompositionException):
@@ -69,7 +59,7 @@ def run_task(module: ModuleType) -> None:
             print(exc, file=sys.stderr)
             if exc.__cause__ is not None:
                 print(exc.__cause__, file=sys.stderr)
-            raise SystemExit(1) from None
+            raise SystemExit(INTERNAL_ERROR) from None
         raise
 
 

@@ -159,6 +159,8 @@ class DataConfig:
     train_root: str | None = None
     val_root: str | None = None
     image_size: int = knob(640, minimum=32)
+    # Images over this many pixels are skipped and counted before they are decoded; null: no budget.
+    max_image_pixels: int | None = knob(80_000_000, int, minimum=1, optional=True)
     seed: int = "${seed}"  # type: ignore[assignment]
     # Removed key, kept in the schema for one release so that setting it gets the datamodule's
     # "was removed" error instead of a bare unknown-key error.

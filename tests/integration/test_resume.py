@@ -2,12 +2,14 @@
 
 The resumed run must continue from the last completed epoch (checkpoint ``epoch``/``global_step``,
 Lightning's "Restored all states" message), finish, and leave a metrics.csv with every epoch's
-validation row: the epochs logged before the kill included.
+validation row and a perf_summary.json with every epoch's profile: the epochs before the kill
+included (the summary is written at each epoch end and the resumed run appends to it).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -43,6 +45,11 @@ def _val_epochs(run: Path) -> list[int]:
         return [int(float(row["epoch"])) for row in csv.DictReader(fh) if row.get("val/hmean")]
 
 
+def _profiled(run: Path) -> list[tuple[str, int]]:
+    summary = json.loads((run / "perf_summary.json").read_text())
+    return [(e["phase"], int(e["epoch"])) for e in summary["epochs"]]
+
+
 def test_kill_9_then_ckpt_path_last_resumes_from_the_completed_epoch(tmp_path: Path) -> None:
     run = tmp_path / "run"
     last = run / "checkpoints" / "last.ckpt"
@@ -57,7 +64,7 @@ def test_kill_9_then_ckpt_path_last_resumes_from_the_completed_epoch(tmp_path: P
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: kill -9 reaches any worker too
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240  # generous: start-up alone is slow on a busy machine
         try:
             while proc.poll() is None and time.monotonic() < deadline:
                 checkpoint = _load(last) if last.exists() else None
@@ -86,9 +93,13 @@ def test_kill_9_then_ckpt_path_last_resumes_from_the_completed_epoch(tmp_path: P
     assert 1 <= done < EPOCHS - 1, "killed before the end of training"
     assert killed["global_step"] == (done + 1) * STEPS_PER_EPOCH
     assert set(_val_epochs(run)) >= set(range(done + 1)), "epochs logged before the kill"
+    profiled = _profiled(run)
+    assert {(phase, e) for phase in ("train", "validate") for e in range(done + 1)} <= set(profiled), (
+        f"perf_summary.json must hold every epoch completed before the kill (epoch {done}): {profiled}"
+    )
 
     result = run_cli(
-        ["train", *OVERRIDES, "ckpt_path=last", f"hydra.run.dir={run}"], cwd=tmp_path, timeout=90
+        ["train", *OVERRIDES, "ckpt_path=last", f"hydra.run.dir={run}"], cwd=tmp_path, timeout=300
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
@@ -103,3 +114,7 @@ def test_kill_9_then_ckpt_path_last_resumes_from_the_completed_epoch(tmp_path: P
     assert epochs == sorted(epochs), epochs
     # Epochs up to the checkpoint ran once; only an epoch cut short by the kill may appear twice.
     assert [epochs.count(e) for e in range(done + 1)] == [1] * (done + 1), epochs
+    profiled = _profiled(run)
+    trained = [e for phase, e in profiled if phase == "train"]
+    assert trained == list(range(EPOCHS)), f"the resumed run appends to the profiles: {profiled}"
+    assert {e for phase, e in profiled if phase == "validate"} == set(range(EPOCHS)), profiled

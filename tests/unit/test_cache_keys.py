@@ -13,7 +13,7 @@ import pytest
 
 import ocr
 from ocr.cache import fingerprint
-from ocr.data.validation import file_identity
+from ocr.data.sanitize import file_identity
 from ocr.targets import DBTargetParams
 from ocr.targets.cache import PolygonCache
 

@@ -435,6 +435,25 @@ class PerformanceProfilerCallback(PhaseCallback):
         self._link_train_validation(entry)
         self.epochs.append(entry)
         self._log(trainer, entry)
+        if self.summary_file:
+            # Every completed epoch is on disk at once (atomically): a killed run keeps them.
+            self.write_summary(trainer)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """A resumed fit appends to the epochs its earlier run wrote (here or beside the checkpoint)."""
+        if not (self.enabled and self.summary_file and trainer.is_global_zero and trainer.ckpt_path):
+            return
+        restored_epoch = int(trainer.current_epoch)
+        candidates = [self._summary_path(trainer), Path(trainer.ckpt_path).parent.parent / self.summary_file]
+        for path in candidates:
+            try:
+                previous = json.loads(path.read_text())["epochs"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            kept = [e for e in previous if isinstance(e, dict) and int(e.get("epoch", -1)) < restored_epoch]
+            self.epochs[:0] = kept
+            self.run_info["resumed"] = {"from": str(path), "epoch": restored_epoch, "epochs_kept": len(kept)}
+            return
 
     @staticmethod
     def _rank_row(rank: int, payload: dict[str, Any]) -> dict[str, Any]:
@@ -552,10 +571,13 @@ class PerformanceProfilerCallback(PhaseCallback):
             "memory_timeline": self.timeline,
         }
 
-    def write_summary(self, trainer: L.Trainer) -> Path:
+    def _summary_path(self, trainer: L.Trainer) -> Path:
         directory = Path(self.output_dir or trainer.log_dir or trainer.default_root_dir)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / (self.summary_file or "perf_summary.json")
+        return directory / (self.summary_file or "perf_summary.json")
+
+    def write_summary(self, trainer: L.Trainer) -> Path:
+        path = self._summary_path(trainer)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.summary(), indent=1, default=float))
         os.replace(tmp, path)

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, SequentialSampler
 
 from ocr.data.collate import EVAL_MAPS, TARGET_MAPS, DBCollateFN
 from ocr.data.datasets import DATASETS, ReceiptDataset, build_dataset
+from ocr.data.image_io import DEFAULT_MAX_PIXELS
 from ocr.data.loader import TimedDataLoader
 from ocr.data.transforms import AugmentConfig, ReceiptTransform, TransformConfig, normalize_images
 from ocr.errors import UserInputError
@@ -87,6 +88,9 @@ class ReceiptDataModule(L.LightningDataModule):
         normalize_on_device: Any = _REMOVED,
         # Evaluation/predict only: pad to a multiple of this instead of the square (None: square).
         pad_multiple: int | None = None,
+        # Images over this many pixels are skipped and counted (skipped_image_too_large) before
+        # they are decoded; null: no budget.
+        max_image_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         super().__init__()
         if normalize_on_device is not _REMOVED and normalize_on_device is not None:  # one release of migration: say so, never ignore it
@@ -95,6 +99,12 @@ class ReceiptDataModule(L.LightningDataModule):
                 "normalised on the device; delete the key from your config "
                 f"(it is set to {normalize_on_device!r})"
             )
+        budget = max_image_pixels
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+            raise UserInputError(
+                f"data.max_image_pixels={budget!r}: a positive number of pixels, or null for no budget"
+            )
+        self.max_image_pixels = max_image_pixels
         # Stored in checkpoints, so `ocr validate` can reuse the training image size and targets.
         self.save_hyperparameters(ignore=["normalize_on_device"])
         self.reader = reader
@@ -145,6 +155,7 @@ class ReceiptDataModule(L.LightningDataModule):
                 raise UserInputError(f"the {split} split of data={self.reader} is empty (root={root})")
             if len(dataset) == 0:
                 log.warning("the %s split of data=%s is empty: validation is skipped", split, self.reader)
+        dataset.max_image_pixels = self.max_image_pixels
         train = split == "train"
         dataset.transform = ReceiptTransform(
             self.transform_config, train=train, seed=self.seed if train else None

@@ -14,7 +14,7 @@ The target maps are not in this entry: the collate takes them from the target-ma
 counts it (``sample_cache_*``, ``target_cache_*``).
 
 **Keys** cannot go stale: the reader's ``identity(index)`` carries a hash of each input file's
-bytes (:func:`ocr.data.validation.file_identity`), recomputed on every lookup, and the key adds
+bytes (:func:`ocr.data.sanitize.file_identity`), recomputed on every lookup, and the key adds
 :func:`~ocr.cache.fingerprint.code_fingerprint` (the whole package source and the decoding
 libraries' versions) and ``TransformConfig.cache_key()``. An identity that cannot be read (a
 symlink loop, a permission error) is counted (``sample_cache_identity_errors``) and the sample is

@@ -40,7 +40,7 @@ import xxhash
 from shapely.geometry import MultiPoint, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
-from ocr.data.image_io import ImageReadError, read_image
+from ocr.data.image_io import DEFAULT_MAX_PIXELS, ImageReadError, read_image
 from ocr.data.sample import TextSample
 from ocr.errors import SampleError, UserInputError
 from ocr.targets.prepare import as_points as target_points
@@ -245,18 +245,19 @@ def build_sample(
     source: str,
     meta: Mapping[str, object],
     expected_hw: tuple[int, int] | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> TextSample:
     """Decode the image (EXIF orientation applied: annotations are in the displayed frame) and clean
     the annotations against its size.
 
-    Raises :class:`SampleError`: ``missing_image``/``unreadable_image`` when it can't be decoded,
+    Raises :class:`SampleError`: the image's own reason when it can't be decoded (``missing_image``,
+    ``symlink_loop``, ``image_too_large`` over ``max_pixels``, ``unreadable_image``),
     ``size_mismatch`` when the annotation file states another size (its polygons would be misplaced).
     """
     try:
-        image = read_image(image_path)
+        image = read_image(image_path, max_pixels)
     except ImageReadError as exc:
-        reason = missing_reason(image_path)
-        raise SampleError(reason, image_path.name, str(exc).split(": ", 1)[-1]) from None
+        raise SampleError(exc.reason, image_path.name, str(exc).split(": ", 1)[-1]) from None
     hw = (int(image.shape[0]), int(image.shape[1]))
     if expected_hw is not None and tuple(expected_hw) != hw:
         raise SampleError(

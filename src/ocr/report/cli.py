@@ -27,6 +27,7 @@ from ocr.report.rules import list_rules
 from ocr.report.sources import list_sources, load_run
 from ocr.report.sources.wandb_online import target_for
 from ocr.report.thresholds import Thresholds, load_thresholds
+from ocr.user_errors import USER_ERROR
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,7 +107,7 @@ def check_required(analysis: Analysis, keys: list[str]) -> None:
         sample = ", ".join(sorted(present)[:8]) or "nothing"
         raise ReportError(
             f"{analysis.run.location}: missing metric(s) {', '.join(missing)} "
-            f"(the run has {len(present)} keys, e.g. {sample})"
+            f"(the run has {len(present)} keys, e.g. {sample}); drop --require or pick a run that logs them"
         )
 
 
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
             _compare(targets, args, thresholds)
     except ReportError as exc:
         print(f"ocr report: error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise SystemExit(USER_ERROR) from None
 
 
 if __name__ == "__main__":

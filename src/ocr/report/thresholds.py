@@ -34,12 +34,14 @@ class Thresholds:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ReportError(
-                f"unknown rule threshold(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+                f"unknown rule threshold(s) {', '.join(unknown)}; use one of: {', '.join(sorted(known))}"
             )
         try:
             return replace(self, **{k: float(v) for k, v in values.items()})
         except (TypeError, ValueError) as exc:
-            raise ReportError(f"rule thresholds must be numbers ({exc})") from exc
+            raise ReportError(
+                f"rule thresholds must be numbers ({exc}); e.g. --rule-threshold NAME=0.2"
+            ) from exc
 
 
 def load_thresholds(path: str | None, assignments: list[str] | None = None) -> Thresholds:
@@ -49,9 +51,13 @@ def load_thresholds(path: str | None, assignments: list[str] | None = None) -> T
             text = Path(path).read_text()
             data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
         except (OSError, ValueError, yaml.YAMLError) as exc:
-            raise ReportError(f"{path}: unreadable thresholds file ({exc})") from exc
+            raise ReportError(
+                f"{path}: unreadable thresholds file ({exc}); write a YAML/JSON mapping of name: value"
+            ) from exc
         if not isinstance(data, dict):
-            raise ReportError(f"{path}: thresholds file must be a mapping of name: value")
+            raise ReportError(
+                f"{path}: thresholds file must be a mapping of name: value (see ocr report --list-rules)"
+            )
         thresholds = thresholds.with_overrides(data)
     return from_dotlist(
         Thresholds, assignments or [], "--rule-threshold", thresholds, ReportError, "rule threshold"

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
 import torch
-from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
+from ocr.console import configure_console
 from ocr.errors import UserInputError
 from ocr.loggers import ResumableCSVLogger
+from ocr.tasks import checkpoint as _checkpoint
+from ocr.tasks.run_paths import output_dir
 
 log = logging.getLogger("ocr")
+# Every task imports this module once Lightning is loaded: quiet the libraries' console noise.
+configure_console()
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -28,17 +34,35 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        torch.save(checkpoint, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            # Our own handle, closed even when torch's writer fails: an open descriptor of the
+            # unlinked file would keep its blocks in use until the process exits.
+            with open(tmp, "wb") as fh:
+                torch.save(checkpoint, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException as exc:
+            # A failed save (a full disk, an interrupt) must not leave a hidden partial file that
+            # keeps the disk full; the previous checkpoint at ``path`` is untouched.
+            full = _disk_full(exc, path.parent)
+            tmp.unlink(missing_ok=True)
+            if full:
+                raise UserInputError(
+                    f"cannot save checkpoint {path}: no space left on its disk (the partial file was "
+                    "removed); free some space or write the run elsewhere (hydra.run.dir=DIR)"
+                ) from exc
+            raise
 
 
-def output_dir(cfg: DictConfig) -> Path:
+def _disk_full(exc: BaseException, folder: Path) -> bool:
+    """ENOSPC, or torch's own writer failing (it hides the errno) on a disk with < 1 MiB free."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
     try:
-        return Path(HydraConfig.get().runtime.output_dir)
-    except ValueError:  # composed without @hydra.main (tests)
-        return Path(cfg.paths.output_dir)
+        return isinstance(exc, RuntimeError) and shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
 
 
 def instantiate_callbacks(cfg: DictConfig) -> list[L.Callback]:
@@ -69,25 +93,9 @@ def build_trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list[Lo
 
 
 def resolve_checkpoint(ckpt_path: str | None, cfg: DictConfig) -> str | None:
-    """``last`` means this run dir's last.ckpt, else the newest last.ckpt of an earlier run."""
-    if ckpt_path in (None, ""):
-        return None
-    if ckpt_path != "last":
-        path = Path(str(ckpt_path)).expanduser()
-        if not path.is_file():
-            raise UserInputError(f"checkpoint {path} does not exist; pass ckpt_path=PATH/TO/last.ckpt")
-        return str(path)
-    here = output_dir(cfg) / "checkpoints" / "last.ckpt"
-    if here.is_file():
-        return str(here)
-    runs_root = output_dir(cfg).parent
-    found = sorted(runs_root.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise UserInputError(
-            f"ckpt_path=last: no checkpoints/last.ckpt under {runs_root}; pass ckpt_path=PATH explicitly"
-        )
-    log.info("ckpt_path=last resolved to %s", found[-1])
-    return str(found[-1])
+    """``last`` means this run dir's last.ckpt, else the newest last.ckpt of an earlier run; the
+    file is checked (truncated, not a checkpoint, another model...) before anything is built."""
+    return _checkpoint.check_checkpoint(ckpt_path, output_dir(cfg))
 
 
 def save_resolved_config(cfg: DictConfig, out: Path) -> None:
@@ -97,8 +105,7 @@ def save_resolved_config(cfg: DictConfig, out: Path) -> None:
 
 def checkpoint_data_overrides(ckpt_path: str, cfg: DictConfig) -> dict[str, Any]:
     """Image size and target settings the checkpoint was trained with (unless given explicitly)."""
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    hparams = checkpoint.get("datamodule_hyper_parameters") or {}
+    hparams = _checkpoint.checkpoint_hparams(ckpt_path)["datamodule_hyper_parameters"]
     overrides: dict[str, Any] = {}
     size = cfg.get("image_size")
     overrides["image_size"] = int(size) if size else hparams.get("image_size", cfg.data.image_size)

@@ -6,31 +6,36 @@ import json
 from typing import Any
 
 import hydra
-import lightning as L
 from omegaconf import DictConfig
 
 from ocr.config_dir import config_dir
 from ocr.schema import check_config
-from ocr.tasks.common import (
-    build_trainer,
-    instantiate_callbacks,
-    instantiate_loggers,
-    log,
-    output_dir,
-    resolve_checkpoint,
-    save_resolved_config,
-)
+from ocr.tasks.checkpoint import check_checkpoint
+from ocr.tasks.run_paths import output_dir
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     check_config(cfg)  # every range, before the model, data or workers are built
-    L.seed_everything(cfg.seed, workers=True)
     out = output_dir(cfg)
+    # A resume checkpoint is checked before the data, model and workers are built (and before
+    # torch is imported: a wrong path is answered at once).
+    ckpt = check_checkpoint(cfg.get("ckpt_path"), out)
+
+    import lightning as L
+
+    from ocr.tasks.common import (
+        build_trainer,
+        instantiate_callbacks,
+        instantiate_loggers,
+        log,
+        save_resolved_config,
+    )
+
+    L.seed_everything(cfg.seed, workers=True)
     save_resolved_config(cfg, out)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data, _convert_="all")
     model: L.LightningModule = hydra.utils.instantiate(cfg.model, _convert_="all")
     trainer = build_trainer(cfg, instantiate_callbacks(cfg), instantiate_loggers(cfg, out))
-    ckpt = resolve_checkpoint(cfg.get("ckpt_path"), cfg)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     if trainer.is_global_zero:

@@ -1,4 +1,8 @@
-"""``ocr validate``: evaluate a checkpoint; the last stdout line is the metrics as one JSON object."""
+"""``ocr validate``: evaluate a checkpoint; the last stdout line is the metrics as one JSON object.
+
+torch, Lightning and the model are imported only once the checkpoint has been found and checked,
+so a wrong ``ckpt_path`` is answered in about a second.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +10,37 @@ import json
 from typing import Any
 
 import hydra
-import lightning as L
 from omegaconf import DictConfig
 
 from ocr.config_dir import config_dir
-from ocr.models.lit_module import DBNetModule
 from ocr.schema import check_config
-from ocr.tasks.common import (
-    build_trainer,
-    checkpoint_data_overrides,
-    instantiate_callbacks,
-    instantiate_loggers,
-    output_dir,
-)
+from ocr.tasks.checkpoint import check_checkpoint
+from ocr.tasks.run_paths import output_dir
 
 KEYS = ("precision", "recall", "hmean", "iou_precision", "iou_recall", "iou_hmean")
 
 
 def validate(cfg: DictConfig) -> dict[str, Any]:
     check_config(cfg)  # every range, before the model, data or workers are built
-    L.seed_everything(cfg.seed, workers=True)
-    from ocr.inference.weights import resolve_model_checkpoint
+    if cfg.get("ckpt_path") not in (None, ""):
+        ckpt = check_checkpoint(cfg.ckpt_path, output_dir(cfg))
+        assert ckpt is not None
+    else:
+        from ocr.inference.weights import resolve_model_checkpoint
 
-    ckpt = resolve_model_checkpoint(cfg)  # ckpt_path, else the shipped weights of model=
+        ckpt = resolve_model_checkpoint(cfg)  # the shipped weights of model=
+
+    import lightning as L
+
+    from ocr.models.lit_module import DBNetModule
+    from ocr.tasks.common import (
+        build_trainer,
+        checkpoint_data_overrides,
+        instantiate_callbacks,
+        instantiate_loggers,
+    )
+
+    L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data, **checkpoint_data_overrides(ckpt, cfg), _convert_="all")
     model = DBNetModule.load_from_checkpoint(ckpt, map_location="cpu")
     model.configure_postprocess(**{k: v for k, v in (cfg.get("postprocess") or {}).items() if v is not None})

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 from torch.utils.data import Dataset
 
-from ocr.data.image_io import ImageReadError
+from ocr.data.datasets.listing import ListingIssue
+from ocr.data.image_io import DEFAULT_MAX_PIXELS, ImageReadError
 from ocr.data.sample import TextSample
 from ocr.errors import SampleError
 
@@ -68,9 +69,17 @@ class ReceiptDataset(Dataset[dict[str, Any]]):
 
     #: False for readers that make their own data (synthetic): they need no ``data.root``.
     needs_root: bool = True
+    #: Pixel budget of one decoded image (``data.max_image_pixels``; the data module sets it).
+    max_image_pixels: int | None = DEFAULT_MAX_PIXELS
 
     def __init__(self) -> None:
         self.transform: Callable[[TextSample], dict[str, Any]] | None = None
+        #: Files the listing could not use; indices ``[samples, samples + len)`` (see ``listing``).
+        self.listing_issues: list[ListingIssue] = []
+
+    def listed_issue(self, index: int, samples: int) -> ListingIssue | None:
+        """The listing issue at ``index`` when it is past the ``samples`` real ones, else None."""
+        return self.listing_issues[index - samples] if index >= samples else None
 
     def __len__(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -112,7 +121,7 @@ class ReceiptDataset(Dataset[dict[str, Any]]):
         if isinstance(exc, SampleError):
             reason, where = exc.reason, exc.where
         else:
-            reason = "unreadable_image" if isinstance(exc, ImageReadError) else "unreadable_file"
+            reason = exc.reason if isinstance(exc, ImageReadError) else "unreadable_file"
             where = self.describe(index)
         log.debug("skipping sample %d (%s): %s", index, reason, exc)
         return skip_marker(index, reason, where, str(exc), seconds)

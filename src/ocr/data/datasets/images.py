@@ -1,15 +1,19 @@
-"""A folder of images (or one image) with no labels: the input of ``ocr predict``."""
+"""A folder of images (or one image) with no labels: the input of ``ocr predict``.
+
+Other files in the folder are counted and named (``skipped_unsupported_suffix``, see
+:mod:`ocr.data.datasets.listing`); images sharing a stem (``a.jpg`` + ``a.png``) are predicted
+both, and counted as ``ambiguous_stems`` because their overlays (``<stem>.png``) would collide.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ocr.data.datasets.base import ReceiptDataset, register_dataset
+from ocr.data.datasets.listing import IMAGE_SUFFIXES, ambiguous_stems, list_folder
 from ocr.data.image_io import read_image
 from ocr.data.sample import TextSample
-from ocr.data.validation import file_identity
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+from ocr.data.sanitize import file_identity
 
 
 @register_dataset("images")
@@ -20,21 +24,37 @@ class ImageFolderDataset(ReceiptDataset):
         if root.is_file():
             self.paths = [root]
         elif root.is_dir():
-            self.paths = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            self.paths, self.listing_issues = list_folder(root)
         else:
             raise FileNotFoundError(f"input {root} does not exist: pass an image file or a folder of images")
         if not self.paths:
             raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {root}")
 
+        self.shared_stem = {p for paths in ambiguous_stems(self.paths).values() for p in paths}
+
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.paths) + len(self.listing_issues)
+
+    def describe(self, index: int) -> str:
+        issue = self.listed_issue(index, len(self.paths))
+        return issue.where if issue else self.paths[index].name
 
     def identity(self, index: int) -> tuple[object, ...]:
+        issue = self.listed_issue(index, len(self.paths))
+        if issue is not None:
+            return ("image-listing", issue.reason, issue.where)
         return ("image", *file_identity(self.paths[index]))
 
     def load(self, index: int) -> TextSample:
+        issue = self.listed_issue(index, len(self.paths))
+        if issue is not None:
+            raise issue.error()
         path = self.paths[index]
-        return TextSample(read_image(path), [], [], [], path.name, {"path": str(path)})
+        image = read_image(path, self.max_image_pixels)
+        meta: dict[str, object] = {"path": str(path)}
+        if path in self.shared_stem:
+            meta["issues"] = {"ambiguous_stems": [path.name]}
+        return TextSample(image, [], [], [], path.name, meta)
 
 
 __all__ = ["IMAGE_SUFFIXES", "ImageFolderDataset"]

@@ -4,6 +4,9 @@
 "img_w": W, "img_h": H}}}``. Polygons may have any number (>= 3) of points. ``img_w``/``img_h``,
 when present, must match the decoded image (after EXIF orientation) or the receipt is skipped:
 its polygons would be in another frame. Polygon rules: :mod:`ocr.data.sanitize`.
+An image in ``images/`` that the file does not list, and a file there with a suffix no reader
+decodes, are skip entries, counted and named every epoch (:mod:`ocr.data.datasets.listing`); a
+listed image that is missing is skipped as ``missing_image``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ocr.data.datasets.base import ReceiptDataset, register_dataset
+from ocr.data.datasets.listing import ListingIssue, list_folder
 from ocr.data.sample import TextSample
 from ocr.data.sanitize import (
     Annotations,
@@ -92,14 +96,31 @@ class JsonLayoutDataset(ReceiptDataset):
                 f"none of the {len(self.names)} images listed in {self.annotation_path} exists in "
                 f"{self.image_dir} (first: {self.names[0]}); {ROOT_FIX}"
             )
+        images, unsupported = list_folder(self.image_dir)
+        listed = set(self.names)
+        unlisted = [
+            ListingIssue(
+                "missing_gt",
+                path.name,
+                f"{self.annotation_path.name} has no entry for this image; add one "
+                '({"words": {}} for a receipt with no text) or remove the image',
+            )
+            for path in images
+            if path.name not in listed
+        ]
+        self.listing_issues = unlisted + [u for u in unsupported if u.where not in listed]
 
     def __len__(self) -> int:
-        return len(self.names)
+        return len(self.names) + len(self.listing_issues)
 
     def describe(self, index: int) -> str:
-        return self.names[index]
+        issue = self.listed_issue(index, len(self.names))
+        return issue.where if issue else self.names[index]
 
     def identity(self, index: int) -> tuple[object, ...]:
+        issue = self.listed_issue(index, len(self.names))
+        if issue is not None:
+            return ("json-listing", issue.reason, str(self.image_dir / issue.where))
         name = self.names[index]
         # The entry's own annotations, not the whole file's hash: cheap per sample, and what the
         # sample is made of (entries are read once, when the reader is built).
@@ -115,12 +136,17 @@ class JsonLayoutDataset(ReceiptDataset):
         return sanitize(raw, image_hw, issues or IssueLog(), name)
 
     def load(self, index: int) -> TextSample:
+        issue = self.listed_issue(index, len(self.names))
+        if issue is not None:
+            raise issue.error()
         name = self.names[index]
         entry = self.entries[name]
         raw = entry_annotations(name, entry, self.annotation_path.name)
         source = f"{self.annotation_path.name}[{name}]"
         meta = {"gt_path": str(self.annotation_path)}
-        return build_sample(self.image_dir / name, raw, IssueLog(), source, meta, entry_size(entry))
+        return build_sample(
+            self.image_dir / name, raw, IssueLog(), source, meta, entry_size(entry), self.max_image_pixels
+        )
 
 
 __all__ = ["JsonLayoutDataset", "entry_annotations", "load_layout"]

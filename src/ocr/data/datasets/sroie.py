@@ -3,6 +3,8 @@
 The transcript is everything after the eighth comma (it may contain commas). Lines that don't
 parse are dropped and counted with their line number; a missing gt file skips the receipt (an
 *empty* gt file is a valid receipt with no text). Polygon rules: :mod:`ocr.data.sanitize`.
+A gt file without an image, a file with a suffix no reader decodes and two images sharing a stem
+are skip entries, counted and named every epoch (:mod:`ocr.data.datasets.listing`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ocr.data.datasets.base import ReceiptDataset, register_dataset
-from ocr.data.datasets.images import IMAGE_SUFFIXES
+from ocr.data.datasets.listing import IMAGE_SUFFIXES, ListingIssue, ambiguous_stems, list_folder
 from ocr.data.sample import TextSample
 from ocr.data.sanitize import (
     Annotations,
@@ -72,22 +74,38 @@ class SROIEDataset(ReceiptDataset):
         self.root = require_dir(Path(root).expanduser(), "data root", ROOT_FIX)
         images = require_dir(self.root / image_dir, "image folder", f"{ROOT_FIX}")
         self.gt_dir = require_dir(self.root / gt_dir, "gt folder", f"{ROOT_FIX}")
-        self.image_paths = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self.image_paths, unsupported = list_folder(images)
         if not self.image_paths:
             raise UserInputError(
                 f"empty dataset: no images ({', '.join(IMAGE_SUFFIXES)}) in {images}; {ROOT_FIX}"
             )
+        self.shared_stem = ambiguous_stems(self.image_paths)
+        stems = {p.stem for p in images.iterdir()}
+        orphans = [
+            ListingIssue(
+                "orphan_gt",
+                gt.name,
+                f"no image {gt.stem}.* in {images} for this gt file; add the image or remove the gt file",
+            )
+            for gt in sorted(self.gt_dir.glob("*.txt"))
+            if gt.stem not in stems
+        ]
+        self.listing_issues = unsupported + orphans
 
     def __len__(self) -> int:
-        return len(self.image_paths)
+        return len(self.image_paths) + len(self.listing_issues)
 
     def gt_path(self, index: int) -> Path:
         return self.gt_dir / f"{self.image_paths[index].stem}.txt"
 
     def describe(self, index: int) -> str:
-        return self.image_paths[index].name
+        issue = self.listed_issue(index, len(self.image_paths))
+        return issue.where if issue else self.image_paths[index].name
 
     def identity(self, index: int) -> tuple[object, ...]:
+        issue = self.listed_issue(index, len(self.image_paths))
+        if issue is not None:
+            return ("sroie-listing", issue.reason, str(self.root / issue.where))
         return ("sroie", file_identity(self.image_paths[index]), file_identity(self.gt_path(index)))
 
     def annotations(
@@ -98,9 +116,24 @@ class SROIEDataset(ReceiptDataset):
         return sanitize(parse_gt(gt), image_hw, issues or IssueLog(), gt.name)
 
     def load(self, index: int) -> TextSample:
+        issue = self.listed_issue(index, len(self.image_paths))
+        if issue is not None:
+            raise issue.error()
+        image = self.image_paths[index]
+        if image.stem in self.shared_stem:
+            others = ", ".join(p.name for p in self.shared_stem[image.stem] if p != image)
+            raise SampleError(
+                "ambiguous_stem",
+                image.name,
+                f"{others} has the same stem, so which image {image.stem}.txt describes is unknown; "
+                "rename or remove one of them",
+            )
         gt = self.gt_path(index)
         raw = parse_gt(gt)  # before decoding: a missing gt skips the sample cheaply
-        return build_sample(self.image_paths[index], raw, IssueLog(), gt.name, {"gt_path": str(gt)})
+        meta = {"gt_path": str(gt)}
+        return build_sample(
+            self.image_paths[index], raw, IssueLog(), gt.name, meta, max_pixels=self.max_image_pixels
+        )
 
 
 __all__ = ["SROIEDataset", "parse_gt", "parse_gt_line"]

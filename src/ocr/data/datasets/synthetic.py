@@ -23,7 +23,7 @@ from ocr.data.datasets.base import ReceiptDataset, register_dataset
 from ocr.data.image_io import read_image
 from ocr.data.sample import TextSample
 from ocr.data.synthetic import SyntheticReceiptConfig, render_receipt
-from ocr.data.validation import file_identity
+from ocr.data.sanitize import file_identity
 
 FORMAT_VERSION = 1
 
@@ -101,6 +101,6 @@ class SyntheticReceipts(ReceiptDataset):
 
     def load(self, index: int) -> TextSample:
         label = self.labels[index]
-        image = read_image(self.root / label["file"])
+        image = read_image(self.root / label["file"], self.max_image_pixels)
         polygons = [np.asarray(p, dtype=np.float32) for p in label["polygons"]]
         return TextSample(image, polygons, list(label["texts"]), [False] * len(polygons), label["file"])

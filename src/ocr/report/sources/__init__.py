@@ -31,7 +31,8 @@ def list_sources() -> list[Source]:
 
 def get_source(name: str) -> Source:
     if name not in _BY_NAME:
-        raise ReportError(f"unknown source {name!r} (known: {', '.join(s.name for s in list_sources())})")
+        known = ", ".join(s.name for s in list_sources())
+        raise ReportError(f"unknown source {name!r}; pass --source with one of: {known}")
     return _BY_NAME[name]
 
 
@@ -40,19 +41,30 @@ def detect_source(target: str) -> Source:
         if source.detect(target):
             return source
     expected = "; ".join(f"{s.name}: {s.describe}" for s in list_sources())
-    raise ReportError(f"{target}: no source recognises this run (expected one of: {expected})")
+    raise ReportError(
+        f"{target}: no source recognises this run (expected one of: {expected}); pass one of those, "
+        "or --source NAME (see --list-sources)"
+    )
 
 
 def load_run(target: str, source: str | None = None) -> RunData:
     """Read ``target`` with the named source, or the first one that recognises it."""
     if "://" not in target and not Path(target).exists():
-        raise ReportError(f"{target}: no such file or directory")
+        raise ReportError(
+            f"{target}: no such file or directory; pass a run directory (outputs/train/<run>), a W&B run "
+            "or a TensorBoard log directory"
+        )
     chosen = get_source(source) if source else detect_source(target)
     if source and not chosen.detect(target):
-        raise ReportError(f"{target}: not a {chosen.name} run ({chosen.describe})")
+        raise ReportError(
+            f"{target}: not a {chosen.name} run ({chosen.describe}); drop --source to detect the source"
+        )
     run = chosen.load(target)
     if run.metrics.empty and not run.summary:
-        raise ReportError(f"{target}: the run is empty (no metrics logged, no perf_summary.json)")
+        raise ReportError(
+            f"{target}: the run is empty (no metrics logged, no perf_summary.json); pass a run that "
+            "finished at least one epoch"
+        )
     return run
 
 

@@ -29,12 +29,14 @@ def _detect(target: str) -> bool:
 
 
 def load(target: str) -> RunData:
+    fix = "export it again with ocr report RUN --export-json PATH"
     try:
-        document = json.loads(Path(target).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ReportError(f"{target}: unreadable report JSON ({exc})") from exc
-    if document.get("schema") != SCHEMA:
-        raise ReportError(f"{target}: schema {document.get('schema')!r}, expected {SCHEMA!r}")
+        document = json.loads(Path(target).read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"{target}: unreadable report JSON ({exc}); {fix}") from None
+    if not isinstance(document, dict) or document.get("schema") != SCHEMA:
+        schema = document.get("schema") if isinstance(document, dict) else None
+        raise ReportError(f"{target}: schema {schema!r}, expected {SCHEMA!r}; {fix}")
     metrics = long_table(tuple(row) for row in document.get("metrics", {}).get("rows", []))
     source = document.get("source", {})
     notes = [f"read back from a report export of {source.get('name')} {source.get('location')}"]

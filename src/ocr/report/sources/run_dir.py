@@ -34,8 +34,17 @@ def read_metrics_csv(path: Path) -> pd.DataFrame:
         wide = pd.read_csv(path)
     except pd.errors.EmptyDataError:
         return long_table([])
+    except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as exc:
+        why = "binary, not text" if isinstance(exc, UnicodeDecodeError) else str(exc).strip().splitlines()[0]
+        raise ReportError(
+            f"{path}: unreadable metrics CSV ({why}); restore it from the run, or move it away to "
+            f"report from {SUMMARY} alone"
+        ) from None
     if "step" not in wide.columns:
-        raise ReportError(f"{path}: not a Lightning metrics.csv (no 'step' column)")
+        raise ReportError(
+            f"{path}: not a Lightning metrics.csv (no 'step' column); pass the run directory ocr train "
+            f"wrote, or move the file away to report from {SUMMARY} alone"
+        )
     epochs = wide["epoch"] if "epoch" in wide.columns else pd.Series([None] * len(wide))
     value_columns = [c for c in wide.columns if c not in ("step", "epoch")]
     rows = [
@@ -49,12 +58,20 @@ def read_metrics_csv(path: Path) -> pd.DataFrame:
 
 
 def read_summary(path: Path) -> dict[str, Any]:
+    fix = f"restore it from the run, or move it away to report from {METRICS} alone"
     try:
-        document = json.loads(path.read_text())
+        document = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ReportError(f"{path}: unreadable perf summary (binary, not JSON text); {fix}") from None
     except (OSError, json.JSONDecodeError) as exc:
-        raise ReportError(f"{path}: unreadable perf summary ({exc})") from exc
+        raise ReportError(f"{path}: unreadable perf summary ({exc}); {fix}") from None
+    if not isinstance(document, dict):
+        raise ReportError(f"{path}: not a perf summary (a JSON {type(document).__name__}); {fix}")
     if document.get("schema") != SCHEMA:
-        raise ReportError(f"{path}: schema {document.get('schema')!r}, expected {SCHEMA!r}")
+        raise ReportError(
+            f"{path}: schema {document.get('schema')!r}, expected {SCHEMA!r}; write it with this version "
+            f"of ocr (ocr train), or {fix}"
+        )
     return document
 
 
@@ -69,7 +86,13 @@ def load(target: str) -> RunData:
         notes.append(f"{METRICS} not found: no accuracy or loss curves")
     hydra_cfg: dict[str, Any] = {}
     if (root / "config.yaml").is_file():
-        hydra_cfg = yaml.safe_load((root / "config.yaml").read_text()) or {}
+        try:
+            loaded = yaml.safe_load((root / "config.yaml").read_bytes().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            # Optional: the summary carries the key settings; the report says what was not read.
+            notes.append(f"config.yaml unreadable ({type(exc).__name__}): settings from {SUMMARY} only")
+            loaded = None
+        hydra_cfg = loaded if isinstance(loaded, dict) else {}
     run_info = dict(summary["run"]) if summary else {}
     info: dict[str, Any] = {
         "name": root.resolve().name,

@@ -81,7 +81,10 @@ def load(target: str) -> RunData:
     metrics = long_table(rows).sort_values(["step", "key"], kind="stable").reset_index(drop=True)
     hparams: dict[str, Any] = {}
     if (directory / "hparams.yaml").is_file():
-        hparams = yaml.safe_load((directory / "hparams.yaml").read_text()) or {}
+        try:
+            hparams = yaml.safe_load((directory / "hparams.yaml").read_bytes().decode("utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            hparams = {}  # optional: the report only misses the run's settings
     info = {
         "name": directory.resolve().parent.name if directory.name == "tensorboard" else directory.name,
         "config": key_config(hparams),

@@ -46,13 +46,20 @@ class LogContents:
 def check_header(head: bytes, path: Path) -> None:
     if len(head) < HEADER_LEN:
         raise ReportError(
-            f"{path}: not a W&B transaction log (file shorter than its {HEADER_LEN}-byte header)"
+            f"{path}: not a W&B transaction log (file shorter than its {HEADER_LEN}-byte header); pass the "
+            "run-*.wandb file (or folder) of a W&B offline run"
         )
     ident, magic, version = FILE_HEADER.unpack(head[:HEADER_LEN])
     if ident != IDENT or magic != MAGIC:
-        raise ReportError(f"{path}: not a W&B transaction log (header {head[:HEADER_LEN]!r})")
+        raise ReportError(
+            f"{path}: not a W&B transaction log (header {head[:HEADER_LEN]!r}); pass the run-*.wandb file "
+            "(or folder) of a W&B offline run"
+        )
     if version != VERSION:
-        raise ReportError(f"{path}: W&B transaction log version {version}, this reader knows {VERSION}")
+        raise ReportError(
+            f"{path}: W&B transaction log version {version}, this reader knows {VERSION}; sync the run and "
+            "use --run-id instead"
+        )
 
 
 def read_log(path: Path) -> LogContents:

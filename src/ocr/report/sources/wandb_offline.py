@@ -146,7 +146,9 @@ def parse_records(blobs: list[bytes]) -> dict[str, Any]:
 def load(target: str) -> RunData:
     path, notes = find_log(target)
     if path is None:
-        raise ReportError(f"{target}: no W&B run file (run-*.wandb) found")
+        raise ReportError(
+            f"{target}: no W&B run file (run-*.wandb) found; pass the offline-run-* folder of the run"
+        )
     contents = read_log(path)
     parsed = parse_records(contents.records)
     notes += [f"{path.name}: {problem}" for problem in contents.problems]

@@ -48,7 +48,10 @@ def load(target: str) -> RunData:
         config = dict(run.config)
         metadata = run.metadata
     except Exception as exc:  # wandb raises its own CommError / ValueError hierarchy
-        raise ReportError(f"{target}: cannot read the W&B run ({type(exc).__name__}: {exc})") from exc
+        raise ReportError(
+            f"{target}: cannot read the W&B run ({type(exc).__name__}: {exc}); check --run-id, --project, "
+            "--entity and your W&B login"
+        ) from exc
     notes = [] if metadata else ["the run has no wandb-metadata.json: hardware unknown"]
     versions = {}
     if metadata:

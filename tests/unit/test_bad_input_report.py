@@ -1,0 +1,85 @@
+"""``ocr report`` on unreadable inputs: one line naming the file and the fix, exit status 2."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ocr.report.cli import main
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "report" / "tb_run"
+BINARY = bytes(range(256)) * 8  # not UTF-8 text
+GZIP = gzip.compress(b"step,epoch,val/hmean\n" * 50)  # e.g. a compressed copy under the old name
+
+
+def run_dir(tmp_path: Path, **files: bytes) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    for name, data in files.items():
+        (run / name.replace("__", ".")).write_bytes(data)
+    return run
+
+
+def report(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int | str | None, str]:
+    with pytest.raises(SystemExit) as info:
+        main([str(run), "--output", str(tmp_path / "r.md"), "--no-plots"])
+    return info.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"metrics__csv": BINARY}, r"metrics\.csv: unreadable metrics CSV \(.+\); restore it from the run"),
+        ({"metrics__csv": GZIP}, r"metrics\.csv: unreadable metrics CSV \(binary, not text\); restore it"),
+        ({"perf_summary__json": BINARY}, r"perf_summary\.json: unreadable perf summary \(binary, not JSON"),
+        ({"perf_summary__json": b"[1, 2]"}, r"perf_summary\.json: not a perf summary \(a JSON list\)"),
+        ({"metrics__csv": b"a,b\n1,2\n"}, r"metrics\.csv: not a Lightning metrics\.csv .*; pass the run"),
+    ],
+)
+def test_unreadable_run_file_is_one_line_with_a_fix_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], files: dict[str, bytes], message: str
+) -> None:
+    code, err = report(run_dir(tmp_path, **files), tmp_path, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ocr report: error: "), err
+    assert re.search(message, lines[0]), lines[0]
+
+
+def test_binary_config_yaml_is_a_note_not_a_crash(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = run_dir(tmp_path, config__yaml=BINARY)
+    main(
+        [
+            str(run),
+            "--output",
+            str(tmp_path / "r.md"),
+            "--no-plots",
+            "--export-json",
+            str(tmp_path / "r.json"),
+        ]
+    )
+    notes = json.loads((tmp_path / "r.json").read_text())["notes"]
+    assert any("config.yaml unreadable" in n for n in notes), notes
+
+
+@pytest.mark.parametrize(
+    ("argv", "fix"),
+    [
+        (["{tmp}/nowhere"], "pass a run directory"),
+        (["{tmp}"], "or --source NAME (see --list-sources)"),
+        (["{fixture}", "--rule-threshold", "nope=1"], "use one of:"),
+    ],
+)
+def test_other_report_errors_name_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], fix: str
+) -> None:
+    args = [a.format(tmp=tmp_path, fixture=FIXTURE) for a in argv]
+    with pytest.raises(SystemExit) as info:
+        main([*args, "--output", str(tmp_path / "r.md"), "--no-plots"])
+    assert info.value.code == 2
+    assert fix in capsys.readouterr().err

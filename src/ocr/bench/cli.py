@@ -88,6 +88,11 @@ register(
     module_loader("ocr.bench.overhead"),
 )
 register(
+    "eval-work",
+    "non-model CPU per validation image (post-processing, CLEval, IoU): reference vs fast, same states",
+    module_loader("ocr.bench.eval_work"),
+)
+register(
     "baseline",
     "the performance suite's measurements as a baseline JSON (ocr.report/1); "
     "also `ocr bench --save-baseline PATH`",

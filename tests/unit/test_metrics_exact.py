@@ -86,6 +86,8 @@ def scene(rng: np.random.Generator, kind: str, n: int = 24) -> Image:
             a = np.stack([gt[0], mid_top, mid_bot, gt[3]])
             b = np.stack([mid_top, gt[1], gt[2], mid_bot])
             preds += [a + jit, b + jit]
+        elif r < 0.26:  # far too long: PCCs inside, but area precision < 0.3 (no match)
+            preds.append(rect(x0 - 2 * w, y0, x0 + 3 * w, y0 + h) + jit)
         elif kind == "merged" and r < 0.6:
             preds.append(rect(x0, y0, x0 + w, y0 + h + 24) + jit)  # this line and the next
         else:
@@ -154,7 +156,8 @@ def test_cleval_dc_minus_care_and_dc_detections() -> None:
     """A DC box overlapping care boxes (cleval subtracts them from it) and detections on it."""
     care = rect(10, 10, 210, 30)
     dc = rect(150, 15, 320, 40)  # overlaps the care line's right end
-    dets = [care + 1.0, rect(220, 18, 318, 38), rect(160, 20, 200, 38), rect(300, 30, 400, 50)]
+    # rect(160, 16, 200, 32) lies mostly on the care part: a DC detection only without the subtraction
+    dets = [care + 1.0, rect(220, 18, 318, 38), rect(160, 16, 200, 32), rect(300, 30, 400, 50)]
     img = (dets, [care, dc], ["abcdefghij", "###"], [False, True])
     fast = CLEvalDetectionMetric()
     fast.update(*img)

@@ -31,6 +31,7 @@ import numpy as np
 import pyclipper
 import torch
 
+from ocr.perf.inject import injected
 from ocr.postprocess.geometry import order_points_clockwise, order_quads_clockwise, polygon_area
 
 # pyclipper works on integers; offsetting at 1/8 px keeps sub-pixel accuracy for small boxes.
@@ -123,6 +124,11 @@ class DBPostProcessor:
             raise ValueError(f"output must be 'quad' or 'polygon', got {self.output!r}")
 
     def __call__(self, prob_map: np.ndarray | torch.Tensor, meta: Meta) -> Detections:
+        if injected("postprocess"):  # the perf suite's injected 2x slowdown (ocr.perf.inject)
+            self._detect(prob_map, meta)
+        return self._detect(prob_map, meta)
+
+    def _detect(self, prob_map: np.ndarray | torch.Tensor, meta: Meta) -> Detections:
         pred = _as_float32_map(prob_map)
         orig_h, orig_w, scale = read_meta(meta)
         # bool -> uint8 is a zero-copy view; findContours wants a single-channel 8-bit image.

@@ -370,7 +370,9 @@ def measure_evalwork(settings: SuiteSettings) -> dict[str, float]:
                 net.encoder(batch)
 
     def ratio(a: Callable[[], None], b: Callable[[], None]) -> float:
-        a(), b()  # warm-up: numba compiles cleval's matchers, first-touch buffers, GT cache fill
+        # warm-up: numba compiles cleval's matchers, first-touch buffers, GT cache fill
+        a()
+        b()
         ratios = []
         for r in range(settings.evalwork_repeats):
             if r % 2 == 0:

@@ -22,6 +22,7 @@ import yaml
 
 from ocr.bench.baseline import GROUPS, SuiteSettings, TrainerRun, measure_trainer_isolated
 from ocr.bench.baseline import measure as measure_group
+from ocr.perf.inject import injected_stages
 from ocr.perf.system import hardware_info
 from ocr.targets.db_targets import SLOWDOWN_ENV, slowdown_injected
 
@@ -36,6 +37,7 @@ _GROUP_OF = (
     ("bench.targets.", "targets"),
     ("bench.cache.", "cache"),
     ("bench.overhead.", "overhead"),
+    ("bench.evalwork.", "evalwork"),
     ("bench.validate.", "trainer"),
 )
 
@@ -69,11 +71,10 @@ def threshold(thresholds: dict[str, Any], key: str) -> float:
 
 
 def injected_note() -> str:
-    return (
-        f" [{SLOWDOWN_ENV}=1 is set: fast targets and the cache are bypassed on purpose]"
-        if slowdown_injected()
-        else ""
-    )
+    if slowdown_injected():
+        return f" [{SLOWDOWN_ENV}=1 is set: fast targets and the cache are bypassed on purpose]"
+    stages = sorted(injected_stages())
+    return f" [{SLOWDOWN_ENV}={','.join(stages)}: that work is doubled on purpose]" if stages else ""
 
 
 # -- checks -----------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from ocr.perf.inject import injected_stages
 from ocr.targets.db_targets import SLOWDOWN_ENV, slowdown_injected
 from tests.performance._measure import (
     HERE,
@@ -201,6 +202,55 @@ def test_speed_validation_vs_training_per_sample(perf: Session) -> None:
     )
 
 
+# Validation's per-image stages (OCR_PERF_INJECT_SLOWDOWN=postprocess|cleval|forward bites each).
+STAGE_CHECKS = {
+    "postprocess": (
+        "test_speed_postprocess_vs_reference",
+        "post-processing / reference post-processing (CPU)",
+        "bench.evalwork.postprocess_vs_reference",
+        "speed.postprocess_vs_reference_max",
+    ),
+    "cleval": (
+        "test_speed_cleval_vs_official",
+        "CLEval update / official whole-image update (CPU)",
+        "bench.evalwork.cleval_vs_official",
+        "speed.cleval_vs_official_max",
+    ),
+    "forward": (
+        "test_speed_forward_vs_encoder",
+        "DBNet forward / encoder alone (CPU)",
+        "bench.evalwork.forward_vs_encoder",
+        "speed.forward_vs_encoder_max",
+    ),
+}
+
+
+def _stage_check(perf: Session, stage: str) -> None:
+    _, name, figure, key = STAGE_CHECKS[stage]
+    perf.check(
+        name,
+        figure,
+        "<=",
+        key,
+        lambda: (
+            f"Median of interleaved pairs on {perf.figures['bench.evalwork.images']:.0f} synthetic receipts."
+        ),
+        confirm=True,
+    )
+
+
+def test_speed_postprocess_vs_reference(perf: Session) -> None:
+    _stage_check(perf, "postprocess")
+
+
+def test_speed_cleval_vs_official(perf: Session) -> None:
+    _stage_check(perf, "cleval")
+
+
+def test_speed_forward_vs_encoder(perf: Session) -> None:
+    _stage_check(perf, "forward")
+
+
 # -- memory ---------------------------------------------------------------------------------------------
 def test_memory_validation_peak_rss(perf: Session) -> None:
     perf.check(
@@ -256,10 +306,10 @@ MUST_PASS = (
 
 
 def _run_injected(
-    tmp_path: Path, ci: bool, select: str, extra: list[str]
+    tmp_path: Path, ci: bool, select: str, extra: list[str], value: str = "1"
 ) -> tuple[subprocess.CompletedProcess[str], float]:
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
-    env.update({SLOWDOWN_ENV: "1", LAST_RUN_ENV: str(tmp_path / "last_run.json"), "PYTHONUNBUFFERED": "1"})
+    env.update({SLOWDOWN_ENV: value, LAST_RUN_ENV: str(tmp_path / "last_run.json"), "PYTHONUNBUFFERED": "1"})
     command = [
         sys.executable,
         "-m",
@@ -287,6 +337,24 @@ def _run_injected(
 def _summary_line(output: str) -> str:
     lines = [line for line in output.splitlines() if re.search(r"\d+ (failed|passed)", line)]
     return lines[-1].strip("= ") if lines else "(no pytest summary line)"
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_CHECKS))
+def test_injected_stage_slowdown_is_caught(perf: Session, tmp_path: Path, stage: str) -> None:
+    """``OCR_PERF_INJECT_SLOWDOWN=<stage>`` doubles one stage: its check fails, the other two pass."""
+    if injected_stages():
+        pytest.skip(f"{SLOWDOWN_ENV} is already set: this test starts the injected run itself")
+    tests = [STAGE_CHECKS[s][0] for s in sorted(STAGE_CHECKS)]
+    proc, seconds = _run_injected(tmp_path, perf.ci, " or ".join(tests), [], value=stage)
+    output = proc.stdout + proc.stderr
+    print(f"\n--- {SLOWDOWN_ENV}={stage}, child pytest: {_summary_line(output)} ({seconds:.0f} s wall) ---")
+    failing = STAGE_CHECKS[stage][0]
+    assert f"FAILED tests/performance/test_regression.py::{failing}" in output, output[-3000:]
+    assert f"PERF CHECK FAILED: {STAGE_CHECKS[stage][1]}:" in output, output[-3000:]
+    for other in tests:
+        if other != failing:
+            assert f"FAILED tests/performance/test_regression.py::{other}" not in output, output[-3000:]
+    assert "1 failed, 2 passed" in output, _summary_line(output)
 
 
 def test_injected_slowdown_is_caught(perf: Session, tmp_path: Path) -> None:

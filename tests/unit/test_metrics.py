@@ -11,6 +11,7 @@ from cleval.torchmetric import CLEvalMetric
 from torchmetrics import Metric
 
 from ocr.metrics import CLEvalDetectionMetric, DetectionMetrics, IoUDetectionMetric
+from ocr.metrics.iou_metric import to_geometry
 
 Poly = np.ndarray
 
@@ -242,11 +243,14 @@ def test_iou_invalid_and_degenerate_polygons_do_not_crash() -> None:
     bowtie = np.array([[10, 10], [210, 30], [210, 10], [10, 30]], np.float32)  # self-intersecting
     line = np.array([[0, 0], [5, 5]], np.float32)
     flat = rect(10, 10, 210, 10)  # zero area
+    # make_valid keeps both lobes of the bow-tie (area 2000); buffer(0) would keep one (1000)
+    assert to_geometry(bowtie).area == pytest.approx(2000.0)
     m = iou_run(([bowtie, line, flat], [LINE_A], [False]))
-    # make_valid keeps both lobes of the bow-tie (area 2000 of LINE_A's 4000 -> IoU 0.5, a match);
-    # buffer(0) would keep one lobe (IoU 0.25). The other two are unmatched detections.
-    assert counts(m) == (1, 3, 1)
-    assert float(m.compute()["precision"]) == pytest.approx(1 / 3)
+    # IoU with LINE_A (4000) is exactly 0.5: not a match (IoU > 0.5, as the ICDAR15 script)
+    assert counts(m) == (1, 3, 0)
+    half = rect(10, 10, 110, 30)  # the left half of LINE_A: IoU exactly 0.5 as well
+    assert counts(iou_run(([half], [LINE_A], [False]))) == (1, 1, 0)
+    assert counts(iou_run(([half + np.float32([0.0, 0.0])], [rect(10, 10, 109, 30)], [False]))) == (1, 1, 1)
 
 
 # --------------------------------------------------------------------------- DetectionMetrics + DDP

@@ -43,7 +43,7 @@ from ocr.bench.targets import same_bits, same_targets
 SUITE_VERSION = "ocr-perf-suite/1"
 
 # Figures measured by this module, by group (the suite measures a group only when a test needs it).
-GROUPS = ("targets", "cache", "overhead", "trainer")
+GROUPS = ("targets", "cache", "overhead", "evalwork", "trainer")
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,10 @@ class SuiteSettings:
     # slower, A/B ratios of -60%..+110% measured); single-threaded, step time follows the CPU share
     # (the same A/B within +-6% under the same load). 0 keeps torch's default.
     torch_threads: int = 1
+    evalwork_images: int = 8  # synthetic receipts, perfect-model maps (ocr.bench.eval_work)
+    evalwork_size: int = 384
+    evalwork_repeats: int = 5  # interleaved A/B passes (median of the per-pair ratios)
+    evalwork_forward_size: int = 128  # tiny DBNet input for the forward-pass ratio
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> SuiteSettings:
@@ -291,6 +295,97 @@ def measure_overhead(settings: SuiteSettings) -> dict[str, float]:
     }
 
 
+# -- validation's exact work and forward pass ------------------------------------------------------
+def measure_evalwork(settings: SuiteSettings) -> dict[str, float]:
+    """Same-run ratios of validation's per-image stages against fixed reference workloads.
+
+    Each ratio is the median over interleaved pairs of thread CPU times (see ocr.bench.eval_work):
+
+    * ``postprocess_vs_reference``: :class:`DBPostProcessor` / :func:`reference_quads` on the same maps;
+    * ``cleval_vs_official``: the fast CLEval update (GT cache warm) / the official whole-image one;
+    * ``forward_vs_encoder``: a tiny DBNet's forward / its encoder alone on the same batch.
+
+    The references are untouched by ``OCR_PERF_INJECT_SLOWDOWN`` (:mod:`ocr.perf.inject`), so a 2x
+    slower stage doubles its ratio.
+    """
+    import torch
+
+    from ocr.bench.eval_work import Item, perfect_map, single_thread
+    from ocr.metrics import CLEvalDetectionMetric
+    from ocr.models.dbnet import DBNet
+    from ocr.postprocess import DBPostProcessor
+    from ocr.postprocess.reference import reference_quads
+
+    samples = validation_samples(settings.evalwork_images, settings.evalwork_size, settings.seed)
+    items = []
+    for s in samples:
+        meta = s["meta"]
+        scale = float(meta["scale"])
+        prob = perfect_map(meta["gt_polygons"], meta["gt_ignore"], scale, settings.evalwork_size)
+        items.append(Item(meta["name"], prob, meta, meta["gt_polygons"], meta["gt_texts"], meta["gt_ignore"]))
+    post = DBPostProcessor()
+    clock = time.thread_time
+    dets = [post(it.prob_map, it.meta)[0] for it in items]
+    fast_cleval = CLEvalDetectionMetric()
+
+    def timed(fn: Callable[[], object]) -> float:
+        t0 = clock()
+        fn()
+        return clock() - t0
+
+    def post_fast() -> None:
+        for it in items:
+            post(it.prob_map, it.meta)
+
+    def post_ref() -> None:
+        for it in items:
+            reference_quads(post, it.prob_map, it.meta)
+
+    def cleval_fast() -> None:
+        for d, it in zip(dets, items, strict=True):
+            fast_cleval.update(d, it.polygons, it.texts, it.ignore)
+
+    def cleval_official() -> None:
+        m = CLEvalDetectionMetric(split_groups=False)
+        for d, it in zip(dets, items, strict=True):
+            m.update(d, it.polygons, it.texts, it.ignore)
+
+    torch.manual_seed(0)
+    net = DBNet(backbone=settings.overhead_backbone, pretrained=False, inner_channels=32).eval()
+    batch = torch.rand(2, 3, settings.evalwork_forward_size, settings.evalwork_forward_size)
+
+    def forward() -> None:
+        with torch.no_grad():
+            for _ in range(3):
+                net(batch, with_thresh=False)
+
+    def encoder() -> None:
+        with torch.no_grad():
+            for _ in range(3):
+                net.encoder(batch)
+
+    def ratio(a: Callable[[], None], b: Callable[[], None]) -> float:
+        # warm-up: numba compiles cleval's matchers, first-touch buffers, GT cache fill
+        a()
+        b()
+        ratios = []
+        for r in range(settings.evalwork_repeats):
+            if r % 2 == 0:
+                ta, tb = timed(a), timed(b)
+            else:
+                tb, ta = timed(b), timed(a)
+            ratios.append(ta / tb)
+        return statistics.median(ratios)
+
+    with single_thread():
+        return {
+            "bench.evalwork.images": float(len(items)),
+            "bench.evalwork.postprocess_vs_reference": ratio(post_fast, post_ref),
+            "bench.evalwork.cleval_vs_official": ratio(cleval_fast, cleval_official),
+            "bench.evalwork.forward_vs_encoder": ratio(forward, encoder),
+        }
+
+
 # -- the real Trainer -------------------------------------------------------------------------------
 @dataclass
 class TrainerRun:
@@ -390,6 +485,8 @@ def measure(group: str, settings: SuiteSettings, workdir: Path) -> dict[str, flo
         return measure_cache(settings, workdir)
     if group == "overhead":
         return measure_overhead(settings)
+    if group == "evalwork":
+        return measure_evalwork(settings)
     if group == "trainer":
         return measure_trainer_isolated(settings, workdir / "trainer").figures
     raise ValueError(f"unknown group {group!r}; known: {GROUPS}")

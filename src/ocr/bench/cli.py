@@ -85,6 +85,10 @@ SUBCOMMANDS: dict[str, tuple[str, Loader]] = {
         "ONNX vs torch on real images: probability-map max abs diff and identical boxes",
         module_loader("ocr.bench.onnx_agreement"),
     ),
+    "eval-work": (
+        "non-model CPU per validation image (post-processing, CLEval, IoU): reference vs fast, same states",
+        module_loader("ocr.bench.eval_work"),
+    ),
 }
 
 

@@ -21,12 +21,12 @@ Call convention (worked out from the cleval source, pinned by tests/unit/test_me
 All states of the base class are sums (``dist_reduce_fx="sum"``); ``compute`` takes the ratios
 once, after summation over images and DDP ranks.
 
-Speed: cleval compares every GT with every detection in Python. Boxes whose bounding boxes do not
-touch cannot interact (area precision, pseudo-character inclusion, don't-care subtraction and all
-matching rules only look at overlapping pairs), so ``update`` runs cleval's own ``evaluation`` on
-each connected group of mutually overlapping boxes, sums the groups' stats on the host and adds
-them to the states once per image. Every stat is a sum over boxes or matches, so the totals are
-identical to one ``CLEvalMetric.update`` call on the whole image (``split_groups=False``; tested).
+Speed: ``update`` does not call cleval's ``evaluation`` on the whole image. The GT side is
+prepared once per distinct GT and cached (:mod:`ocr.metrics.prepared_gt`), the image is evaluated
+per group of boxes that touch, and the per-box result objects cleval builds for dumping are never
+made (:mod:`ocr.metrics.cleval_stats`). Every stat is a sum over boxes or matches, so the totals
+are identical to one official ``CLEvalMetric.update`` call on the whole image
+(``split_groups=False``, kept as the reference; tested).
 """
 
 from __future__ import annotations
@@ -35,64 +35,33 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from cleval.box_types import QUAD
-from cleval.data import SampleResult, Stats, accumulate_stats
-from cleval.eval_functions import evaluation
+from cleval.data import SampleResult
 from cleval.torchmetric import CLEvalMetric
 
-from ocr.postprocess.geometry import polygon_to_quad
+from ocr.metrics.cleval_stats import image_stats
+from ocr.metrics.prepared_gt import DC_TEXT, MAX_PLACEHOLDER_CHARS, GTCache, PreparedGT, placeholder_length
+from ocr.perf.inject import injected
+from ocr.postprocess.geometry import polygons_to_quads
 
-DC_TEXT = "###"
-MAX_PLACEHOLDER_CHARS = 100
+__all__ = [
+    "DC_TEXT",
+    "MAX_PLACEHOLDER_CHARS",
+    "CLEvalDetectionMetric",
+    "placeholder_length",
+    "quads_array",
+]
 
 
 def quads_array(polys: Sequence[np.ndarray]) -> np.ndarray:
     """List of (N, 2) polygons -> (len, 8) float32 quads, clockwise from top-left."""
-    if len(polys) == 0:
-        return np.zeros((0, 8), dtype=np.float32)
-    return np.stack([polygon_to_quad(p).reshape(8) for p in polys]).astype(np.float32)
-
-
-def placeholder_length(quad: np.ndarray) -> int:
-    """Pseudo character count of a text quad: its long/short side ratio, as cleval does for DC boxes."""
-    q = quad.reshape(4, 2).astype(np.float64)
-    horiz = (np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2
-    vert = (np.linalg.norm(q[2] - q[1]) + np.linalg.norm(q[3] - q[0])) / 2
-    ratio = (max(horiz, vert) + 1e-5) / (min(horiz, vert) + 1e-5)
-    return int(min(max(round(0.5 + ratio), 1), MAX_PLACEHOLDER_CHARS))
-
-
-def overlap_groups(boxes: np.ndarray) -> list[np.ndarray]:
-    """Connected components of boxes (K, 4: xmin, ymin, xmax, ymax) whose rectangles touch."""
-    k = len(boxes)
-    if k == 0:
-        return []
-    touch = (
-        (boxes[:, None, 0] <= boxes[None, :, 2] + 1)
-        & (boxes[None, :, 0] <= boxes[:, None, 2] + 1)
-        & (boxes[:, None, 1] <= boxes[None, :, 3] + 1)
-        & (boxes[None, :, 1] <= boxes[:, None, 3] + 1)
-    )
-    label = np.full(k, -1, dtype=np.int64)
-    n_groups = 0
-    for seed in range(k):
-        if label[seed] >= 0:
-            continue
-        label[seed] = n_groups
-        stack = [seed]
-        while stack:
-            i = stack.pop()
-            for j in np.nonzero(touch[i] & (label < 0))[0]:
-                label[j] = n_groups
-                stack.append(int(j))
-        n_groups += 1
-    return [np.nonzero(label == g)[0] for g in range(n_groups)]
+    return polygons_to_quads(list(polys)).reshape(-1, 8)
 
 
 class CLEvalDetectionMetric(CLEvalMetric):
     """Official CLEval (detection part only) with a polygon-level ``update`` for one image.
 
     ``split_groups=False`` feeds each image to cleval in one call (slower, same numbers).
+    ``gt_cache_size``: how many distinct images' prepared GT to keep (0: prepare on every update).
     """
 
     det_num_char_gt: torch.Tensor
@@ -113,6 +82,7 @@ class CLEvalDetectionMetric(CLEvalMetric):
         vertical_aspect_ratio_thresh: float = 0.5,
         ap_constraint: float = 0.3,
         split_groups: bool = True,
+        gt_cache_size: int = 4096,
     ) -> None:
         super().__init__(
             case_sensitive=case_sensitive,
@@ -122,6 +92,7 @@ class CLEvalDetectionMetric(CLEvalMetric):
             ap_constraint=ap_constraint,
         )
         self.split_groups = split_groups
+        self.gt_cache = GTCache(gt_cache_size)
 
     def update(
         self,
@@ -129,57 +100,59 @@ class CLEvalDetectionMetric(CLEvalMetric):
         gt_polys: Sequence[np.ndarray],
         gt_texts: Sequence[str] | None = None,
         gt_ignore: Sequence[bool] | None = None,
+        gt: PreparedGT | None = None,
     ) -> None:
-        """Accumulate one image. Polygons are (N, 2) arrays in the same pixel frame."""
-        n_gt = len(gt_polys)
-        texts = [""] * n_gt if gt_texts is None else [str(t) for t in gt_texts]
-        ignore = [False] * n_gt if gt_ignore is None else [bool(v) for v in gt_ignore]
-        if not (len(texts) == len(ignore) == n_gt):
-            raise ValueError(f"{n_gt} GT polygons, {len(texts)} texts, {len(ignore)} ignore flags")
+        """Accumulate one image. Polygons are (N, 2) arrays in the same pixel frame.
 
-        gt_quads = quads_array(gt_polys)
+        ``gt``: the image's :class:`PreparedGT` when the caller has it (``DetectionMetrics``
+        shares one with the IoU metric); otherwise it comes from this metric's GT cache.
+        """
+        if not self.split_groups:
+            self._update_official(pred_polys, gt_polys, gt_texts, gt_ignore)
+            return
+        if gt is None:
+            gt = self.gt_cache.get(gt_polys, gt_texts, gt_ignore)
+        elif len(gt) != len(gt_polys):
+            raise ValueError(f"prepared GT has {len(gt)} polygons, gt_polys {len(gt_polys)}")
+        if len(gt) == 0 and len(pred_polys) == 0:
+            return
+        prepared = gt.cleval(self.options.VERTICAL_ASPECT_RATIO_THRESH, self.options.CASE_SENSITIVE)
         det_quads = quads_array(pred_polys)
-        is_dc = [ig or t == DC_TEXT for t, ig in zip(texts, ignore, strict=True)]
+        if injected("cleval"):  # the perf suite's injected 2x slowdown (ocr.perf.inject)
+            image_stats(self.options, prepared, det_quads)
+        stats = image_stats(self.options, prepared, det_quads)
+        # name-mangled CLEvalMetric.__accumulate: the official state bookkeeping (cleval==0.1.1);
+        # one accumulate per image, a few tensor ops instead of one set per group
+        self._CLEvalMetric__accumulate(SampleResult(matches=[], gts=[], preds=[], stats=stats))
+
+    def _update_official(
+        self,
+        pred_polys: Sequence[np.ndarray],
+        gt_polys: Sequence[np.ndarray],
+        gt_texts: Sequence[str] | None,
+        gt_ignore: Sequence[bool] | None,
+    ) -> None:
+        """Reference path: the official torchmetric update, one call for the whole image."""
+        prepared = PreparedGT.build(gt_polys, gt_texts, gt_ignore)
+        if len(prepared) == 0 and len(pred_polys) == 0:
+            return
+        gt_quads = quads_array(prepared.polygons)
+        det_quads = quads_array(pred_polys)
+        is_dc = [ig or t == DC_TEXT for t, ig in zip(prepared.texts, prepared.ignore, strict=True)]
         letters = [
             t if (dc or t) else "x" * placeholder_length(q)
-            for t, dc, q in zip(texts, is_dc, gt_quads, strict=True)
+            for t, dc, q in zip(prepared.texts, is_dc, gt_quads, strict=True)
         ]
-        if n_gt == 0 and len(det_quads) == 0:
-            return
-
-        if not self.split_groups:
-            # Reference path: the official torchmetric update, one call for the whole image.
-            super().update(
-                det_quads,
-                gt_quads,
-                det_letters=[""] * len(det_quads),
-                gt_letters=letters,
-                gt_is_dcs=is_dc,
-            )
-            return
-
-        # Fast path: the official ``evaluation`` per overlap group (E2E off: it only fills the
-        # e2e stats, which are not reported), summed on the host, then ONE accumulate into the
-        # states -- a few tensor ops per image instead of per group, which matters on GPU.
-        self.options.E2E = False
-        total = Stats()
-        all_quads = np.concatenate([gt_quads, det_quads]).reshape(-1, 4, 2)
-        boxes = np.concatenate([np.floor(all_quads.min(axis=1)), np.ceil(all_quads.max(axis=1))], axis=1)
-        for group in overlap_groups(boxes):
-            gt_boxes = [
-                QUAD(gt_quads[i], confidence=0.0, transcription=letters[i], is_dc=is_dc[i])
-                for i in group[group < n_gt]
-            ]
-            det_boxes = [
-                QUAD(det_quads[j], confidence=0.0, transcription="") for j in group[group >= n_gt] - n_gt
-            ]
-            result = evaluation(self.options, gt_boxes, det_boxes, scale_range=self.scale_range)
-            accumulate_stats(total, result.stats, is_e2e=False)
-        # name-mangled CLEvalMetric.__accumulate: the official state bookkeeping (cleval==0.1.1)
-        self._CLEvalMetric__accumulate(SampleResult(matches=[], gts=[], preds=[], stats=total))
+        super().update(
+            det_quads,
+            gt_quads,
+            det_letters=[""] * len(det_quads),
+            gt_letters=letters,
+            gt_is_dcs=is_dc,
+        )
 
     def compute(self) -> dict[str, torch.Tensor]:
-        """Detection recall/precision/hmean, cleval's formula, on the summed states."""
+        """Detection recall/precision/hmean (float64), cleval's formula, on the summed states."""
         gt = self.det_num_char_gt.double()
         det = self.det_num_char_det.double()
         rec_num = (self.det_num_char_tp_recall.double() - self.det_gran_score_recall.double()).clamp(min=0)
@@ -192,9 +165,9 @@ class CLEvalDetectionMetric(CLEvalMetric):
         denom = recall + precision
         hmean = torch.where(denom > 0, 2 * recall * precision / denom.clamp(min=1e-12), zero)
         return {
-            "precision": precision.float(),
-            "recall": recall.float(),
-            "hmean": hmean.float(),
+            "precision": precision,
+            "recall": recall,
+            "hmean": hmean,
             "num_char_gt": self.det_num_char_gt.clone(),
             "num_char_det": self.det_num_char_det.clone(),
             "num_char_tp": self.det_num_char_tp_recall.clone(),

@@ -3,12 +3,14 @@
 Per image: don't-care GT are dropped from ``num_gt``; a detection covering more than
 ``dc_area_thresh`` of its own area with any single don't-care GT is dropped from ``num_det``
 (as in the ICDAR15 ``script.py``); the rest are matched one-to-one, greedily by descending IoU,
-at ``IoU >= iou_thresh``. Only the three counts are kept; ratios are taken in ``compute`` after
-the states were summed over images (and ranks). Per-image scores are never averaged.
+at ``IoU > iou_thresh`` (strictly, as the script: an exact 0.5 is not a match). Only the three
+counts are kept; ratios are taken in ``compute`` after the states were summed over images (and
+ranks). Per-image scores are never averaged.
 
-Difference from the official script: it matches in annotation order and with ``IoU > 0.5``;
-descending-IoU greedy gives the same result whenever a GT has a single candidate and does not
-depend on the order the boxes come in.
+Difference from the official script: it matches in annotation order; descending-IoU greedy gives
+the same result whenever a GT has a single candidate and does not depend on the order the boxes
+come in. The GT geometries (shapely polygons, areas, bounds) come prepared and cached
+(:mod:`ocr.metrics.prepared_gt`); detection quads are built in one vectorised shapely call.
 """
 
 from __future__ import annotations
@@ -22,35 +24,35 @@ import torch
 from shapely.geometry.base import BaseGeometry
 from torchmetrics import Metric
 
+from ocr.metrics.prepared_gt import GTCache, IoUGT, PreparedGT, geometries, to_geometry
 
-def to_geometry(points: np.ndarray) -> BaseGeometry:
-    """(N, 2) points -> a valid polygonal shapely geometry (possibly empty).
+__all__ = [
+    "IoUDetectionMetric",
+    "greedy_match",
+    "image_counts",
+    "pairwise_intersection",
+    "prf",
+    "to_geometry",
+]
 
-    Self-intersecting polygons (e.g. badly ordered quads) go through ``make_valid``, keeping
-    only their polygonal parts; that keeps both lobes of a bow-tie, where ``buffer(0)`` drops one.
+
+def pairwise_intersection(
+    geoms_a: Sequence[BaseGeometry] | np.ndarray,
+    geoms_b: Sequence[BaseGeometry] | np.ndarray,
+    box_a: np.ndarray | None = None,
+    box_b: np.ndarray | None = None,
+) -> np.ndarray:
+    """(len_a, len_b) intersection areas; only pairs whose bounding boxes overlap are computed.
+
+    ``box_a``/``box_b``: the geometries' ``shapely.bounds`` when the caller has them.
     """
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    if len(pts) < 3:
-        return shapely.Polygon()
-    geom = shapely.Polygon(pts)
-    if geom.is_valid:
-        return geom
-    fixed = shapely.make_valid(geom)
-    if isinstance(fixed, shapely.Polygon | shapely.MultiPolygon):
-        return fixed
-    parts = [g for g in getattr(fixed, "geoms", []) if isinstance(g, shapely.Polygon | shapely.MultiPolygon)]
-    return shapely.union_all(parts) if parts else shapely.Polygon()
-
-
-def pairwise_intersection(geoms_a: Sequence[BaseGeometry], geoms_b: Sequence[BaseGeometry]) -> np.ndarray:
-    """(len_a, len_b) intersection areas; only pairs whose bounding boxes overlap are computed."""
     out = np.zeros((len(geoms_a), len(geoms_b)), dtype=np.float64)
     if len(geoms_a) == 0 or len(geoms_b) == 0:
         return out
     arr_a = np.asarray(geoms_a, dtype=object)
     arr_b = np.asarray(geoms_b, dtype=object)
-    box_a = shapely.bounds(arr_a)  # (n, 4) xmin, ymin, xmax, ymax; NaN for empty
-    box_b = shapely.bounds(arr_b)
+    box_a = shapely.bounds(arr_a) if box_a is None else box_a  # (n, 4) xmin, ymin, xmax, ymax; NaN for empty
+    box_b = shapely.bounds(arr_b) if box_b is None else box_b
     with np.errstate(invalid="ignore"):
         overlap = (
             (box_a[:, None, 0] <= box_b[None, :, 2])
@@ -65,8 +67,8 @@ def pairwise_intersection(geoms_a: Sequence[BaseGeometry], geoms_b: Sequence[Bas
 
 
 def greedy_match(iou: np.ndarray, thresh: float) -> list[tuple[int, int]]:
-    """One-to-one matches (row, col) taken by descending IoU among pairs with ``iou >= thresh``."""
-    rows, cols = np.nonzero(iou >= thresh)
+    """One-to-one matches (row, col) taken by descending IoU among pairs with ``iou > thresh``."""
+    rows, cols = np.nonzero(iou > thresh)
     if len(rows) == 0:
         return []
     order = np.argsort(-iou[rows, cols], kind="stable")
@@ -89,45 +91,40 @@ def image_counts(
     gt_ignore: Sequence[bool] | None = None,
     iou_thresh: float = 0.5,
     dc_area_thresh: float = 0.5,
+    gt: IoUGT | None = None,
 ) -> tuple[int, int, int]:
-    """ICDAR15 counts ``(num_gt, num_det, num_matched)`` for one image."""
-    ignore = np.zeros(len(gt_polys), dtype=bool) if gt_ignore is None else np.asarray(gt_ignore, bool)
-    if len(ignore) != len(gt_polys):
-        raise ValueError(f"{len(gt_polys)} GT polygons but {len(ignore)} ignore flags")
-    gt_geoms = [to_geometry(p) for p in gt_polys]
-    det_geoms = [to_geometry(p) for p in pred_polys]
-    care_gt = [g for g, ig in zip(gt_geoms, ignore, strict=True) if not ig]
-    dc_gt = [g for g, ig in zip(gt_geoms, ignore, strict=True) if ig]
-
-    det_area = shapely.area(np.asarray(det_geoms, dtype=object)) if det_geoms else np.zeros(0)
+    """ICDAR15 counts ``(num_gt, num_det, num_matched)`` for one image (``gt``: prepared GT side)."""
+    if gt is None:
+        gt = PreparedGT.build(gt_polys, None, gt_ignore).iou()
+    det_geoms = geometries(pred_polys)
+    det_area = shapely.area(det_geoms) if len(det_geoms) else np.zeros(0)
+    det_bounds = shapely.bounds(det_geoms) if len(det_geoms) else np.zeros((0, 4))
     det_care: np.ndarray = np.ones(len(det_geoms), dtype=bool)
-    if dc_gt and det_geoms:
-        inter_dc = pairwise_intersection(dc_gt, det_geoms)  # (n_dc, n_det)
+    if len(gt.dc) and len(det_geoms):
+        inter_dc = pairwise_intersection(gt.dc, det_geoms, gt.dc_bounds, det_bounds)  # (n_dc, n_det)
         with np.errstate(divide="ignore", invalid="ignore"):
             frac = np.where(det_area > 0, inter_dc / det_area, 0.0)
         det_care = np.logical_not((frac > dc_area_thresh).any(axis=0))
 
-    care_det = [g for g, keep in zip(det_geoms, det_care, strict=True) if keep]
+    n_care_det = int(det_care.sum())
     num_matched = 0
-    if care_gt and care_det:
-        inter = pairwise_intersection(care_gt, care_det)
-        gt_area = shapely.area(np.asarray(care_gt, dtype=object))
-        d_area = det_area[det_care]
-        union = gt_area[:, None] + d_area[None, :] - inter
+    if len(gt.care) and n_care_det:
+        inter = pairwise_intersection(gt.care, det_geoms[det_care], gt.care_bounds, det_bounds[det_care])
+        union = gt.care_area[:, None] + det_area[det_care][None, :] - inter
         with np.errstate(divide="ignore", invalid="ignore"):
             iou = np.where(union > 0, inter / union, 0.0)
         num_matched = len(greedy_match(iou, iou_thresh))
-    return len(care_gt), len(care_det), num_matched
+    return len(gt.care), n_care_det, num_matched
 
 
 def prf(num_matched: torch.Tensor, num_gt: torch.Tensor, num_det: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Precision/recall/hmean from summed counts; 0 where a denominator is 0."""
+    """Precision/recall/hmean (float64) from summed counts; 0 where a denominator is 0."""
     m, g, d = (t.to(torch.float64) for t in (num_matched, num_gt, num_det))
     precision = torch.where(d > 0, m / d.clamp(min=1), torch.zeros_like(m))
     recall = torch.where(g > 0, m / g.clamp(min=1), torch.zeros_like(m))
     denom = precision + recall
     hmean = torch.where(denom > 0, 2 * precision * recall / denom.clamp(min=1e-12), torch.zeros_like(m))
-    return {"precision": precision.float(), "recall": recall.float(), "hmean": hmean.float()}
+    return {"precision": precision, "recall": recall, "hmean": hmean}
 
 
 class IoUDetectionMetric(Metric):
@@ -142,8 +139,11 @@ class IoUDetectionMetric(Metric):
     num_matched: torch.Tensor
     num_images: torch.Tensor
 
-    def __init__(self, iou_thresh: float = 0.5, dc_area_thresh: float = 0.5, **kwargs: Any) -> None:
+    def __init__(
+        self, iou_thresh: float = 0.5, dc_area_thresh: float = 0.5, gt_cache_size: int = 4096, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        self.gt_cache = GTCache(gt_cache_size)
         self.iou_thresh = iou_thresh
         self.dc_area_thresh = dc_area_thresh
         for name in ("num_gt", "num_det", "num_matched", "num_images"):
@@ -154,10 +154,18 @@ class IoUDetectionMetric(Metric):
         pred_polys: Sequence[np.ndarray],
         gt_polys: Sequence[np.ndarray],
         gt_ignore: Sequence[bool] | None = None,
+        gt: PreparedGT | None = None,
     ) -> None:
-        """Add one image's counts. Polygons are (N, 2) arrays in the same (original) pixel frame."""
+        """Add one image's counts. Polygons are (N, 2) arrays in the same (original) pixel frame.
+
+        ``gt``: the image's :class:`PreparedGT` when the caller has it; otherwise from the cache.
+        """
+        if gt is None:
+            gt = self.gt_cache.get(gt_polys, None, gt_ignore)
+        elif len(gt) != len(gt_polys):
+            raise ValueError(f"prepared GT has {len(gt)} polygons, gt_polys {len(gt_polys)}")
         n_gt, n_det, n_match = image_counts(
-            pred_polys, gt_polys, gt_ignore, self.iou_thresh, self.dc_area_thresh
+            pred_polys, gt_polys, gt_ignore, self.iou_thresh, self.dc_area_thresh, gt=gt.iou()
         )
         self.num_gt += n_gt
         self.num_det += n_det

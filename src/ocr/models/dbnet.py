@@ -8,6 +8,7 @@ from torch import nn
 from ocr.models.decoder import FPNDecoder
 from ocr.models.encoder import TimmEncoder
 from ocr.models.head import DBHead
+from ocr.perf.inject import injected
 
 
 class DBNet(nn.Module):
@@ -25,4 +26,6 @@ class DBNet(nn.Module):
         self.head = DBHead(self.decoder.out_channels, k=k)
 
     def forward(self, images: torch.Tensor, with_thresh: bool | None = None) -> dict[str, torch.Tensor]:
+        if injected("forward"):  # the perf suite's injected 2x slowdown (ocr.perf.inject)
+            self.head(self.decoder(self.encoder(images)), with_thresh=with_thresh)
         return self.head(self.decoder(self.encoder(images)), with_thresh=with_thresh)

@@ -8,7 +8,14 @@ min-area rectangle) with two deliberate differences:
   under-scores rotated and thin lines;
 * the boxes are mapped back through the letterbox used by the data pipeline (uniform scale
   ``s`` with original * s = resized, padding only at the bottom/right), not by stretching the
-  map to the original size, which would be wrong for padded inputs.
+  map to the original size, which would be wrong for padded inputs. A box is clipped to the
+  original image and dropped when its clipped size falls below ``min_size`` (a blob lying in the
+  padding would otherwise become a zero-width false positive on the image edge).
+
+Per contour only OpenCV/pyclipper calls run in the loop (min-area rectangle, the contour-mask
+mean on the contour's bounding box, the unclip offset); mapping, clipping, the clipped-size filter
+and the corner ordering run once per image on all surviving boxes as (K, 4, 2) arrays.
+:mod:`ocr.postprocess.reference` is the one-box-at-a-time oracle this must equal (tested).
 
 The probability map must have the resolution of the (resized, padded) network input.
 """
@@ -24,7 +31,8 @@ import numpy as np
 import pyclipper
 import torch
 
-from ocr.postprocess.geometry import order_points_clockwise, polygon_area
+from ocr.perf.inject import injected
+from ocr.postprocess.geometry import order_points_clockwise, order_quads_clockwise, polygon_area
 
 # pyclipper works on integers; offsetting at 1/8 px keeps sub-pixel accuracy for small boxes.
 _CLIPPER_SCALE = 8.0
@@ -116,25 +124,34 @@ class DBPostProcessor:
             raise ValueError(f"output must be 'quad' or 'polygon', got {self.output!r}")
 
     def __call__(self, prob_map: np.ndarray | torch.Tensor, meta: Meta) -> Detections:
+        if injected("postprocess"):  # the perf suite's injected 2x slowdown (ocr.perf.inject)
+            self._detect(prob_map, meta)
+        return self._detect(prob_map, meta)
+
+    def _detect(self, prob_map: np.ndarray | torch.Tensor, meta: Meta) -> Detections:
         pred = _as_float32_map(prob_map)
         orig_h, orig_w, scale = read_meta(meta)
         # bool -> uint8 is a zero-copy view; findContours wants a single-channel 8-bit image.
         bitmap = np.greater(pred, self.thresh).view(np.uint8)
         contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-
         upper = np.array([orig_w - 1, orig_h - 1], dtype=np.float32)
-        polygons: list[np.ndarray] = []
+        if self.output == "polygon":
+            return self._polygons(pred, contours[: self.max_candidates], scale, upper)
+
+        boxes: list[np.ndarray] = []
         scores: list[float] = []
         for contour in contours[: self.max_candidates]:
-            poly = self._quad(pred, contour) if self.output == "quad" else self._polygon(pred, contour)
-            if poly is None:
-                continue
-            points, score = poly
-            # undo the resize; padding is bottom/right only, so there is no offset to remove
-            points = np.clip(points / scale, 0.0, upper)
-            polygons.append(order_points_clockwise(points))
-            scores.append(score)
-        return polygons, scores
+            found = self._quad(pred, contour)
+            if found is not None:
+                boxes.append(found[0])
+                scores.append(found[1])
+        if not boxes:
+            return [], []
+        # undo the resize; padding is bottom/right only, so there is no offset to remove
+        quads = np.clip(np.stack(boxes) / np.float32(scale), np.float32(0.0), upper)
+        keep = np.flatnonzero(clipped_quad_size(quads) * scale >= self.min_size)
+        ordered = order_quads_clockwise(quads[keep])
+        return list(ordered), [scores[i] for i in keep]
 
     def batch(self, prob_maps: np.ndarray | torch.Tensor, metas: Sequence[Meta]) -> list[Detections]:
         """Post-process a (B, H, W) or (B, 1, H, W) batch; one device->host copy for all of it."""
@@ -179,6 +196,29 @@ class DBPostProcessor:
         if min(cv2.minAreaRect(expanded)[1]) < self.min_size + 2:
             return None
         return expanded, score
+
+    def _polygons(
+        self, pred: np.ndarray, contours: Sequence[np.ndarray], scale: float, upper: np.ndarray
+    ) -> Detections:
+        polygons: list[np.ndarray] = []
+        scores: list[float] = []
+        for contour in contours:
+            found = self._polygon(pred, contour)
+            if found is None:
+                continue
+            points = np.clip(found[0] / np.float32(scale), np.float32(0.0), upper)
+            if min(cv2.minAreaRect(points)[1]) * scale < self.min_size:
+                continue  # (almost) wholly in the padding
+            polygons.append(order_points_clockwise(points))
+            scores.append(found[1])
+        return polygons, scores
+
+
+def clipped_quad_size(quads: np.ndarray) -> np.ndarray:
+    """(K, 4, 2) quads in cyclic corner order -> (K,) shorter of the two mean opposite-side lengths."""
+    edges = np.roll(quads, -1, axis=1) - quads
+    sides = np.hypot(edges[..., 0], edges[..., 1])
+    return np.minimum(sides[:, 0] + sides[:, 2], sides[:, 1] + sides[:, 3]) / 2
 
 
 def _as_float32_map(prob_map: np.ndarray | torch.Tensor) -> np.ndarray:

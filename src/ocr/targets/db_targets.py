@@ -23,7 +23,6 @@ whole-sample cache): the performance regression suite uses it to prove that it c
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,8 +38,11 @@ _KERNELS = {"db": border_map_db, "exact": border_map_exact}
 
 
 def slowdown_injected() -> bool:
-    """True when ``OCR_PERF_INJECT_SLOWDOWN`` asks for the reference; read per call so tests can toggle it."""
-    return os.environ.get(SLOWDOWN_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
+    """True when ``OCR_PERF_INJECT_SLOWDOWN`` asks for the reference (``1`` or ``targets``); see
+    :mod:`ocr.perf.inject` for the other stages. Read per call so tests can toggle it."""
+    from ocr.perf.inject import injected
+
+    return injected("targets")
 
 
 def make_db_targets(

@@ -1,0 +1,269 @@
+"""``ocr bench eval-work``: the non-model CPU work of validation per image, reference vs fast path.
+
+The workload is a "perfect model" on a real split: each receipt's probability map is its GT
+shrink map (the training target, at the network's input size) under a 3x3 box blur, so the
+post-processing and metric work is what a good model causes. One thread (OpenCV and torch pinned
+to 1), everything in-process. Per repeat each arm processes every image once; the arms alternate
+(ABAB, the order flipped every pair) so load on a shared machine hits both; the figures are the
+medians over repeats, in CPU ms per image (the thread's CPU time: what the work costs a core,
+robust to waiting for a core on a busy machine):
+
+* ``reference``: :func:`ocr.postprocess.reference.reference_quads` (one box at a time), the
+  official ``CLEvalMetric.update`` on the whole image (``split_groups=False``) and the IoU metric
+  preparing its GT on every update: what validation did before the exact work was made cheaper.
+* ``fast``: :class:`~ocr.postprocess.DBPostProcessor` and :class:`~ocr.metrics.DetectionMetrics`
+  with its GT cache warm (every epoch after the first); ``fast_cold`` is the first epoch (the GT
+  prepared on the way).
+
+Both arms must give the same detections (bit for bit), the same summed CLEval states and the same
+IoU counts; the command prints them and fails (exit 1) if they differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+STAGES = ("postprocess", "cleval", "iou")
+# CPU time of this thread: the work is single-threaded, and on a shared machine the wall clock
+# also counts the time the thread waited for a core (x2-x10 here under load), the CPU time not.
+_clock = time.thread_time
+CLEVAL_STATES = (
+    "det_num_char_gt",
+    "det_num_char_det",
+    "det_gran_score_recall",
+    "det_num_char_tp_recall",
+    "det_gran_score_precision",
+    "det_num_char_tp_precision",
+    "det_num_char_fp",
+    "num_splitted",
+    "num_merged",
+    "num_char_overlapped",
+)
+
+
+@dataclass
+class Item:
+    """One receipt: its perfect-model map, the letterbox meta and the GT in original pixels."""
+
+    name: str
+    prob_map: np.ndarray
+    meta: dict[str, Any]
+    polygons: list[np.ndarray]
+    texts: list[str]
+    ignore: list[bool]
+
+
+def perfect_map(polygons: list[np.ndarray], ignore: list[bool], scale: float, size: int) -> np.ndarray:
+    """The GT shrink map of a ``size`` x ``size`` letterboxed input, 3x3 box blur: a perfect model."""
+    from ocr.targets.db_targets import make_db_targets
+
+    scaled = [np.asarray(p, dtype=np.float32) * np.float32(scale) for p in polygons]
+    targets = make_db_targets(scaled, ignore, (size, size))
+    return cv2.blur(targets.prob_map, (3, 3))
+
+
+def load_items(root: Path, size: int, limit: int = 0) -> list[Item]:
+    """A SROIE-layout split as perfect-model items (annotations cleaned as the training reader does)."""
+    from PIL import Image
+
+    from ocr.data.datasets.sroie import SROIEDataset
+
+    dataset = SROIEDataset(root)
+    count = len(dataset) if limit <= 0 else min(limit, len(dataset))
+    items = []
+    for index in range(count):
+        with Image.open(dataset.image_paths[index]) as image:
+            width, height = image.size
+        ann = dataset.annotations(index, (height, width))
+        scale = size / max(height, width)
+        items.append(
+            Item(
+                dataset.describe(index),
+                perfect_map(ann.polygons, ann.ignore, scale, size),
+                {"orig_size": (height, width), "scale": scale},
+                ann.polygons,
+                ann.texts,
+                ann.ignore,
+            )
+        )
+    return items
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    import torch
+
+    cv_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(cv_threads)
+        torch.set_num_threads(torch_threads)
+
+
+Pass = dict[str, float]
+
+
+def reference_pass(items: list[Item]) -> tuple[Pass, list[Any], Any, Any]:
+    """Seconds per stage for one reference pass; its detections and metrics for the comparison."""
+    from ocr.metrics import CLEvalDetectionMetric, IoUDetectionMetric
+    from ocr.postprocess import DBPostProcessor
+    from ocr.postprocess.reference import reference_quads
+
+    post = DBPostProcessor()
+    cleval = CLEvalDetectionMetric(split_groups=False)
+    iou = IoUDetectionMetric(gt_cache_size=0)
+    times = dict.fromkeys(STAGES, 0.0)
+    detections = []
+    for it in items:
+        t0 = _clock()
+        polys, scores = reference_quads(post, it.prob_map, it.meta)
+        t1 = _clock()
+        cleval.update(polys, it.polygons, it.texts, it.ignore)
+        t2 = _clock()
+        iou.update(polys, it.polygons, it.ignore)
+        t3 = _clock()
+        times["postprocess"] += t1 - t0
+        times["cleval"] += t2 - t1
+        times["iou"] += t3 - t2
+        detections.append((polys, scores))
+    return times, detections, cleval, iou
+
+
+def fast_pass(items: list[Item], metrics: Any) -> tuple[Pass, list[Any], Any]:
+    """Seconds per stage for one pass of the fast path through ``metrics`` (its cache as it is)."""
+    from ocr.postprocess import DBPostProcessor
+
+    post = DBPostProcessor()
+    times = dict.fromkeys(STAGES, 0.0)
+    times["gt_lookup"] = 0.0
+    detections = []
+    metrics.reset()
+    for it in items:
+        t0 = _clock()
+        polys, scores = post(it.prob_map, it.meta)
+        t1 = _clock()
+        gt = metrics.gt_cache.get(it.polygons, it.texts, it.ignore)
+        t2 = _clock()
+        metrics.cleval.update(polys, it.polygons, it.texts, it.ignore, gt=gt)
+        t3 = _clock()
+        metrics.iou.update(polys, it.polygons, it.ignore, gt=gt)
+        t4 = _clock()
+        times["postprocess"] += t1 - t0
+        times["gt_lookup"] += t2 - t1
+        times["cleval"] += t3 - t2
+        times["iou"] += t4 - t3
+        detections.append((polys, scores))
+    return times, detections, metrics
+
+
+def same_detections(a: list[Any], b: list[Any]) -> bool:
+    for (pa, sa), (pb, sb) in zip(a, b, strict=True):
+        if sa != sb or len(pa) != len(pb):
+            return False
+        if not all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(pa, pb, strict=True)):
+            return False
+    return True
+
+
+def states(cleval: Any, iou: Any) -> dict[str, float]:
+    out = {name: float(getattr(cleval, name)) for name in CLEVAL_STATES}
+    for name in ("num_gt", "num_det", "num_matched", "num_images"):
+        out[f"iou_{name}"] = float(getattr(iou, name))
+    return out
+
+
+def bench_eval_work(items: list[Item], repeats: int = 5) -> dict[str, Any]:
+    """Reference vs fast, per stage, ms per image (medians over interleaved repeats) + exactness."""
+    from ocr.metrics import DetectionMetrics
+
+    n = len(items)
+    with single_thread():
+        # warm-up (numba compiles cleval's matching functions on first use), then the first epoch
+        # of a fresh metric (its GT cache fills), then the interleaved repeats
+        _, ref_dets, ref_cleval, ref_iou = reference_pass(items)
+        ref_states = states(ref_cleval, ref_iou)
+        metrics = DetectionMetrics()
+        cold, fast_dets, _ = fast_pass(items, metrics)
+        fast_states = states(metrics.cleval, metrics.iou)
+        ref_runs: list[Pass] = []
+        fast_runs: list[Pass] = []
+        for r in range(repeats):
+            arms: list[Callable[[], None]] = [
+                lambda: ref_runs.append(reference_pass(items)[0]),
+                lambda: fast_runs.append(fast_pass(items, metrics)[0]),
+            ]
+            for arm in arms if r % 2 == 0 else arms[::-1]:
+                arm()
+        warm_states = states(metrics.cleval, metrics.iou)
+
+    def per_image(runs: list[Pass], stage: str) -> float:
+        return 1e3 * statistics.median(run[stage] for run in runs) / n
+
+    def totals(runs: list[Pass]) -> float:
+        return 1e3 * statistics.median(sum(run.values()) for run in runs) / n
+
+    reference = {s: per_image(ref_runs, s) for s in STAGES}
+    fast = {s: per_image(fast_runs, s) for s in (*STAGES, "gt_lookup")}
+    reference["total"] = totals(ref_runs)
+    fast["total"] = totals(fast_runs)
+    identical = {
+        "detections": same_detections(ref_dets, fast_dets),
+        "states_cold": fast_states == ref_states,
+        "states_warm": warm_states == ref_states,
+    }
+    return {
+        "images": n,
+        "repeats": repeats,
+        "reference_ms": reference,
+        "fast_ms": fast,
+        "fast_cold_ms": {k: 1e3 * v / n for k, v in cold.items()} | {"total": 1e3 * sum(cold.values()) / n},
+        "speedup": {s: reference[s] / fast[s] for s in (*STAGES, "total")},
+        "identical": identical,
+        "states": ref_states,
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="SROIE-layout split folder (images/ + gt/)")
+    parser.add_argument("--size", type=int, default=1024, help="network input size (longest side)")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved passes per arm (median)")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from ocr.errors import UserInputError
+
+    root = Path(args.data)
+    if not (root / "images").is_dir() or not (root / "gt").is_dir():
+        raise UserInputError(f"--data {root}: expected a SROIE split folder with images/ and gt/")
+    if args.repeats < 1:
+        raise UserInputError(f"--repeats {args.repeats}: must be at least 1")
+    items = load_items(root, args.size, args.limit)
+    result = {"size": args.size, **bench_eval_work(items, args.repeats)}
+    ref, fast, cold = result["reference_ms"], result["fast_ms"], result["fast_cold_ms"]
+    print(f"{'ms per image':<14}{'reference':>11}{'fast':>9}{'fast, 1st epoch':>17}{'speed-up':>10}")
+    for stage in (*STAGES, "gt_lookup", "total"):
+        r = ref.get(stage, 0.0)
+        speedup = f"{r / fast[stage]:.2f}x" if stage in ref else "-"
+        print(f"{stage:<14}{r:>11.2f}{fast[stage]:>9.2f}{cold.get(stage, 0.0):>17.2f}{speedup:>10}")
+    print(f"identical to the reference: {result['identical']}")
+    if not all(result["identical"].values()):
+        print(f"ocr bench eval-work: the fast path differs: {result['identical']}", file=sys.stderr)
+        print(json.dumps(result), flush=True)
+        raise SystemExit(1)
+    return result

@@ -25,8 +25,12 @@ def _with_cores(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(n)), raising=False)
 
 
-@pytest.mark.parametrize(("n", "local", "workers"), [(16, 1, 15), (16, 2, 7), (2, 1, 1), (1, 1, 1), (8, 8, 1)])
-def test_workers_per_rank_from_the_affinity_mask(cores: pytest.MonkeyPatch, n: int, local: int, workers: int) -> None:
+@pytest.mark.parametrize(
+    ("n", "local", "workers"), [(16, 1, 15), (16, 2, 7), (2, 1, 1), (1, 1, 1), (8, 8, 1)]
+)
+def test_workers_per_rank_from_the_affinity_mask(
+    cores: pytest.MonkeyPatch, n: int, local: int, workers: int
+) -> None:
     _with_cores(cores, n)
     plan = plan_loaders(None, None, local_world_size=local)
     assert plan.train_workers == plan.val_workers == workers
@@ -42,9 +46,9 @@ def test_prefetch_keeps_four_batches_in_flight() -> None:
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
 def test_bad_values_are_a_clear_error(bad: object) -> None:
-    with pytest.raises(UserInputError, match="data.loader.num_workers"):
+    with pytest.raises(UserInputError, match=r"data\.loader\.num_workers"):
         plan_loaders(bad, None)  # type: ignore[arg-type]
-    with pytest.raises(UserInputError, match="data.loader.prefetch_factor"):
+    with pytest.raises(UserInputError, match=r"data\.loader\.prefetch_factor"):
         plan_loaders(1, 0)
 
 
@@ -55,7 +59,9 @@ def test_defaults_do_not_warn(cores: pytest.MonkeyPatch, caplog: pytest.LogCaptu
         assert plan.oversubscription() is None, n
 
 
-def test_oversubscription_warns_once_in_words(cores: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_oversubscription_warns_once_in_words(
+    cores: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """The issue's case: 2 training + 2 validation workers and 2 torch threads on 2 cores."""
     _with_cores(cores, 2)
     with caplog.at_level(logging.WARNING, logger="ocr.data.loader_defaults"):

@@ -293,9 +293,8 @@ class ReceiptDataModule(L.LightningDataModule):
         persistent = cfg.persistent_workers and workers > 0
         # The perf suite's injected slowdown turns the overlap off, to show that its gate bites.
         span = cfg.span_epochs and persistent and not slowdown_injected()
-        batches = EpochBatchSampler(
-            sampler, cfg.batch_size, span=span, batches_per_epoch=_limit_batches(trainer, sampler, cfg.batch_size)
-        )
+        limit = _limit_batches(trainer, sampler, cfg.batch_size)
+        batches = EpochBatchSampler(sampler, cfg.batch_size, span=span, batches_per_epoch=limit)
         return EpochSpanningDataLoader(
             dataset,
             batch_sampler=batches,

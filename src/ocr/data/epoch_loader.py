@@ -52,7 +52,7 @@ class EpochSpanningDataLoader(TimedDataLoader):
         """Whether workers carry on into the next epoch (needs workers that outlive an epoch)."""
         return self._epoch_batches.span and self.num_workers > 0 and self.persistent_workers
 
-    def __iter__(self) -> _EpochView:
+    def __iter__(self) -> _EpochView:  # type: ignore[override]  # a view, not a worker iterator
         return _EpochView(self)
 
     # -- the live iterator ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""DataLoader workers and prefetch depth from the machine, and one plain warning when the CPU is oversubscribed.
+"""DataLoader workers and prefetch depth from the machine; one warning in words on CPU oversubscription.
 
 * **Cores of this rank**: the CPUs in this process's affinity mask (``os.sched_getaffinity``:
   what a container, ``taskset`` or a SLURM allocation grants, not the machine's total), divided by

@@ -37,6 +37,7 @@ _GROUP_OF = (
     ("bench.cache.", "cache"),
     ("bench.overhead.", "overhead"),
     ("bench.validate.", "trainer"),
+    ("bench.train.", "trainer"),
 )
 
 

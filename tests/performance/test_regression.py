@@ -138,6 +138,25 @@ def test_gate_validation_maps_computed_after_warmup(perf: Session) -> None:
     )
 
 
+def test_speed_no_stall_at_epoch_boundaries(perf: Session) -> None:
+    def explain() -> str:
+        f = perf.figures
+        return (
+            f"Worst later epoch {1e3 * f['bench.train.first_batch_wait_s_later_max']:.1f} ms vs epoch 1 "
+            f"{1e3 * f['bench.train.first_batch_wait_s_epoch1']:.1f} ms to the first training batch "
+            "(the workers prepare the next epoch while validation runs)."
+        )
+
+    perf.check(
+        "first-batch wait, later epochs / epoch 1 (Trainer)",
+        "bench.train.first_batch_wait_vs_epoch1",
+        "<=",
+        "speed.first_batch_wait_vs_epoch1_max",
+        explain,
+        confirm=True,
+    )
+
+
 # -- relative speed, same run ------------------------------------------------------------------------
 def test_speed_fast_vs_reference_targets(perf: Session) -> None:
     def explain() -> str:
@@ -248,6 +267,7 @@ MUST_FAIL = {
     "test_gate_cache_hit_rate_after_warmup": "cache hit rate after warm-up (collate)",
     "test_gate_cache_maps_computed_after_warmup": "maps computed per epoch after warm-up (collate)",
     "test_speed_fast_vs_reference_targets": "fast vs reference targets speed ratio",
+    "test_speed_no_stall_at_epoch_boundaries": "first-batch wait, later epochs / epoch 1 (Trainer)",
 }
 MUST_PASS = (
     "test_gate_fast_targets_bit_identical_to_reference",

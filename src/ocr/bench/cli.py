@@ -79,7 +79,8 @@ register(
 )
 register(
     "pipeline",
-    "validation data time per image and cache hit rate, epoch by epoch (real Lightning)",
+    "validation data time per image and cache hit rate, epoch by epoch (real Lightning); "
+    "--phase train: first-batch wait and data-wait share of a fit with a stand-in model",
     module_loader("ocr.bench.pipeline"),
 )
 register(

@@ -24,7 +24,7 @@ Version 1 (``"schema": "ocr.perf_summary/1"``)::
           "time_per_sample_s": wall_s * world_size / samples (device-seconds per sample),
           "val_vs_train_time_per_sample": float (train and validate entries of the same epoch, when both ran),
           "data_wait_share": data-wait time / wall time (max over ranks),
-          "first_batch_wait_s": loader start in the epoch + its first fetch (max over ranks): the boundary stall,
+          "first_batch_wait_s": loader start in the epoch + its first fetch (max over ranks): boundary stall,
           "steady_data_wait_share": data wait after the first batch / wall time after it (max over ranks),
           "attributed_share": share of the wall time covered by named stages (min over ranks),
           "stages": {stage: {count, total, mean, median, p95, p99, std, min, max}},   # seconds

@@ -13,7 +13,9 @@ batch / the epoch's time after it), ``data_wait_share``, ``samples_per_s``, work
 and stage (``decode``, ``transform``, ``targets``, ``collate``: the profiler's in-worker timings),
 and the training workers' CPU time per sample (user + system of the worker processes, read at the
 end of each epoch). The last line adds the workers and prefetch depth the loader used (and whether
-they were derived from the machine), and ``first_batch_wait_vs_epoch1`` for every later epoch.
+they were derived from the machine), ``first_batch_wait_vs_epoch1`` and ``worker_cpu_vs_epoch1``
+for every later epoch (``--decoded-cache``: epoch 1 fills a fresh decoded-image cache, the later
+epochs read it).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import torch
 
 from ocr.errors import UserInputError
 
-STAGES = ("decode", "transform", "targets", "collate")
+STAGES = ("decode", "decoded_cache", "transform", "targets", "collate")
 
 
 class StandInModule(L.LightningModule):
@@ -96,6 +98,8 @@ def _epoch_line(entry: dict[str, Any], cpu_s: float | None) -> dict[str, Any]:
         "worker_ms_per_sample": {**per_sample, "total": sum(per_sample.values())},
         "worker_cpu_ms_per_sample": 1000.0 * cpu_s / samples if cpu_s is not None and samples else None,
         "workers_seen": entry.get("workers"),
+        "decoded_cache_hits": int(entry.get("counters", {}).get("decoded_cache_hits", 0)),
+        "decoded_cache_misses": int(entry.get("counters", {}).get("decoded_cache_misses", 0)),
     }
 
 
@@ -115,6 +119,7 @@ def run_train_pipeline(
     limit_batches: int | None = None,
     limit_val_batches: int | None = None,
     span_epochs: bool = True,
+    decoded_cache: bool = False,
     overrides: tuple[str, ...] | list[str] = (),
     output: str | None = None,
     seed: int = 0,
@@ -152,6 +157,7 @@ def run_train_pipeline(
         f"data.loader.prefetch_factor={'null' if prefetch is None else prefetch}",
         f"data.loader.span_epochs={str(span_epochs).lower()}",
         f"data.cache.dir={cache}",
+        f"data.cache.decoded={str(decoded_cache).lower()}",
         f"seed={seed}",
         *overrides,
     ]
@@ -216,7 +222,15 @@ def run_train_pipeline(
         "prefetch_from_machine": plan.auto_prefetch,
         "cores_for_rank": plan.cores,
         "epochs": lines,
+        "decoded_cache": decoded_cache,
         "first_batch_wait_vs_epoch1": [w / first if first else None for w in later],
+        # with --decoded-cache: epoch 1 fills the (fresh) cache, later epochs read it
+        "worker_cpu_vs_epoch1": [
+            line["worker_cpu_ms_per_sample"] / lines[0]["worker_cpu_ms_per_sample"]
+            if line["worker_cpu_ms_per_sample"] and lines[0]["worker_cpu_ms_per_sample"]
+            else None
+            for line in lines[1:]
+        ],
         "steady_data_wait_share_median": sorted(steady)[len(steady) // 2] if steady else None,
     }
 
@@ -237,6 +251,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--prefetch", type=int, default=None, help="data.loader.prefetch_factor (default: derived)"
     )
     group.add_argument("--limit-val-batches", type=int, default=None)
+    group.add_argument(
+        "--decoded-cache",
+        action="store_true",
+        help="data.cache.decoded=true (a fresh cache: epoch 1 cold, later epochs warm)",
+    )
     group.add_argument(
         "--no-span",
         action="store_true",
@@ -263,6 +282,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         limit_batches=args.limit_batches,
         limit_val_batches=args.limit_val_batches,
         span_epochs=not args.no_span,
+        decoded_cache=args.decoded_cache,
         overrides=args.overrides,
         output=args.output,
     )

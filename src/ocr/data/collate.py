@@ -142,8 +142,9 @@ class DBCollateFN:
             # (+ writing deferred images into their batch slots, done while stacking)
             "transform": [s["perf"].get("transform", 0.0) + placed[i] for i, s in enumerate(samples)],
         }
-        if any("sample_cache" in s["perf"] for s in samples):  # CachedSampleDataset's read/store time
-            times["sample_cache"] = [s["perf"].get("sample_cache", 0.0) for s in samples]
+        for cache in ("sample_cache", "decoded_cache"):  # the sample / decoded-image caches' read+store time
+            if any(cache in s["perf"] for s in samples):
+                times[cache] = [s["perf"].get(cache, 0.0) for s in samples]
         counters = {"samples": len(samples), "cache_hits": 0, "cache_misses": 0, "ignored_polygons": 0}
         counters["targets_computed"] = 0
         for sample in samples:  # per-sample counters, e.g. sample_cache_hits

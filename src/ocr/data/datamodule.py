@@ -55,12 +55,15 @@ class CacheConfig:
     memory_items: int = 256
     train: bool = False  # opt-in; only honoured when training augmentation is off
     samples: bool = True  # whole validation samples too (ocr.targets.sample_cache)
+    decoded: bool = (
+        False  # training: decoded + resized receipts, before augmentation (ocr.data.decoded_cache)
+    )
 
     def __post_init__(self) -> None:
         # Strict: `max_bytes: false` must be an error, not a budget of 0 (see ocr.targets.cache).
         from ocr.targets.cache import check_bool, check_int
 
-        for name in ("enabled", "train", "samples"):
+        for name in ("enabled", "train", "samples", "decoded"):
             check_bool(f"data.cache.{name}", getattr(self, name))
         check_int("data.cache.max_bytes", self.max_bytes, 1)
         check_int("data.cache.memory_items", self.memory_items, 0)
@@ -276,7 +279,11 @@ class ReceiptDataModule(L.LightningDataModule):
 
     def _train_loader(self) -> DataLoader[Any]:
         """Seeded per-epoch order (resumable, DDP-sharded) with workers that span epochs."""
-        dataset = self.build("train")
+        dataset: Any = self.build("train")
+        if self.cache_config.enabled and self.cache_config.decoded:
+            from ocr.data.decoded_cache import DecodedImageDataset
+
+            dataset = DecodedImageDataset(dataset, self.target_cache())
         cfg, plan = self.loader, self.loader_plan()
         trainer = self._trainer_or_none()
         kwargs = getattr(trainer, "distributed_sampler_kwargs", None) or {}

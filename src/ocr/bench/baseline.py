@@ -378,6 +378,15 @@ def measure_trainer(settings: SuiteSettings, run_dir: Path) -> TrainerRun:
     figures["bench.train.first_batch_wait_vs_epoch1"] = (
         max(later) / first if later and first > 0 else float("nan")
     )
+    # The same waits against what one batch costs a worker in that epoch (the stall a boundary
+    # without prefetch costs): unlike epoch 1's wait, it carries no one-off start-up cost.
+    ratios = []
+    for entry in train[1:]:
+        worker_s = sum(float(st.get("total", 0.0)) for st in (entry.get("worker_stages") or {}).values())
+        per_batch = worker_s / max(1, int(entry.get("batches") or 0))
+        if per_batch > 0:
+            ratios.append(float(entry.get("first_batch_wait_s") or 0.0) / per_batch)
+    figures["bench.train.first_batch_wait_vs_batch_cost"] = max(ratios, default=float("nan"))
     return TrainerRun(run_dir, figures, summary)
 
 

@@ -108,10 +108,11 @@ def probability(default: float) -> Any:
 class LoaderKnobs:
     batch_size: int = knob(4, minimum=1)
     val_batch_size: int | None = knob(None, int, minimum=1, optional=True)
-    num_workers: int = knob(2, minimum=0)
+    num_workers: int | None = knob(None, int, minimum=0, optional=True)  # null: from the rank's cores
     persistent_workers: bool = True
     pin_memory: bool = False
     prefetch_factor: int | None = knob(None, int, minimum=1, optional=True)
+    span_epochs: bool = True
 
 
 @dataclass
@@ -146,6 +147,7 @@ class CacheKnobs:
     memory_items: int = knob(256, minimum=0)
     train: bool = False
     samples: bool = True
+    decoded: bool = False
 
 
 @dataclass

@@ -2,8 +2,10 @@
 
 The resumed run must continue from the last completed epoch (checkpoint ``epoch``/``global_step``,
 Lightning's "Restored all states" message), finish, and leave a metrics.csv with every epoch's
-validation row and a perf_summary.json with every epoch's profile: the epochs before the kill
-included (the summary is written at each epoch end and the resumed run appends to it).
+validation row: the epochs logged before the kill included. And it trains on the same samples in the
+same order as an uninterrupted run: every epoch's batches (``SampleOrderCallback``) are those of the
+seeded per-epoch order, before the kill and after the resume alike; and its perf_summary.json holds every epoch's profile
+(written at each epoch end; the resumed run appends to it).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 
 import torch
 
+from ocr.callbacks.sample_order import read_sample_order
+from ocr.data.sampler import EpochBatchSampler, EpochSampler
 from tests.helpers import TINY, run_cli
 
 EPOCHS = 6
@@ -30,7 +34,10 @@ OVERRIDES = [
     "trainer.log_every_n_steps=1",
     "data.augment.enabled=false",
     "data.cache.enabled=false",  # independent of the target cache (built separately)
+    "data.loader.num_workers=1",  # a worker that spans epochs, killed with the run
+    "+callbacks.sample_order._target_=ocr.callbacks.sample_order.SampleOrderCallback",
 ]
+SEED, BATCH = 42, 4  # configs/train.yaml seed; TINY batch size
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -118,3 +125,16 @@ def test_kill_9_then_ckpt_path_last_resumes_from_the_completed_epoch(tmp_path: P
     trained = [e for phase, e in profiled if phase == "train"]
     assert trained == list(range(EPOCHS)), f"the resumed run appends to the profiles: {profiled}"
     assert {e for phase, e in profiled if phase == "validate"} == set(range(EPOCHS)), profiled
+
+    # The sample order: what an uninterrupted run trains on, epoch by epoch (the rows of an epoch
+    # cut short by the kill are superseded by its rerun after the resume).
+    expected = EpochBatchSampler(EpochSampler(range(STEPS_PER_EPOCH * BATCH), seed=SEED), BATCH)
+    by_epoch: dict[int, list[list[int]]] = {}
+    for row in read_sample_order(run / "sample_order" / "rank0.jsonl"):
+        if row["batch"] == 0:
+            by_epoch[row["epoch"]] = []
+        by_epoch[row["epoch"]].append(row["index"])
+    assert sorted(by_epoch) == list(range(EPOCHS))
+    for epoch in range(EPOCHS):
+        assert by_epoch[epoch] == expected.epoch_batches(epoch), f"epoch {epoch} after a resume at {done + 1}"
+    assert by_epoch[0] != by_epoch[1], "shuffled per epoch"

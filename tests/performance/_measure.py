@@ -39,6 +39,7 @@ _GROUP_OF = (
     ("bench.overhead.", "overhead"),
     ("bench.evalwork.", "evalwork"),
     ("bench.validate.", "trainer"),
+    ("bench.train.", "trainer"),
 )
 
 

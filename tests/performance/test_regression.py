@@ -139,6 +139,26 @@ def test_gate_validation_maps_computed_after_warmup(perf: Session) -> None:
     )
 
 
+def test_speed_no_stall_at_epoch_boundaries(perf: Session) -> None:
+    def explain() -> str:
+        f = perf.figures
+        return (
+            f"Worst later epoch {1e3 * f['bench.train.first_batch_wait_s_later_max']:.1f} ms to its first "
+            f"training batch; epoch 1 {1e3 * f['bench.train.first_batch_wait_s_epoch1']:.1f} ms "
+            f"(ratio {f['bench.train.first_batch_wait_vs_epoch1']:.3g}). The workers should have "
+            "prepared it while validation ran."
+        )
+
+    perf.check(
+        "first-batch wait, later epochs / one batch of worker time",
+        "bench.train.first_batch_wait_vs_batch_cost",
+        "<=",
+        "speed.first_batch_wait_vs_batch_cost_max",
+        explain,
+        confirm=True,
+    )
+
+
 # -- relative speed, same run ------------------------------------------------------------------------
 def test_speed_fast_vs_reference_targets(perf: Session) -> None:
     def explain() -> str:
@@ -298,6 +318,7 @@ MUST_FAIL = {
     "test_gate_cache_hit_rate_after_warmup": "cache hit rate after warm-up (collate)",
     "test_gate_cache_maps_computed_after_warmup": "maps computed per epoch after warm-up (collate)",
     "test_speed_fast_vs_reference_targets": "fast vs reference targets speed ratio",
+    "test_speed_no_stall_at_epoch_boundaries": "first-batch wait, later epochs / one batch of worker time",
 }
 MUST_PASS = (
     "test_gate_fast_targets_bit_identical_to_reference",

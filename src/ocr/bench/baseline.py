@@ -15,7 +15,8 @@ pipeline on built-in synthetic receipts (no data set needed, the same in CI):
   vs off, ABBA) plus the callback's own hook time per step, which is stable where step times are not.
 * :func:`measure_trainer`: a real Lightning ``fit`` (train + validation every epoch) of a tiny DBNet
   with the :class:`~ocr.callbacks.performance_profiler.PerformanceProfilerCallback`, read back
-  through ``ocr.report`` from its run folder (``perf_summary.json`` + ``metrics.csv``).
+  through ``ocr.report`` from its run folder (``perf_summary.json`` + ``metrics.csv``), and the
+  first-batch wait of its later training epochs relative to epoch 1's (the epoch-boundary stall).
 
 The file is the report's JSON export (``ocr.report/1``, :func:`ocr.report.export.write_json`) of
 that Trainer run: the report's own figures (``val_vs_train_ratio``, ``validate.cache.hit_rate``,
@@ -458,6 +459,24 @@ def measure_trainer(settings: SuiteSettings, run_dir: Path) -> TrainerRun:
     computed = [int(e.get("counters", {}).get("targets_computed", 0)) for e in steady]
     figures["bench.validate.maps_computed_after_warmup"] = float(max(computed, default=0))
     figures["bench.validate.epochs_after_warmup"] = float(len(steady))
+    # The epoch-boundary stall: the worst later epoch's first-batch wait, relative to epoch 1's.
+    train = sorted((e for e in summary["epochs"] if e["phase"] == "train"), key=lambda e: e["epoch"])
+    first = float(train[0].get("first_batch_wait_s") or 0.0) if train else 0.0
+    later = [float(e.get("first_batch_wait_s") or 0.0) for e in train[1:]]
+    figures["bench.train.first_batch_wait_s_epoch1"] = first
+    figures["bench.train.first_batch_wait_s_later_max"] = max(later, default=float("nan"))
+    figures["bench.train.first_batch_wait_vs_epoch1"] = (
+        max(later) / first if later and first > 0 else float("nan")
+    )
+    # The same waits against what one batch costs a worker in that epoch (the stall a boundary
+    # without prefetch costs): unlike epoch 1's wait, it carries no one-off start-up cost.
+    ratios = []
+    for entry in train[1:]:
+        worker_s = sum(float(st.get("total", 0.0)) for st in (entry.get("worker_stages") or {}).values())
+        per_batch = worker_s / max(1, int(entry.get("batches") or 0))
+        if per_batch > 0:
+            ratios.append(float(entry.get("first_batch_wait_s") or 0.0) / per_batch)
+    figures["bench.train.first_batch_wait_vs_batch_cost"] = max(ratios, default=float("nan"))
     return TrainerRun(run_dir, figures, summary)
 
 

@@ -65,7 +65,8 @@ SUBCOMMANDS: dict[str, tuple[str, Loader]] = {
         lambda: (_targets_arguments, _targets_run),
     ),
     "pipeline": (
-        "validation data time per image and cache hit rate, epoch by epoch (real Lightning)",
+        "validation data time per image and cache hit rate, epoch by epoch (real Lightning); "
+        "--phase train: first-batch wait and data-wait share of a fit with a stand-in model",
         module_loader("ocr.bench.pipeline"),
     ),
     "overhead": (

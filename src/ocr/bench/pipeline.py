@@ -201,12 +201,18 @@ def run_pipeline(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--phase",
+        choices=("validate", "train"),
+        default="validate",
+        help="validate (this module) or train (ocr.bench.train_pipeline: a stand-in model's fit)",
+    )
     parser.add_argument("--data", default=None, help="split folder, e.g. sroie/val (not for synthetic)")
     parser.add_argument("--reader", default="sroie", help="data config: sroie | json | synthetic")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None, help="validate: 2; train: from the machine")
+    parser.add_argument("--epochs", type=int, default=None, help="validate: 2; train: 3")
     parser.add_argument("--size", type=int, default=1024, help="data.image_size")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=None, help="validate: 4; train: 16")
     parser.add_argument("--cache-dir", default=None, help="reuse this cache folder (default: a fresh one)")
     parser.add_argument("--no-samples", action="store_true", help="data.cache.samples=false")
     parser.add_argument("--no-cache", action="store_true", help="data.cache.enabled=false (the baseline)")
@@ -214,9 +220,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--output", default=None, help="keep perf_summary.json in this folder")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. data.val.num_samples=16")
+    from ocr.bench import train_pipeline
+
+    train_pipeline.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.phase == "train":
+        from ocr.bench import train_pipeline
+
+        args.epochs = 3 if args.epochs is None else args.epochs
+        return train_pipeline.run(args)
+    args.workers = 2 if args.workers is None else args.workers
+    args.epochs = 2 if args.epochs is None else args.epochs
+    args.batch_size = 4 if args.batch_size is None else args.batch_size
     if args.data is None and args.reader != "synthetic":
         raise UserInputError(f"--reader {args.reader} needs --data SPLIT_FOLDER")
     return run_pipeline(

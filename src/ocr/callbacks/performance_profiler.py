@@ -388,6 +388,10 @@ class PerformanceProfilerCallback(PhaseCallback):
             "counters": dict(record.counters),
             "workers": len(record.worker_pids - {os.getpid()}),
             "memory": memory,
+            # The epoch's first fetch plus any loader start in the window: the epoch-boundary stall.
+            "first_batch_wait": sum(record.stages.get("loader_start", []))
+            + (record.stages["data_wait"][0] if record.stages.get("data_wait") else 0.0),
+            "first_data_wait": record.stages["data_wait"][0] if record.stages.get("data_wait") else 0.0,
         }
 
     @staticmethod
@@ -423,6 +427,8 @@ class PerformanceProfilerCallback(PhaseCallback):
             "samples_per_s": samples / wall_max if wall_max > 0 else 0.0,
             "time_per_sample_s": wall_max * len(ranks) / samples if samples else None,
             "data_wait_share": max(row["data_wait_share"] for row in rank_rows),
+            "first_batch_wait_s": max(row["first_batch_wait_s"] for row in rank_rows),
+            "steady_data_wait_share": max(row["steady_data_wait_share"] for row in rank_rows),
             "attributed_share": min(row["attributed_share"] for row in rank_rows),
             "stages": stages,
             "worker_stages": worker,
@@ -461,12 +467,18 @@ class PerformanceProfilerCallback(PhaseCallback):
         wall = payload["wall"]
         data_wait = payload["stages"].get("data_wait", {}).get("total", 0.0)
         named = sum(st["total"] for st in payload["stages"].values())
+        first = float(payload.get("first_batch_wait", 0.0))
+        steady_wall = wall - first
+        steady_wait = data_wait - float(payload.get("first_data_wait", 0.0))
         return {
             "rank": rank,
             "wall_s": wall,
             "samples": payload["samples"],
             "data_wait_s": data_wait,
             "data_wait_share": data_wait / wall if wall > 0 else 0.0,
+            "first_batch_wait_s": first,
+            # data wait after the first batch, as a share of the epoch after it
+            "steady_data_wait_share": steady_wait / steady_wall if steady_wall > 0 else 0.0,
             "attributed_share": named / wall if wall > 0 else 0.0,
             "memory": payload["memory"],
         }
@@ -495,6 +507,8 @@ class PerformanceProfilerCallback(PhaseCallback):
             "samples_per_s",
             "time_per_sample_s",
             "data_wait_share",
+            "first_batch_wait_s",
+            "steady_data_wait_share",
             "attributed_share",
             "val_vs_train_time_per_sample",
         ):
@@ -536,6 +550,10 @@ class PerformanceProfilerCallback(PhaseCallback):
         data = hparams.get("data", {})
         net = hparams["model"].get("net") or {}
         loader = data.get("loader") or {}
+        workers = loader.get("num_workers")
+        plan = getattr(datamodule, "loader_plan", None)
+        if workers is None and callable(plan):  # null: derived from the machine; record the count used
+            workers = plan().train_workers
         return {
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "hardware": hardware_info(),
@@ -545,7 +563,7 @@ class PerformanceProfilerCallback(PhaseCallback):
                 "reader": data.get("reader"),
                 "image_size": data.get("image_size"),
                 "batch_size": loader.get("batch_size"),
-                "num_workers": loader.get("num_workers"),
+                "num_workers": workers,
                 "cache_enabled": (data.get("cache") or {}).get("enabled"),
                 "target_formula": (data.get("targets") or {}).get("formula"),
                 "augment": (data.get("augment") or {}).get("enabled"),

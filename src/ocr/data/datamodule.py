@@ -7,6 +7,7 @@ Images travel as uint8 and :meth:`on_after_batch_transfer` normalises them on th
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,15 +16,20 @@ import cv2
 import lightning as L
 import torch
 import torch.distributed as dist
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSamplerWrapper
 from torch.utils.data import DataLoader, SequentialSampler
 
 from ocr.data.collate import EVAL_MAPS, TARGET_MAPS, DBCollateFN
 from ocr.data.datasets import DATASETS, ReceiptDataset, build_dataset
 from ocr.data.image_io import DEFAULT_MAX_PIXELS
+from ocr.data.epoch_loader import EpochSpanningDataLoader
 from ocr.data.loader import TimedDataLoader
+from ocr.data.loader_defaults import LoaderPlan, plan_loaders
+from ocr.data.sampler import EpochBatchSampler, EpochSampler
 from ocr.data.transforms import AugmentConfig, ReceiptTransform, TransformConfig, normalize_images
 from ocr.errors import UserInputError
+from ocr.targets.db_targets import slowdown_injected
 from ocr.targets.params import DBTargetParams
 
 log = logging.getLogger(__name__)
@@ -36,10 +42,13 @@ _CLIENT_MEMORY_BYTES = 128 * 1024**2  # per process and client: 256 MiB of LRU f
 class LoaderConfig:
     batch_size: int = 4
     val_batch_size: int | None = None
-    num_workers: int = 2
+    # None: derived from the cores of this rank (ocr.data.loader_defaults)
+    num_workers: int | None = None
     persistent_workers: bool = True
     pin_memory: bool = False
     prefetch_factor: int | None = None
+    # Training workers go on into the next epoch while validation runs (ocr.data.epoch_loader).
+    span_epochs: bool = True
 
 
 @dataclass
@@ -51,6 +60,7 @@ class CacheConfig:
     train: bool = False  # opt-in; only honoured when training augmentation is off
     samples: bool = True  # whole validation samples too (ocr.data.sample_cache)
     # Types and ranges of data.cache.* are checked at start-up (ocr.schema.CacheKnobs).
+    decoded: bool = False  # training: decoded + resized receipts, before augmentation (ocr.data.decoded_cache)
 
 
 def _worker_init(worker_id: int) -> None:
@@ -67,6 +77,17 @@ def _worker_init(worker_id: int) -> None:
     transform = getattr(dataset, "transform", None)
     if isinstance(transform, ReceiptTransform) and not transform.deterministic:
         transform.set_random_seed(torch.initial_seed() % 2**32)
+
+
+def _limit_batches(trainer: Any, sampler: EpochSampler, batch_size: int) -> int | None:
+    """The trainer's ``limit_train_batches`` as batches per epoch (as Lightning counts it), or None."""
+    limit = getattr(trainer, "limit_train_batches", None)
+    if limit is None or isinstance(limit, bool):
+        return None
+    if isinstance(limit, int):
+        return limit
+    full = -(-len(sampler) // batch_size)
+    return None if float(limit) >= 1.0 else int(full * float(limit))
 
 
 class ReceiptDataModule(L.LightningDataModule):
@@ -124,6 +145,7 @@ class ReceiptDataModule(L.LightningDataModule):
         self.datasets: dict[str, ReceiptDataset] = {}
         self._cache: Any = None
         self._sample_client: Any = None
+        self._plan: LoaderPlan | None = None
 
     # -- datasets ---------------------------------------------------------------------------
     def _split_root(self, split: str) -> str | None:
@@ -261,11 +283,66 @@ class ReceiptDataModule(L.LightningDataModule):
 
         return CachedSampleDataset(dataset, self.sample_cache())
 
+    def loader_plan(self) -> LoaderPlan:
+        """Workers and prefetch depth (from the machine unless set); warns once on oversubscription."""
+        if self._plan is None:
+            trainer = self._trainer_or_none()
+            local = int(getattr(trainer, "num_devices", 0) or os.environ.get("LOCAL_WORLD_SIZE", 1))
+            on_cpu = trainer is None or isinstance(trainer.accelerator, CPUAccelerator)
+            self._plan = plan_loaders(
+                self.loader.num_workers,
+                self.loader.prefetch_factor,
+                local_world_size=local,
+                main_threads=torch.get_num_threads() if on_cpu else 1,
+            )
+            self._plan.warn_once()
+        return self._plan
+
+    def _trainer_or_none(self) -> Any:
+        return getattr(self, "trainer", None)
+
+    def _train_loader(self) -> DataLoader[Any]:
+        """Seeded per-epoch order (resumable, DDP-sharded) with workers that span epochs."""
+        dataset: Any = self.build("train")
+        if self.cache_config.enabled and self.cache_config.decoded:
+            from ocr.data.decoded_cache import DecodedImageDataset
+
+            dataset = DecodedImageDataset(dataset, self.target_cache())
+        cfg, plan = self.loader, self.loader_plan()
+        trainer = self._trainer_or_none()
+        kwargs = getattr(trainer, "distributed_sampler_kwargs", None) or {}
+        if not kwargs and dist.is_available() and dist.is_initialized():
+            kwargs = {"num_replicas": dist.get_world_size(), "rank": dist.get_rank()}
+        sampler = EpochSampler(
+            dataset,
+            num_replicas=int(kwargs.get("num_replicas", 1)),
+            rank=int(kwargs.get("rank", 0)),
+            shuffle=True,
+            seed=self.seed,
+        )
+        workers = plan.train_workers
+        persistent = cfg.persistent_workers and workers > 0
+        # The perf suite's injected slowdown turns the overlap off, to show that its gate bites.
+        span = cfg.span_epochs and persistent and not slowdown_injected()
+        limit = _limit_batches(trainer, sampler, cfg.batch_size)
+        batches = EpochBatchSampler(sampler, cfg.batch_size, span=span, batches_per_epoch=limit)
+        return EpochSpanningDataLoader(
+            dataset,
+            batch_sampler=batches,
+            num_workers=workers,
+            collate_fn=self._collate("train"),
+            persistent_workers=persistent,
+            pin_memory=cfg.pin_memory,
+            prefetch_factor=plan.prefetch_factor if workers > 0 else None,
+            worker_init_fn=_worker_init,
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
     def _loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
         dataset = self._sample_cache(split, self.build(split))
         cfg = self.loader
         batch_size = cfg.batch_size if split == "train" else (cfg.val_batch_size or cfg.batch_size)
-        workers = cfg.num_workers
+        workers = self.loader_plan().val_workers
         sampler = None
         if split != "train" and dist.is_available() and dist.is_initialized():
             # Lightning's default sampler pads the last shard with repeats, which would count
@@ -288,7 +365,7 @@ class ReceiptDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader[Any]:
-        return self._loader("train", shuffle=True)
+        return self._train_loader()
 
     def val_dataloader(self) -> DataLoader[Any]:
         return self._loader("val", shuffle=False)

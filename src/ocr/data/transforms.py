@@ -124,7 +124,13 @@ class ReceiptTransform:
         self.config = config
         self.augment = train and config.augment.enabled
         size = config.image_size
-        ops: list[Any] = [A.LongestMaxSize(max_size=size, interpolation=cv2.INTER_AREA)]
+        points = A.KeypointParams(format="xy", remove_invisible=False)
+        # The first step is the same every epoch (no randomness): its own pipeline, so that the
+        # decoded-image cache (ocr.data.decoded_cache) can store its output and skip it.
+        self.resize_pipeline = A.Compose(
+            [A.LongestMaxSize(max_size=size, interpolation=cv2.INTER_AREA)], keypoint_params=points
+        )
+        ops: list[Any] = []
         aug = config.augment
         if self.augment:
             ops += [
@@ -156,11 +162,7 @@ class ReceiptTransform:
         ops.append(pad)
         if self.augment and aug.crop_size:
             ops.append(A.RandomCrop(height=aug.crop_size, width=aug.crop_size))
-        self.pipeline = A.Compose(
-            ops,
-            keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
-            seed=seed,
-        )
+        self.pipeline = A.Compose(ops, keypoint_params=points, seed=seed)
 
     @property
     def deterministic(self) -> bool:
@@ -168,23 +170,32 @@ class ReceiptTransform:
         return not self.augment
 
     def set_random_seed(self, seed: int) -> None:
-        self.pipeline.set_random_seed(seed)
+        self.pipeline.set_random_seed(seed)  # the resize draws nothing that changes its output
 
-    def __call__(self, sample: TextSample) -> dict[str, Any]:
+    def resize(self, image: np.ndarray, polygons: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The deterministic first step: the uint8 image scaled to ``image_size`` and its polygons."""
+        out = self.resize_pipeline(image=image, keypoints=_points(polygons))
+        return out["image"], _split(out["keypoints"], polygons)
+
+    def __call__(
+        self,
+        sample: TextSample,
+        resized: tuple[np.ndarray, list[np.ndarray], tuple[int, int]] | None = None,
+    ) -> dict[str, Any]:
+        """``resized``: ``(image, polygons, original (h, w))`` from :meth:`resize`, done earlier."""
         start = time.perf_counter()
-        h, w = sample.image.shape[:2]
-        lengths = [len(p) for p in sample.polygons]
-        keypoints = (
-            np.concatenate(sample.polygons).astype(np.float32) if lengths else np.zeros((0, 2), np.float32)
-        )
-        out = self.pipeline(image=sample.image, keypoints=keypoints)
-        moved = np.asarray(out["keypoints"], dtype=np.float32).reshape(-1, 2)
-        polygons = np.split(moved, np.cumsum(lengths)[:-1]) if lengths else []
+        if resized is None:
+            h, w = sample.image.shape[:2]
+            small, small_polygons = self.resize(sample.image, sample.polygons)
+        else:
+            small, small_polygons, (h, w) = resized
+        out = self.pipeline(image=small, keypoints=_points(small_polygons))
+        polygons = _split(out["keypoints"], small_polygons)
         image = _to_chw(out["image"])
         scale = self.config.image_size / max(h, w)
         return {
             "image": image,
-            "polygons": [np.ascontiguousarray(p) for p in polygons],
+            "polygons": polygons,
             "ignore": list(sample.ignore),
             "meta": {
                 "name": sample.name,
@@ -198,6 +209,18 @@ class ReceiptTransform:
             },
             "perf": {"transform": time.perf_counter() - start},
         }
+
+
+def _points(polygons: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(polygons).astype(np.float32) if polygons else np.zeros((0, 2), np.float32)
+
+
+def _split(keypoints: Any, like: list[np.ndarray]) -> list[np.ndarray]:
+    """Keypoints back into polygons of the same lengths as ``like``."""
+    if not like:
+        return []
+    moved = np.asarray(keypoints, dtype=np.float32).reshape(-1, 2)
+    return [np.ascontiguousarray(p) for p in np.split(moved, np.cumsum([len(p) for p in like])[:-1])]
 
 
 def _to_chw(image: np.ndarray) -> torch.Tensor:

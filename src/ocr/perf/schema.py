@@ -24,6 +24,8 @@ Version 1 (``"schema": "ocr.perf_summary/1"``)::
           "time_per_sample_s": wall_s * world_size / samples (device-seconds per sample),
           "val_vs_train_time_per_sample": float (train and validate entries of the same epoch, when both ran),
           "data_wait_share": data-wait time / wall time (max over ranks),
+          "first_batch_wait_s": loader start in the epoch + its first fetch (max over ranks): boundary stall,
+          "steady_data_wait_share": data wait after the first batch / wall time after it (max over ranks),
           "attributed_share": share of the wall time covered by named stages (min over ranks),
           "stages": {stage: {count, total, mean, median, p95, p99, std, min, max}},   # seconds
           "worker_stages": {decode|transform|targets|collate: {same statistics}},   # per sample, in workers
@@ -32,7 +34,8 @@ Version 1 (``"schema": "ocr.perf_summary/1"``)::
                        targets_computed, ignored_polygons, skipped_*...},
           "cache": {"target": {hits, misses, hit_rate | null, write_errors?, ...},
                     "sample": {same}},            # each cache client's counters apart
-          "ranks": [{rank, wall_s, samples, data_wait_s, data_wait_share, attributed_share, memory}],
+          "ranks": [{rank, wall_s, samples, data_wait_s, data_wait_share, first_batch_wait_s,
+                     steady_data_wait_share, attributed_share, memory}],
           "memory": {rss_mb, rss_peak_mb, workers_rss_mb, workers_rss_peak_mb, workers, system_percent,
                      gpu_allocated_mb?, gpu_reserved_mb?, gpu_peak_mb?}
         }

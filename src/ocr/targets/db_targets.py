@@ -16,8 +16,10 @@ differs. Polygon bookkeeping is shared with the reference (:mod:`ocr.targets.pre
 map is drawn by a numba kernel (:mod:`ocr.targets.kernels`) over each polygon's pixel box.
 
 ``OCR_PERF_INJECT_SLOWDOWN=1`` in the environment makes :func:`make_db_targets` use the slow
-reference instead and every cache read miss (:class:`~ocr.targets.cache.PolygonCache` and the
-whole-sample cache): the performance regression suite uses it to prove that it catches a slowdown.
+reference instead and every :class:`~ocr.targets.cache.PolygonCache` read miss (target and whole-
+sample entries), and the training loader's workers stop at each epoch's end (no epoch-spanning
+prefetch, ``ocr.data.datamodule``): the performance regression suite uses it to prove that it
+catches a slowdown.
 :func:`slowdown_injected` is the one place that reads the variable.
 """
 

@@ -88,6 +88,12 @@ register(
     module_loader("ocr.bench.overhead"),
 )
 register(
+    "validate",
+    "validation loop with a GT stand-in model: images/s, main-process ms/image, drain, hidden "
+    "evaluation share, per evaluator-pool size",
+    module_loader("ocr.bench.validate"),
+)
+register(
     "baseline",
     "the performance suite's measurements as a baseline JSON (ocr.report/1); "
     "also `ocr bench --save-baseline PATH`",

@@ -7,8 +7,10 @@ shrink map as the probability map after ``--forward-ms`` per image (a sleep: a G
 the CPU idle), so the post-processing and CLEval/IoU work is the one a perfect model causes. The
 batches go through the data pipeline once, before anything is timed, and are then served from
 memory (images dropped: the stand-in does not look at them), so the figures measure the
-evaluation pipeline, not decoding. Each repeat runs one ``trainer.validate`` per pool size, side
-by side; the figures are medians over the repeats, read from ``PerformanceProfilerCallback``.
+evaluation pipeline, not decoding. Each pool size gets one model whose pool lives across its
+``trainer.validate`` calls, as it lives across a fit's epochs; after one untimed epoch per size,
+each repeat runs one epoch per pool size, side by side; the figures are medians over the repeats,
+read from ``PerformanceProfilerCallback``.
 
 Per pool size (one JSON line each): images/s; main-process ms per image (epoch wall time minus
 the epoch-end drain, per image); drain ms and how many images' worth of evaluation work it is;
@@ -94,14 +96,15 @@ def _counts(values: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in values.items() if k.startswith("val/num_")}
 
 
-def _one_epoch(
-    pool: int, forward_ms: float, batches: list[dict[str, Any]], handoff: str, out: Path
-) -> dict[str, Any]:
-    from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
+class _PoolKept(GTStandIn):
+    """The stand-in, keeping its evaluator pool across ``validate`` calls as a fit keeps it."""
 
-    model = GTStandIn(forward_ms=forward_ms, evaluator={"workers": pool, "handoff": handoff})
-    profiler = PerformanceProfilerCallback(summary_file=None)
-    trainer = L.Trainer(
+    def teardown(self, stage: str) -> None:
+        pass
+
+
+def _trainer(profiler: L.Callback, out: Path) -> L.Trainer:
+    return L.Trainer(
         accelerator="cpu",
         devices=1,
         logger=False,
@@ -112,8 +115,14 @@ def _one_epoch(
         num_sanity_val_steps=0,
         default_root_dir=str(out),
     )
+
+
+def _one_epoch(model: _PoolKept, batches: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+    from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
+
+    profiler = PerformanceProfilerCallback(summary_file=None)
     loader: DataLoader[Any] = DataLoader(batches, batch_size=None, shuffle=False)  # type: ignore[arg-type]
-    trainer.validate(model, dataloaders=loader, verbose=False)
+    _trainer(profiler, out).validate(model, dataloaders=loader, verbose=False)
     entry = [e for e in profiler.epochs if e["phase"] == "validate"][-1]
     samples = int(entry["samples"])
     stages = entry["stages"]
@@ -132,11 +141,16 @@ def _one_epoch(
         "images_per_s": samples / entry["wall_s"],
         "main_ms_per_image": 1000.0 * (entry["wall_s"] - drain) / samples,
         "handoff_ms_per_image": 1000.0 * stages.get("handoff", {}).get("total", 0.0) / samples,
+        "slot_wait_ms_per_image": 1000.0 * stages.get("eval_wait", {}).get("total", 0.0) / samples,
         "drain_ms": 1000.0 * drain,
         "drain_images_worth": drain / work_per_image if work_per_image > 0 else None,
         "eval_work_ms_per_image": 1000.0 * work_per_image,
         "hidden_share": hidden,
         "busy_share": evaluator.get("busy_share"),
+        **{
+            f"pool_{stage}_ms_per_image": 1000.0 * seconds / samples
+            for stage, seconds in (evaluator.get("stages") or {}).items()
+        },
         "counts": _counts(getattr(model, "last_val_metrics", {})),
     }
 
@@ -148,10 +162,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(1)
     batches = prepare_batches(args.data, args.size, args.batch_size, args.limit, args.loader_workers)
     out = Path(tempfile.mkdtemp(prefix="ocr-bench-validate-"))
+    from ocr.evaluation.worker import warm_up
+
+    warm_up()  # the in-process path's first image must not pay cleval's JIT compilation
     runs: dict[int, list[dict[str, Any]]] = {p: [] for p in pools}
-    for _ in range(args.repeats):
-        for pool in pools:
-            runs[pool].append(_one_epoch(pool, args.forward_ms, batches, args.handoff, out))
+    models = {p: _PoolKept(args.forward_ms, evaluator={"workers": p, "handoff": args.handoff}) for p in pools}
+    try:
+        for pool in pools:  # one untimed epoch each: pool start and first touches of its slots
+            _one_epoch(models[pool], batches, out)
+        for _ in range(args.repeats):  # then the sizes side by side, repeat after repeat
+            for pool in pools:
+                runs[pool].append(_one_epoch(models[pool], batches, out))
+    finally:
+        for model in models.values():
+            model._close_pool()
     results: dict[str, Any] = {}
     for pool in pools:
         reps = runs[pool]

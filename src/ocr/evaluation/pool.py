@@ -29,7 +29,8 @@ import queue
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, is_dataclass
 from multiprocessing import shared_memory
 from typing import Any
@@ -42,6 +43,10 @@ from ocr.evaluation.worker import FAULT_ENV, STAGES, worker_main
 
 _POLL_S = 0.2
 _META_KEYS = ("name", "orig_size", "scale", "gt_polygons", "gt_texts", "gt_ignore")
+
+
+def _no_timer(stage: str) -> AbstractContextManager[object]:
+    return nullcontext()
 
 
 class EvaluatorError(RuntimeError):
@@ -230,8 +235,18 @@ class EvaluatorPool:
         self._slot_wait = 0.0
         self._began = time.perf_counter()
 
-    def submit(self, maps: torch.Tensor, metas: Sequence[Mapping[str, Any]]) -> list[int]:
-        """Queue a (B, H, W) batch of encoded maps (any device) with its metas; returns the seqs."""
+    def submit(
+        self,
+        maps: torch.Tensor,
+        metas: Sequence[Mapping[str, Any]],
+        timer: Callable[[str], AbstractContextManager[object]] | None = None,
+    ) -> list[int]:
+        """Queue a (B, H, W) batch of encoded maps (any device) with its metas; returns the seqs.
+
+        ``timer`` (a model's ``stage_timer``) times the copy into the slots as ``handoff`` and any
+        wait for a free slot (every slot in flight: the evaluators are behind) as ``eval_wait``.
+        """
+        timer = timer or _no_timer
         if maps.ndim != 3 or maps.shape[0] != len(metas):
             raise ValueError(f"expected (B, H, W) maps for {len(metas)} metas, got {tuple(maps.shape)}")
         if maps.dtype != TORCH_DTYPES[self._handoff]:
@@ -241,24 +256,40 @@ class EvaluatorPool:
         nbytes = shape[0] * shape[1] * dtype.itemsize
         seqs = []
         for i, meta in enumerate(metas):
-            slot = self._acquire_slot()
-            segment = self._segment(slot, nbytes)
-            view = np.ndarray(shape, dtype, buffer=segment.buf)
-            torch.from_numpy(view).copy_(maps[i])
-            del view
-            worker = min(range(self.workers), key=self._outstanding.__getitem__)
-            seq = self._seq
-            self._seq += 1
-            small = {k: meta[k] for k in _META_KEYS if k in meta}
-            name = str(small.get("name", f"#{seq}"))
-            if self._outstanding[worker] == 0:
-                self._last_event[worker] = time.monotonic()
-            self._outstanding[worker] += 1
-            self._inflight[seq] = _Task(worker, slot, name)
-            self._tasks[worker].put(("image", seq, segment.name, shape, small))
-            seqs.append(seq)
+            if not self._free:
+                with timer("eval_wait"):
+                    slot = self._acquire_slot()
+            else:
+                slot = self._acquire_slot()
+            with timer("handoff"):
+                seqs.append(self._put(slot, maps[i], meta, shape, dtype, nbytes))
         self._poll(block=False)
         return seqs
+
+    def _put(
+        self,
+        slot: int,
+        encoded: torch.Tensor,
+        meta: Mapping[str, Any],
+        shape: tuple[int, int],
+        dtype: Any,
+        nbytes: int,
+    ) -> int:
+        """Copy one map into ``slot`` and queue it to the least busy evaluator."""
+        segment = self._segment(slot, nbytes)
+        view = np.ndarray(shape, dtype, buffer=segment.buf)
+        torch.from_numpy(view).copy_(encoded)
+        del view  # no view of the slot may outlive the copy
+        worker = min(range(self.workers), key=self._outstanding.__getitem__)
+        seq = self._seq
+        self._seq += 1
+        small = {k: meta[k] for k in _META_KEYS if k in meta}
+        if self._outstanding[worker] == 0:
+            self._last_event[worker] = time.monotonic()
+        self._outstanding[worker] += 1
+        self._inflight[seq] = _Task(worker, slot, str(small.get("name", f"#{seq}")))
+        self._tasks[worker].put(("image", seq, segment.name, shape, small))
+        return seq
 
     def drain(self) -> None:
         """Wait until every submitted image has been evaluated."""
@@ -331,7 +362,9 @@ class EvaluatorPool:
             while not self._free:
                 self._poll(block=True)
             self._slot_wait += time.perf_counter() - start
-        return self._free.popleft()
+        # LIFO: the most recently freed slot, whose pages are mapped and warm; a slot's first
+        # write costs a page fault per 4 KiB, many times the copy itself.
+        return self._free.pop()
 
     def _poll(self, block: bool, waiting_for_states: bool = False) -> None:
         """Handle every message waiting; with ``block``, wait (watching the evaluators) for one."""

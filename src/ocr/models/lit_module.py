@@ -125,8 +125,8 @@ class DBNetModule(L.LightningModule):
             if encoded.is_cuda:
                 # the forward pass's GPU time ends here, inside the step: it is billed to compute
                 torch.cuda.current_stream(encoded.device).synchronize()
-            with self.stage_timer("handoff"):
-                self.evaluator_pool.submit(encoded, batch["meta"])
+            # timed inside: "handoff" (the copies into the slots), "eval_wait" (all slots in flight)
+            self.evaluator_pool.submit(encoded, batch["meta"], timer=self.stage_timer)
             return
         # The device-to-host copy waits for the forward pass: it stays in the step (compute).
         prob_np = prob.float().cpu().numpy()

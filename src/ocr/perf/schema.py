@@ -46,7 +46,8 @@ Stages (main process, per batch unless noted): ``data_wait`` (blocked on the Dat
 ``h2d`` (host-to-device copy), ``compute`` (training: forward + backward + optimizer; evaluation:
 forward + loss, and the device-to-host copy that waits for it), ``postprocess``, ``metric_update``
 (in-process evaluation), ``handoff`` (copying the encoded maps into the evaluator pool's slots),
-``eval_drain`` (once per epoch: waiting for the pool's last images), ``metric_compute`` (once per epoch),
+``eval_wait`` (blocked on a full ring of slots: the pool is behind), ``eval_drain`` (once per epoch:
+waiting for the pool's last images), ``metric_compute`` (once per epoch),
 ``callbacks`` (other callbacks' hooks), ``hooks`` (LightningModule hooks, minus marked stages),
 ``checkpoint``, ``profiler`` (this callback's own hooks), ``loader_start`` (``iter(DataLoader)``:
 worker start-up). Statistics combine across ranks as

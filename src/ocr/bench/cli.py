@@ -90,6 +90,10 @@ SUBCOMMANDS: dict[str, tuple[str, Loader]] = {
         "non-model CPU per validation image (post-processing, CLEval, IoU): reference vs fast, same states",
         module_loader("ocr.bench.eval_work"),
     ),
+    "validate": (
+        "the validation loop with a stand-in model: evaluator pool sizes side by side (images/s, main-process ms, drain, hidden share)",
+        module_loader("ocr.bench.validate"),
+    ),
 }
 
 

@@ -58,6 +58,35 @@ _STEP_HOOKS = {
 }
 
 
+def merge_evaluator_stats(pools: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ranks' evaluator pools as one: work and images add, the epoch's waits take the maximum.
+
+    ``hidden_share`` is the share of the evaluators' work the main processes did not wait for
+    (waits = the epoch-end drain plus any wait for a free slot); ``busy_share`` is the evaluators'
+    work over their capacity (processes x epoch wall time).
+    """
+    workers = sum(int(p["workers"]) for p in pools)
+    busy = sum(float(p["busy_s"]) for p in pools)
+    waited = sum(float(p["drain_s"]) + float(p.get("slot_wait_s", 0.0)) for p in pools)
+    wall = max(float(p["wall_s"]) for p in pools)
+    stages: dict[str, float] = defaultdict(float)
+    for p in pools:
+        for stage, seconds in p.get("stages", {}).items():
+            stages[stage] += float(seconds)
+    return {
+        "workers": workers,
+        "handoff": pools[0].get("handoff"),
+        "images": sum(int(p["images"]) for p in pools),
+        "wall_s": wall,
+        "busy_s": busy,
+        "busy_share": busy / (workers * wall) if workers and wall > 0 else 0.0,
+        "drain_s": max(float(p["drain_s"]) for p in pools),
+        "slot_wait_s": max(float(p.get("slot_wait_s", 0.0)) for p in pools),
+        "hidden_share": max(0.0, 1.0 - waited / busy) if busy > 0 else None,
+        "stages": dict(stages),
+    }
+
+
 def classify_action(action: str, own_key: str) -> str | None:
     """Map a Lightning profiler action to a stage name, or ``None`` when it is not a stage."""
     if action.endswith("_dataloader_next") or (action.startswith("[_") and action.endswith("_next")):
@@ -392,7 +421,18 @@ class PerformanceProfilerCallback(PhaseCallback):
             "first_batch_wait": sum(record.stages.get("loader_start", []))
             + (record.stages["data_wait"][0] if record.stages.get("data_wait") else 0.0),
             "first_data_wait": record.stages["data_wait"][0] if record.stages.get("data_wait") else 0.0,
+            "evaluator": self._evaluator_stats(record),
         }
+
+    def _evaluator_stats(self, record: _EpochRecord) -> dict[str, Any] | None:
+        """The evaluator pool's figures for this evaluation epoch (``None``: in-process evaluation)."""
+        module = self._trainer_ref.lightning_module if self._trainer_ref is not None else None
+        if record.phase not in ("validate", "test") or module is None:
+            return None
+        stats = getattr(module, "evaluator_stats", None)
+        if stats is not None:
+            cast(Any, module).evaluator_stats = None  # consumed once
+        return stats
 
     @staticmethod
     def _gather(trainer: L.Trainer, payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -438,6 +478,9 @@ class PerformanceProfilerCallback(PhaseCallback):
             "ranks": rank_rows,
             "memory": ranks[0]["memory"],
         }
+        pools = [r["evaluator"] for r in ranks if r.get("evaluator")]
+        if pools:
+            entry["evaluator"] = merge_evaluator_stats(pools)
         self._link_train_validation(entry)
         self.epochs.append(entry)
         self._log(trainer, entry)
@@ -528,6 +571,12 @@ class PerformanceProfilerCallback(PhaseCallback):
             metrics[f"perf/{phase}/memory/{key}"] = float(value)
         for rank in entry["ranks"]:
             metrics[f"perf/{phase}/data_wait_share/rank{rank['rank']}"] = rank["data_wait_share"]
+        for key, value in (entry.get("evaluator") or {}).items():
+            if key == "stages":
+                for stage, seconds in value.items():
+                    metrics[f"perf/{phase}/evaluator/{stage}_s"] = float(seconds)
+            elif isinstance(value, int | float):
+                metrics[f"perf/{phase}/evaluator/{key}"] = float(value)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
 

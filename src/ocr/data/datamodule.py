@@ -270,7 +270,29 @@ class ReceiptDataModule(L.LightningDataModule):
         if isinstance(images, torch.Tensor) and images.dtype == torch.uint8:
             config = self.transform_config
             batch["images"] = normalize_images(images, config.mean, config.std)
+        self._prime_validation()
         return batch
+
+    def _prime_validation(self) -> None:
+        """On the epoch's last training batch, start the validation loader's next epoch.
+
+        Its workers then start (or reset) and prefetch while the last training step runs, so the
+        first validation batch does not wait for them. Only when validation follows this epoch.
+        """
+        trainer = self.trainer
+        if trainer is None or not trainer.training or trainer.sanity_checking:
+            return
+        total = trainer.num_training_batches
+        loop = trainer.fit_loop.epoch_loop
+        if not isinstance(total, int) or loop.batch_progress.current.ready != total:
+            return
+        every = trainer.check_val_every_n_epoch
+        if every is None or (trainer.current_epoch + 1) % every or trainer.val_check_batch != total:
+            return
+        loaders = trainer.val_dataloaders
+        for loader in loaders if isinstance(loaders, list | tuple) else [loaders]:
+            if isinstance(loader, TimedDataLoader):
+                loader.prime()
 
     # -- loaders ----------------------------------------------------------------------------
     def _sample_cache(self, split: str, dataset: ReceiptDataset) -> Any:

@@ -1,4 +1,4 @@
-"""A DataLoader that remembers how long ``iter()`` took.
+"""A DataLoader that remembers how long ``iter()`` took, and can start its next epoch early.
 
 Starting an epoch's iterator forks the worker processes (or resets persistent ones) before the
 first batch can even be requested. That time is part of the epoch but happens outside every
@@ -7,6 +7,10 @@ Lightning hook that could time it, so the profiler reads it from here as the ``l
 PyTorch's own worker-count check is switched off here: it looks at one DataLoader at a time and
 warns on every start; :mod:`ocr.data.loader_defaults` counts both pools and the main process, and
 says so once.
+
+:meth:`TimedDataLoader.prime` starts the next iterator ahead of time (the data module does it for
+the validation loader while the last training step runs): the workers start and fill their
+prefetch queues in parallel, and the next ``iter()`` returns that iterator instead of a new one.
 """
 
 from __future__ import annotations
@@ -19,8 +23,26 @@ from torch.utils.data import DataLoader
 
 class TimedDataLoader(DataLoader[Any]):
     last_iter_span: tuple[float, float] | None = None
+    # ``iter()`` spans spent early, by :meth:`prime`: inside the enclosing (training) epoch, so they
+    # are not the next epoch's ``loader_start``.
+    last_prime_span: tuple[float, float] | None = None
+    primes = 0
+    _primed: Any = None
+
+    def prime(self) -> bool:
+        """Start the next epoch's iterator now; ``False`` when one is already waiting."""
+        if self._primed is not None:
+            return False
+        start = time.perf_counter()
+        self._primed = super().__iter__()
+        self.last_prime_span = (start, time.perf_counter())
+        self.primes += 1
+        return True
 
     def __iter__(self) -> Any:
+        if self._primed is not None:
+            iterator, self._primed = self._primed, None
+            return iterator
         start = time.perf_counter()
         iterator = super().__iter__()
         self.last_iter_span = (start, time.perf_counter())

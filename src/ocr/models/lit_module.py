@@ -2,16 +2,25 @@
 
 The metric is updated per image and computed once per validation epoch; torchmetrics' sum states
 make the DDP reduction "sum the counts, then take the ratio".
+
+With ``evaluator.workers > 0`` the evaluation steps only run the forward pass and hand the encoded
+probability maps to an :class:`~ocr.evaluation.EvaluatorPool`, which post-processes and updates
+its own metric states; at epoch end the pool is drained and its summed states are added into
+``val_metrics``/``test_metrics`` before ``compute()`` (see ``docs/evaluation.md``).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import lightning as L
 import torch
 
+from ocr.evaluation.config import EvaluatorConfig, default_workers
+from ocr.evaluation.handoff import encode_maps, resolve_handoff
+from ocr.evaluation.pool import EvaluatorPool, PoolReport
 from ocr.metrics.detection import DetectionMetrics
 from ocr.models.dbnet import DBNet
 from ocr.models.loss import DBLoss
@@ -27,6 +36,7 @@ class DBNetModule(L.LightningModule):
         postprocess: dict[str, Any] | None = None,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
+        evaluator: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -38,12 +48,35 @@ class DBNetModule(L.LightningModule):
         self.val_metrics = DetectionMetrics()
         self.test_metrics = DetectionMetrics()
         self.stage_timer: StageTimer = NullStageTimer()
+        self.evaluator_config = EvaluatorConfig(**(evaluator or {}))
+        self.evaluator_pool: EvaluatorPool | None = None
+        # The last evaluation epoch's pool figures, read by PerformanceProfilerCallback.
+        self.evaluator_stats: dict[str, Any] | None = None
+        self._handoff = "float32"
+        self._pool_pending = False  # the pool holds this epoch's states, not yet merged
 
     def configure_postprocess(self, **overrides: Any) -> None:
         """Change post-processing thresholds at evaluation time (they are not learned)."""
         if overrides:
             params = {**dict(self.hparams.get("postprocess") or {}), **overrides}
             self.postprocessor = DBPostProcessor(**params)
+
+    def configure_evaluator(self, **overrides: Any) -> None:
+        """Change the evaluator pool settings (e.g. ``workers``) before a run; not a model property."""
+        if overrides:
+            self.evaluator_config = EvaluatorConfig(**{**vars(self.evaluator_config), **overrides})
+            self._close_pool()
+
+    def evaluator_workers(self) -> int:
+        """Evaluator processes for this rank (``workers: null`` resolved from the node's cores)."""
+        workers = self.evaluator_config.workers
+        if workers is not None:
+            return workers
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        loader = getattr(datamodule, "loader", None)
+        loader_workers = int(getattr(loader, "num_workers", 0) or 0)
+        local_ranks = int(getattr(self._trainer, "num_devices", 1) or 1) if self._trainer is not None else 1
+        return default_workers(loader_workers, local_ranks)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.model(images)
@@ -72,23 +105,105 @@ class DBNetModule(L.LightningModule):
         return losses["loss"]
 
     # -- evaluation ---------------------------------------------------------------------------
+    def _eval_outputs(self, batch: dict[str, Any], prefix: str) -> dict[str, torch.Tensor]:
+        """The forward pass of an evaluation step (plus the loss, when the batch has targets)."""
+        # Inference needs only the probability branch; the threshold branch is training-only (DB paper).
+        outputs = self.model(batch["images"], with_thresh=False)
+        if "prob_maps" in batch:
+            n = batch["images"].shape[0]
+            losses = self.criterion(outputs, batch)
+            self.log(f"{prefix}/loss_prob", losses["loss_prob"], batch_size=n, on_epoch=True, sync_dist=True)
+        return outputs
+
     def _evaluate(self, batch: dict[str, Any], metrics: DetectionMetrics, prefix: str) -> None:
         n = batch["images"].shape[0]
         if n == 0:
             return
-        # Inference needs only the probability branch; the threshold branch is training-only (DB paper).
-        outputs = self.model(batch["images"], with_thresh=False)
-        if "prob_maps" in batch:
-            losses = self.criterion(outputs, batch)
-            self.log(f"{prefix}/loss_prob", losses["loss_prob"], batch_size=n, on_epoch=True, sync_dist=True)
+        prob = self._eval_outputs(batch, prefix)["prob"].squeeze(1)
+        if self.evaluator_pool is not None:
+            encoded = encode_maps(prob, self._handoff, self.postprocessor.thresh)
+            if encoded.is_cuda:
+                # the forward pass's GPU time ends here, inside the step: it is billed to compute
+                torch.cuda.current_stream(encoded.device).synchronize()
+            # timed inside: "handoff" (the copies into the slots), "eval_wait" (all slots in flight)
+            self.evaluator_pool.submit(encoded, batch["meta"], timer=self.stage_timer)
+            return
+        # The device-to-host copy waits for the forward pass: it stays in the step (compute).
+        prob_np = prob.float().cpu().numpy()
         with self.stage_timer("postprocess"):
-            prob = outputs["prob"].squeeze(1).float().cpu().numpy()
-            predictions = [self.postprocessor(prob[i], meta) for i, meta in enumerate(batch["meta"])]
+            predictions = [self.postprocessor(prob_np[i], meta) for i, meta in enumerate(batch["meta"])]
         with self.stage_timer("metric_update"):
             for (polygons, _scores), meta in zip(predictions, batch["meta"], strict=True):
                 metrics.update(polygons, meta["gt_polygons"], meta["gt_texts"], meta["gt_ignore"])
 
+    def _begin_evaluation(self, metrics: DetectionMetrics) -> None:
+        """Start (once per fit/validate/test) or re-arm the pool for an evaluation epoch."""
+        self.evaluator_stats = None
+        workers = self.evaluator_workers()
+        if workers == 0:
+            self._close_pool()
+            return
+        pool = self._pool_for_run()
+        self._handoff = resolve_handoff(self.evaluator_config.handoff, self.device)
+        params = {"iou_thresh": metrics.iou.iou_thresh, "cleval_split_groups": metrics.cleval.split_groups}
+        pool.begin("metrics", self.postprocessor, params, self._handoff)
+        self._pool_pending = True
+
+    def _merge_pool(self, metrics: DetectionMetrics) -> None:
+        """Drain the pool and add its summed states into this rank's torchmetrics states."""
+        pool = self.evaluator_pool
+        if pool is None or not self._pool_pending:
+            return
+        self._pool_pending = False
+        start = time.perf_counter()
+        with self.stage_timer("eval_drain"):
+            pool.drain()
+        drain_s = time.perf_counter() - start
+        report = pool.collect()
+        add_states(metrics, report)
+        self.evaluator_stats = {
+            "workers": report.workers,
+            "handoff": self._handoff,
+            "images": report.images,
+            "wall_s": report.wall_s,
+            "busy_s": report.busy_s,
+            "busy_share": report.busy_share,
+            "drain_s": drain_s,
+            "slot_wait_s": report.slot_wait_s,
+            "stages": dict(report.stages),
+        }
+
+    def _close_pool(self) -> None:
+        if self.evaluator_pool is not None:
+            self.evaluator_pool.close()
+            self.evaluator_pool = None
+
+    def setup(self, stage: str) -> None:
+        # The pool starts once per fit (or validate/test), before the first epoch's clock starts.
+        if stage in ("fit", "validate", "test") and self.evaluator_workers() > 0:
+            self._pool_for_run()
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        return [_ClosePoolOnException()]
+
+    def _pool_for_run(self) -> EvaluatorPool:
+        if self.evaluator_pool is None or not self.evaluator_pool.running:
+            cfg = self.evaluator_config
+            pool = EvaluatorPool(self.evaluator_workers(), slots=cfg.slots, timeout_s=cfg.timeout_s)
+            self.evaluator_pool = pool.start()
+        return self.evaluator_pool
+
+    def on_validation_epoch_start(self) -> None:
+        self._begin_evaluation(self.val_metrics)
+
+    def on_test_epoch_start(self) -> None:
+        self._begin_evaluation(self.test_metrics)
+
+    def teardown(self, stage: str) -> None:
+        self._close_pool()
+
     def _log_metrics(self, metrics: DetectionMetrics, prefix: str) -> dict[str, float]:
+        self._merge_pool(metrics)
         with self.stage_timer("metric_compute"):
             values = metrics.compute()
         metrics.reset()
@@ -141,4 +256,24 @@ class DBNetModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-__all__ = ["DBNetModule"]
+class _ClosePoolOnException(L.Callback):
+    """LightningModule hooks get no ``on_exception``: stop the evaluators when a run fails."""
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exc: BaseException) -> None:
+        close = getattr(pl_module, "_close_pool", None)
+        if close is not None:
+            close()
+
+
+def add_states(metrics: DetectionMetrics, report: PoolReport) -> None:
+    """Add a pool's summed states into ``metrics`` (in place, on the states' own device)."""
+    for child_name, values in report.states.items():
+        child = getattr(metrics, child_name)
+        for name, value in values.items():
+            state = getattr(child, name)
+            state.add_(torch.as_tensor(value, dtype=state.dtype, device=state.device))
+        child._update_count += report.images
+        child._computed = None
+
+
+__all__ = ["DBNetModule", "add_states"]

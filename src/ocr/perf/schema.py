@@ -37,7 +37,10 @@ Version 1 (``"schema": "ocr.perf_summary/1"``)::
           "ranks": [{rank, wall_s, samples, data_wait_s, data_wait_share, first_batch_wait_s,
                      steady_data_wait_share, attributed_share, memory}],
           "memory": {rss_mb, rss_peak_mb, workers_rss_mb, workers_rss_peak_mb, workers, system_percent,
-                     gpu_allocated_mb?, gpu_reserved_mb?, gpu_peak_mb?}
+                     gpu_allocated_mb?, gpu_reserved_mb?, gpu_peak_mb?},
+          "evaluator"?: {workers, handoff, images, wall_s, busy_s, busy_share, drain_s, slot_wait_s,
+                         hidden_share, stages: {decode|postprocess|cleval|iou: seconds summed over the pool}}
+                                                    # validate/test epochs evaluated by an evaluator pool
         }
       ],
       "cache": {"target": {...}, "sample": {...}},  # over all epochs
@@ -46,7 +49,10 @@ Version 1 (``"schema": "ocr.perf_summary/1"``)::
 
 Stages (main process, per batch unless noted): ``data_wait`` (blocked on the DataLoader fetch),
 ``h2d`` (host-to-device copy), ``compute`` (training: forward + backward + optimizer; evaluation:
-forward + loss), ``postprocess``, ``metric_update``, ``metric_compute`` (once per epoch),
+forward + loss, and the device-to-host copy that waits for it), ``postprocess``, ``metric_update``
+(in-process evaluation), ``handoff`` (copying the encoded maps into the evaluator pool's slots),
+``eval_wait`` (blocked on a full ring of slots: the pool is behind), ``eval_drain`` (once per epoch:
+waiting for the pool's last images), ``metric_compute`` (once per epoch),
 ``callbacks`` (other callbacks' hooks), ``hooks`` (LightningModule hooks, minus marked stages),
 ``checkpoint``, ``profiler`` (this callback's own hooks), ``loader_start`` (``iter(DataLoader)``:
 worker start-up). Statistics combine across ranks as

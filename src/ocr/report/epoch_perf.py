@@ -25,6 +25,8 @@ SCALAR_FIELDS = (
     "val_vs_train_time_per_sample",
 )
 
+EVALUATOR_STAGES = ("decode", "postprocess", "cleval", "iou")
+
 
 @dataclass
 class EpochPerf:
@@ -46,6 +48,8 @@ class EpochPerf:
     memory: dict[str, float] = field(default_factory=dict)
     rank_data_wait_share: dict[str, float] = field(default_factory=dict)
     workers: int | None = None
+    # the evaluator pool's figures (perf_summary "evaluator"; logged as perf/<phase>/evaluator/<key>)
+    evaluator: dict[str, Any] = field(default_factory=dict)
     partial: bool = False  # set by PerfData: far fewer samples than the phase's full epochs
 
     def stage_share(self, stage: str) -> float | None:
@@ -128,6 +132,7 @@ def from_summary(summary: dict[str, Any]) -> PerfData:
                     f"rank{r['rank']}": r["data_wait_share"] for r in entry.get("ranks", [])
                 },
                 workers=entry.get("workers"),
+                evaluator=dict(entry.get("evaluator") or {}),
                 **{k: entry.get(k) for k in SCALAR_FIELDS},
             )
         )
@@ -154,6 +159,12 @@ def _assign(record: EpochPerf, rest: str, value: float) -> None:
         record.memory[rest.split("/", 1)[1]] = value
     elif rest.startswith("data_wait_share/"):
         record.rank_data_wait_share[rest.split("/", 1)[1]] = value
+    elif rest.startswith("evaluator/"):
+        key = rest.split("/", 1)[1]
+        if key.endswith("_s") and key[: -len("_s")] in EVALUATOR_STAGES:
+            record.evaluator.setdefault("stages", {})[key[: -len("_s")]] = value
+        else:
+            record.evaluator[key] = value
     elif rest.count("/") == 1:
         stage, stat = rest.split("/")
         if stage.startswith("worker_"):

@@ -217,6 +217,61 @@ def worker_stages(s: SectionInput) -> str:
     )
 
 
+def evaluator_pool(s: SectionInput) -> str:
+    a = s.analysis
+    rows = []
+    for e in a.perf.epochs:
+        ev = e.evaluator
+        if not ev:
+            continue
+        images = ev.get("images") or e.samples
+        stages = ev.get("stages") or {}
+
+        def per_image(seconds: Any, n: Any = images) -> str:
+            return fmt.ms(seconds / n) if isinstance(seconds, int | float) and n else fmt.NA
+
+        handoff = e.stages.get("handoff", {}).get("total")
+        rows.append(
+            (
+                e.phase,
+                str(e.epoch),
+                str(opt_int(ev.get("workers")) or fmt.NA),
+                per_image(handoff, e.samples),
+                per_image(ev.get("drain_s"), 1),
+                fmt.pct(ev.get("busy_share")),
+                fmt.pct(ev.get("hidden_share")),
+                *(per_image(stages.get(st)) for st in ("postprocess", "cleval", "iou", "decode")),
+            )
+        )
+    body = (
+        "Post-processing and the CLEval/IoU updates ran in a pool of evaluator processes. hand-off = "
+        "main-process time per image to copy the encoded map into a slot; drain = the epoch-end wait for "
+        "the last images (once per epoch); busy = the pool's work / its capacity (processes x epoch wall "
+        "time); hidden = share of the pool's work the main process did not wait for; the last four "
+        "columns are the pool's time per image by stage.\n\n"
+        + table(
+            (
+                "phase",
+                "epoch",
+                "evaluators",
+                "hand-off",
+                "drain",
+                "busy",
+                "hidden",
+                "postprocess",
+                "cleval",
+                "iou",
+                "decode",
+            ),
+            rows,
+            "llrrrrrrrrr",
+        )
+        if rows
+        else not_available("no evaluator-pool figures (evaluation ran in-process, or no perf data)")
+    )
+    return "## Evaluator pool\n\n" + body
+
+
 def per_sample(s: SectionInput) -> str:
     a = s.analysis
     train = {e.epoch: e for e in a.epochs("train")}
@@ -478,6 +533,7 @@ SECTIONS: tuple[Section, ...] = (
     train_stages,
     validate_stages,
     worker_stages,
+    evaluator_pool,
     per_sample,
     data_wait,
     memory,

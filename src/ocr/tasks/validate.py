@@ -44,6 +44,7 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
     datamodule = hydra.utils.instantiate(cfg.data, **checkpoint_data_overrides(ckpt, cfg), _convert_="all")
     model = DBNetModule.load_from_checkpoint(ckpt, map_location="cpu")
     model.configure_postprocess(**{k: v for k, v in (cfg.get("postprocess") or {}).items() if v is not None})
+    model.configure_evaluator(**{k: v for k, v in (cfg.get("evaluator") or {}).items() if v is not None})
     out = output_dir(cfg)
     trainer = build_trainer(cfg, instantiate_callbacks(cfg), instantiate_loggers(cfg, out) or False)
     trainer.validate(model, datamodule=datamodule, verbose=False)

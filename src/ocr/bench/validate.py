@@ -1,0 +1,218 @@
+"""``ocr bench validate``: the real validation loop with a stand-in model, per evaluator-pool size.
+
+``ocr bench validate --data /work/shared/datasets/sroie/val --size 1024 --pools 0,1,2 --forward-ms 20``
+
+The stand-in (:class:`GTStandIn`) is a ``DBNetModule`` whose forward pass returns the batch's GT
+shrink map as the probability map after ``--forward-ms`` per image (a sleep: a GPU forward leaves
+the CPU idle), so the post-processing and CLEval/IoU work is the one a perfect model causes. The
+batches go through the data pipeline once, before anything is timed, and are then served from
+memory (images dropped: the stand-in does not look at them), so the figures measure the
+evaluation pipeline, not decoding. Each pool size gets one model whose pool lives across its
+``trainer.validate`` calls, as it lives across a fit's epochs; after one untimed epoch per size,
+each repeat runs one epoch per pool size, side by side; the figures are medians over the repeats,
+read from ``PerformanceProfilerCallback``.
+
+Per pool size (one JSON line each): images/s; main-process ms per image (epoch wall time minus
+the epoch-end drain, per image); drain ms and how many images' worth of evaluation work it is;
+the evaluation work per image (pool: its busy time; size 0: post-processing + metric update in the
+step); ``hidden_share``, the share of that work the main process did not wait for. The last line
+adds the speed-up of each size over size 0 and whether the summed metric states are identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from ocr.errors import UserInputError
+from ocr.models.lit_module import DBNetModule
+
+STANDIN_NET = {"backbone": "mobilenetv3_small_050", "inner_channels": 16}
+
+
+class GTStandIn(DBNetModule):
+    """Outputs the GT shrink map (``batch["prob_maps"]``) after ``forward_ms`` per image."""
+
+    def __init__(self, forward_ms: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(net=STANDIN_NET, **kwargs)
+        self.forward_ms = forward_ms
+
+    def _eval_outputs(self, batch: dict[str, Any], prefix: str) -> dict[str, torch.Tensor]:
+        start = time.perf_counter()
+        prob = batch["prob_maps"].to(torch.float32).unsqueeze(1)
+        left = self.forward_ms * batch["images"].shape[0] / 1000.0 - (time.perf_counter() - start)
+        if left > 0:
+            time.sleep(left)
+        return {"prob": prob}
+
+
+def prepare_batches(
+    data: str | None, image_size: int, batch_size: int, limit: int, loader_workers: int
+) -> list[dict[str, Any]]:
+    """Validation batches from the real data pipeline, held in memory without their images."""
+    from ocr.data.datamodule import ReceiptDataModule
+
+    if data is not None and not Path(data).is_dir():
+        raise UserInputError(f"--data {data} is not a folder; pass a split folder (e.g. sroie/val)")
+    reader_kwargs: dict[str, Any]
+    if data is None:
+        reader_kwargs = {"reader": "synthetic", "val": {"num_samples": limit or 8}}
+    else:
+        reader_kwargs = {"reader": "sroie", "root": data, "val": {"image_dir": "images", "gt_dir": "gt"}}
+    dm = ReceiptDataModule(
+        **reader_kwargs,
+        image_size=image_size,
+        loader={"num_workers": loader_workers, "val_batch_size": batch_size, "batch_size": batch_size},
+        cache={"enabled": False},
+    )
+    dm.setup("validate")
+    batches: list[dict[str, Any]] = []
+    seen = 0
+    for batch in dm.val_dataloader():
+        n = batch["images"].shape[0]
+        if n == 0:
+            continue
+        batch["images"] = torch.zeros((n, 3, 1, 1), dtype=torch.uint8)
+        batch.pop("perf", None)
+        batches.append(batch)
+        seen += n
+        if limit and seen >= limit:
+            break
+    if not batches:
+        raise UserInputError(f"--data {data}: no validation images")
+    return batches
+
+
+def _counts(values: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in values.items() if k.startswith("val/num_")}
+
+
+class _PoolKept(GTStandIn):
+    """The stand-in, keeping its evaluator pool across ``validate`` calls as a fit keeps it."""
+
+    def teardown(self, stage: str) -> None:
+        pass
+
+
+def _trainer(profiler: L.Callback, out: Path) -> L.Trainer:
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        callbacks=[profiler],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        default_root_dir=str(out),
+    )
+
+
+def _one_epoch(model: _PoolKept, batches: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+    from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
+
+    profiler = PerformanceProfilerCallback(summary_file=None)
+    loader: DataLoader[Any] = DataLoader(batches, batch_size=None, shuffle=False)  # type: ignore[arg-type]
+    _trainer(profiler, out).validate(model, dataloaders=loader, verbose=False)
+    entry = [e for e in profiler.epochs if e["phase"] == "validate"][-1]
+    samples = int(entry["samples"])
+    stages = entry["stages"]
+    evaluator = entry.get("evaluator") or {}
+    drain = stages.get("eval_drain", {}).get("total", 0.0)
+    if evaluator:
+        work = float(evaluator["busy_s"])
+        hidden = evaluator.get("hidden_share")
+    else:
+        work = sum(stages.get(s, {}).get("total", 0.0) for s in ("postprocess", "metric_update"))
+        hidden = 0.0
+    work_per_image = work / samples
+    return {
+        "images": samples,
+        "wall_s": entry["wall_s"],
+        "images_per_s": samples / entry["wall_s"],
+        "main_ms_per_image": 1000.0 * (entry["wall_s"] - drain) / samples,
+        "handoff_ms_per_image": 1000.0 * stages.get("handoff", {}).get("total", 0.0) / samples,
+        "slot_wait_ms_per_image": 1000.0 * stages.get("eval_wait", {}).get("total", 0.0) / samples,
+        "drain_ms": 1000.0 * drain,
+        "drain_images_worth": drain / work_per_image if work_per_image > 0 else None,
+        "eval_work_ms_per_image": 1000.0 * work_per_image,
+        "hidden_share": hidden,
+        "busy_share": evaluator.get("busy_share"),
+        **{
+            f"pool_{stage}_ms_per_image": 1000.0 * seconds / samples
+            for stage, seconds in (evaluator.get("stages") or {}).items()
+        },
+        "counts": _counts(getattr(model, "last_val_metrics", {})),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    pools = [int(p) for p in str(args.pools).split(",") if p.strip()]
+    if not pools or min(pools) < 0:
+        raise UserInputError(f"--pools {args.pools}: comma-separated pool sizes >= 0, e.g. 0,1,2")
+    torch.set_num_threads(1)
+    batches = prepare_batches(args.data, args.size, args.batch_size, args.limit, args.loader_workers)
+    out = Path(tempfile.mkdtemp(prefix="ocr-bench-validate-"))
+    from ocr.evaluation.worker import warm_up
+
+    warm_up()  # the in-process path's first image must not pay cleval's JIT compilation
+    runs: dict[int, list[dict[str, Any]]] = {p: [] for p in pools}
+    models = {p: _PoolKept(args.forward_ms, evaluator={"workers": p, "handoff": args.handoff}) for p in pools}
+    try:
+        for pool in pools:  # one untimed epoch each: pool start and first touches of its slots
+            _one_epoch(models[pool], batches, out)
+        for _ in range(args.repeats):  # then the sizes side by side, repeat after repeat
+            for pool in pools:
+                runs[pool].append(_one_epoch(models[pool], batches, out))
+    finally:
+        for model in models.values():
+            model._close_pool()
+    results: dict[str, Any] = {}
+    for pool in pools:
+        reps = runs[pool]
+        row: dict[str, Any] = {"pool": pool, "forward_ms": args.forward_ms, "images": reps[0]["images"]}
+        for key in reps[0]:
+            values = [r[key] for r in reps if isinstance(r[key], int | float)]
+            if key not in ("images", "counts") and values:
+                row[key] = statistics.median(values)
+        print(json.dumps(row), flush=True)
+        results[str(pool)] = row
+    reference = runs[pools[0]][0]["counts"]
+    identical = all(r["counts"] == reference for reps in runs.values() for r in reps)
+    base = results.get("0")
+    speedup = (
+        {k: v["images_per_s"] / base["images_per_s"] for k, v in results.items() if k != "0"} if base else {}
+    )
+    return {
+        "data": args.data,
+        "size": args.size,
+        "batch_size": args.batch_size,
+        "forward_ms": args.forward_ms,
+        "handoff": args.handoff,
+        "repeats": args.repeats,
+        "pools": results,
+        "images_per_s_vs_pool0": speedup,
+        "states_identical": identical,
+        "counts": reference,
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default=None, help="SROIE split folder (default: synthetic receipts)")
+    parser.add_argument("--size", type=int, default=1024, help="network input size (longest side)")
+    parser.add_argument("--pools", default="0,1,2", help="evaluator pool sizes to compare (0: in-process)")
+    parser.add_argument("--forward-ms", type=float, default=0.0, help="stand-in forward cost per image")
+    parser.add_argument("--batch-size", type=int, default=1, help="validation batch size")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
+    parser.add_argument("--repeats", type=int, default=3, help="epochs per pool size (median)")
+    parser.add_argument("--handoff", default="auto", help="map encoding: auto | uint8 | float16 | float32")
+    parser.add_argument("--loader-workers", type=int, default=0, help="DataLoader workers (preparation)")

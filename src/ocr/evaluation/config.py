@@ -1,0 +1,51 @@
+"""``model.evaluator``: how many evaluator processes, and how probability maps travel to them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+HANDOFFS = ("auto", "uint8", "float16", "float32")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def default_workers(loader_workers: int, local_ranks: int = 1, cores: int | None = None) -> int:
+    """The node's cores left after every rank's DataLoader workers, shared by the local ranks, >= 1."""
+    cores = available_cores() if cores is None else cores
+    ranks = max(1, local_ranks)
+    return max(1, (cores - ranks * max(0, loader_workers)) // ranks)
+
+
+@dataclass
+class EvaluatorConfig:
+    """``workers``: evaluator processes per rank; ``None`` = :func:`default_workers`, ``0`` = the
+    in-process path (the reference). ``handoff``: map encoding, ``auto`` = ``uint8`` on CUDA (the
+    quantisation runs on the device and a quarter of the bytes cross PCIe) and ``float32`` on the
+    CPU (a plain copy is cheaper there than quantising). ``slots``: shared-memory map slots, the
+    bound on images in flight (``None``: 4 per worker + 4). ``timeout_s``: an evaluator that makes
+    no progress this long is declared hung.
+    """
+
+    workers: int | None = None
+    handoff: str = "auto"
+    slots: int | None = None
+    timeout_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and (
+            isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0
+        ):
+            raise ValueError(f"model.evaluator.workers must be null or an integer >= 0, got {self.workers!r}")
+        if self.handoff not in HANDOFFS:
+            raise ValueError(f"model.evaluator.handoff must be one of {HANDOFFS}, got {self.handoff!r}")
+        if self.slots is not None and (not isinstance(self.slots, int) or self.slots < 1):
+            raise ValueError(f"model.evaluator.slots must be null or an integer >= 1, got {self.slots!r}")
+        if not self.timeout_s > 0:
+            raise ValueError(f"model.evaluator.timeout_s must be > 0, got {self.timeout_s!r}")

@@ -1,0 +1,63 @@
+"""Compact probability maps for the hand-off to the evaluators, and their decoding.
+
+``uint8`` keeps the binarisation exact: codes are ``round(255 p)``, then every pixel above the
+post-processor's ``thresh`` gets a code whose decoded value is above ``thresh`` and every other
+pixel one whose decoded value is not. The bitmap DB post-processing thresholds is therefore
+bit-identical to the float32 one, and so are the contours, the size filters and the unclipped
+boxes. Only the box score (mean probability inside a contour) moves, by less than 1/255; a
+candidate is kept or dropped differently only when its float32 score lies that close to
+``box_thresh``. ``float32`` is exact in every respect; ``float16`` is exact in neither.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+DECODE_UINT8 = np.arange(256, dtype=np.float32) / np.float32(255.0)
+NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
+    "uint8": np.dtype(np.uint8),
+    "float16": np.dtype(np.float16),
+    "float32": np.dtype(np.float32),
+}
+TORCH_DTYPES = {"uint8": torch.uint8, "float16": torch.float16, "float32": torch.float32}
+
+
+def resolve_handoff(handoff: str, device: torch.device) -> str:
+    if handoff == "auto":
+        return "uint8" if device.type == "cuda" else "float32"
+    return handoff
+
+
+def last_code_not_above(thresh: float) -> int:
+    """The largest uint8 code whose decoded value is not above ``thresh`` (-1: none is)."""
+    return int(np.count_nonzero(np.float32(thresh) >= DECODE_UINT8)) - 1
+
+
+def encode_maps(prob: torch.Tensor, handoff: str, thresh: float) -> torch.Tensor:
+    """(B, H, W) probabilities -> the hand-off encoding, on the same device."""
+    prob = prob.float()
+    if handoff == "float32":
+        return prob
+    if handoff == "float16":
+        return prob.half()
+    if handoff != "uint8":
+        raise ValueError(f"unknown hand-off encoding {handoff!r}")
+    codes = (prob * 255.0).round_().clamp_(0.0, 255.0).to(torch.uint8)
+    last = last_code_not_above(thresh)
+    if 0 <= last < 255:
+        # the comparison DBPostProcessor makes (float32 map against the Python float threshold)
+        above = prob > thresh
+        codes = torch.where(above, codes.clamp(min=last + 1), codes.clamp(max=last))
+    return codes
+
+
+def decode_map(raw: np.ndarray, handoff: str) -> np.ndarray:
+    """One encoded (H, W) map -> float32 probabilities (a view for float32, a copy otherwise)."""
+    if handoff == "float32":
+        return raw
+    if handoff == "uint8":
+        return DECODE_UINT8[raw]
+    return raw.astype(np.float32)

@@ -1,0 +1,424 @@
+"""A persistent pool of evaluator processes fed through shared-memory map slots.
+
+The main process copies each encoded probability map into a free slot (one copy; from the device
+straight into shared memory on CUDA) and queues a small message with the image's GT and meta to
+the evaluator with the fewest images in flight. A fixed number of slots bounds the images in
+flight, so memory stays flat on any dataset size: with every slot busy, :meth:`submit` waits for
+one to come back.
+
+Validation (``mode="metrics"``): each evaluator post-processes and updates its own
+``DetectionMetrics``; :meth:`drain` waits for the images in flight and :meth:`collect` returns the
+states summed over the evaluators, which the caller adds into its torchmetrics states (every
+state is a count or an integer-valued sum, so the order of the additions changes no bit).
+
+Prediction (``mode="predict"``): :meth:`submit` returns one sequence number per image, in input
+order; :meth:`ready` yields ``(seq, polygons, scores)`` in that same order for every leading image
+already evaluated (without blocking), :meth:`results_in_order` blocks until every submitted image
+has come back, still in input order.
+
+Failures never hang the caller: an evaluator that raises, dies or makes no progress for
+``timeout_s`` ends the pool with an :class:`EvaluatorError` naming the image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import queue
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass, field, is_dataclass
+from multiprocessing import shared_memory
+from typing import Any
+
+import numpy as np
+import torch
+
+from ocr.evaluation.handoff import NUMPY_DTYPES, TORCH_DTYPES
+from ocr.evaluation.worker import FAULT_ENV, STAGES, worker_main
+
+_POLL_S = 0.2
+_META_KEYS = ("name", "orig_size", "scale", "gt_polygons", "gt_texts", "gt_ignore")
+
+
+def _no_timer(stage: str) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
+class EvaluatorError(RuntimeError):
+    """An evaluator failed; the message names the image and the way out."""
+
+
+@dataclass
+class _Task:
+    worker: int
+    slot: int
+    name: str
+
+
+@dataclass
+class PoolReport:
+    """One epoch of the pool: summed states and where the evaluators' time went (seconds)."""
+
+    states: dict[str, dict[str, int | float]]
+    images: int
+    workers: int
+    wall_s: float
+    stages: dict[str, float] = field(default_factory=dict)
+    slot_wait_s: float = 0.0  # the main process blocked on a full ring of slots
+
+    @property
+    def busy_s(self) -> float:
+        return sum(self.stages.values())
+
+    @property
+    def busy_share(self) -> float:
+        """Share of the evaluators' capacity (workers x epoch wall time) spent working."""
+        return self.busy_s / (self.workers * self.wall_s) if self.workers and self.wall_s > 0 else 0.0
+
+
+def _context() -> Any:
+    # forkserver: evaluators fork from a small server that preloaded (and warmed) the evaluation
+    # stack, so they start in milliseconds, never inherit CUDA or the trainer's threads, and
+    # Lightning's own fork-based DataLoader workers are unaffected.
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["ocr.evaluation.preload"])
+        return ctx
+    return mp.get_context("spawn")  # pragma: no cover - not Linux
+
+
+def _shutdown(procs: list[Any], tasks: list[Any], results: Any, segments: list[Any]) -> None:
+    for q in tasks:
+        with contextlib.suppress(Exception):  # a broken queue: the process is terminated below
+            q.put_nowait(None)
+    deadline = time.monotonic() + 5.0
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(2.0)
+        if proc.is_alive():  # pragma: no cover - ignores SIGTERM
+            proc.kill()
+            proc.join(2.0)
+    for q in [*tasks, results]:
+        if q is not None:
+            q.cancel_join_thread()
+            q.close()
+    for segment in segments:
+        if segment is not None:
+            segment.close()
+            segment.unlink()
+    segments.clear()
+
+
+class EvaluatorPool:
+    """``workers`` evaluator processes and ``slots`` shared-memory map slots (see the module doc)."""
+
+    def __init__(self, workers: int, slots: int | None = None, timeout_s: float = 300.0) -> None:
+        if workers < 1:
+            raise ValueError(f"an evaluator pool needs at least 1 worker, got {workers}")
+        self.workers = workers
+        self.slots = slots or 4 * workers + 4
+        self.timeout_s = timeout_s
+        self.pids: list[int] = []
+        self._procs: list[Any] = []
+        self._tasks: list[Any] = []
+        self._results: Any = None
+        self._segments: list[shared_memory.SharedMemory | None] = []
+        self._free: deque[int] = deque()
+        self._inflight: dict[int, _Task] = {}
+        self._outstanding: list[int] = []
+        self._last_event: list[float] = []
+        self._states: dict[int, tuple[Any, ...]] = {}
+        self._preds: dict[int, tuple[list[np.ndarray], list[float]]] = {}
+        self._seq = 0
+        self._next_out = 0
+        self._handoff = "float32"
+        self._began = 0.0
+        self._slot_wait = 0.0
+        self._finalizer: Any = None
+        self._ready: dict[int, int] = {}
+
+    # -- life cycle -------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return bool(self._procs)
+
+    def start(self) -> EvaluatorPool:
+        if self.running:
+            return self
+        ctx = _context()
+        self._results = ctx.Queue()
+        self._segments = [None] * self.slots
+        self._free = deque(range(self.slots))
+        self._outstanding = [0] * self.workers
+        self._last_event = [time.monotonic()] * self.workers
+        for worker_id in range(self.workers):
+            tasks = ctx.Queue()
+            proc = ctx.Process(
+                target=worker_main,
+                args=(worker_id, tasks, self._results, os.environ.get(FAULT_ENV, "")),
+                name=f"ocr-evaluator-{worker_id}",
+            )
+            proc.daemon = True
+            proc.start()
+            self._tasks.append(tasks)
+            self._procs.append(proc)
+        self._finalizer = weakref.finalize(
+            self, _shutdown, self._procs, self._tasks, self._results, self._segments
+        )
+        self._ready = {}
+        return self
+
+    def wait_ready(self) -> None:
+        """Block until every evaluator has started (warm-up included); :meth:`begin` calls it.
+
+        :meth:`start` does not wait, so the evaluators warm up while the trainer sets up.
+        """
+        deadline = time.monotonic() + max(self.timeout_s, 120.0)
+        while len(self._ready) < self.workers:
+            if self._results is None:
+                raise EvaluatorError("the evaluator pool is closed")
+            try:
+                msg = self._results.get(timeout=_POLL_S)
+            except queue.Empty:
+                self._check_alive(starting=True)
+                if time.monotonic() > deadline:
+                    self._fail("the evaluator processes did not start in time")
+                continue
+            if msg[0] == "ready":
+                self._ready[msg[1]] = msg[2]
+        self.pids = [self._ready[i] for i in range(self.workers)]
+
+    def close(self) -> None:
+        """Stop the evaluators and free the slots (idempotent; also runs when the pool is collected)."""
+        if self._finalizer is not None:
+            self._finalizer()
+        self._procs, self._tasks, self._results = [], [], None
+        self._inflight.clear()
+
+    def __enter__(self) -> EvaluatorPool:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- an epoch ---------------------------------------------------------------------------
+    def begin(
+        self,
+        mode: str,
+        postprocessor: Any,
+        metric_params: Mapping[str, Any] | None = None,
+        handoff: str = "float32",
+    ) -> None:
+        """Start an epoch: every evaluator gets the post-processing parameters and fresh metrics."""
+        if mode not in ("metrics", "predict"):
+            raise ValueError(f"mode must be 'metrics' or 'predict', got {mode!r}")
+        self.start()
+        self.wait_ready()
+        self.drain()
+        if is_dataclass(postprocessor) and not isinstance(postprocessor, type):
+            params = asdict(postprocessor)
+        else:
+            params = dict(postprocessor)
+        self._handoff = handoff
+        for q in self._tasks:
+            q.put(("begin", handoff, params, dict(metric_params or {}), mode))
+        self._seq = self._next_out = 0
+        self._preds.clear()
+        self._slot_wait = 0.0
+        self._began = time.perf_counter()
+
+    def submit(
+        self,
+        maps: torch.Tensor,
+        metas: Sequence[Mapping[str, Any]],
+        timer: Callable[[str], AbstractContextManager[object]] | None = None,
+    ) -> list[int]:
+        """Queue a (B, H, W) batch of encoded maps (any device) with its metas; returns the seqs.
+
+        ``timer`` (a model's ``stage_timer``) times the copy into the slots as ``handoff`` and any
+        wait for a free slot (every slot in flight: the evaluators are behind) as ``eval_wait``.
+        """
+        timer = timer or _no_timer
+        if maps.ndim != 3 or maps.shape[0] != len(metas):
+            raise ValueError(f"expected (B, H, W) maps for {len(metas)} metas, got {tuple(maps.shape)}")
+        if maps.dtype != TORCH_DTYPES[self._handoff]:
+            raise ValueError(f"maps are {maps.dtype}, the epoch was begun with {self._handoff}")
+        shape = (int(maps.shape[1]), int(maps.shape[2]))
+        dtype = NUMPY_DTYPES[self._handoff]
+        nbytes = shape[0] * shape[1] * dtype.itemsize
+        seqs = []
+        for i, meta in enumerate(metas):
+            if not self._free:
+                with timer("eval_wait"):
+                    slot = self._acquire_slot()
+            else:
+                slot = self._acquire_slot()
+            with timer("handoff"):
+                seqs.append(self._put(slot, maps[i], meta, shape, dtype, nbytes))
+        self._poll(block=False)
+        return seqs
+
+    def _put(
+        self,
+        slot: int,
+        encoded: torch.Tensor,
+        meta: Mapping[str, Any],
+        shape: tuple[int, int],
+        dtype: Any,
+        nbytes: int,
+    ) -> int:
+        """Copy one map into ``slot`` and queue it to the least busy evaluator."""
+        segment = self._segment(slot, nbytes)
+        view = np.ndarray(shape, dtype, buffer=segment.buf)
+        torch.from_numpy(view).copy_(encoded)
+        del view  # no view of the slot may outlive the copy
+        worker = min(range(self.workers), key=self._outstanding.__getitem__)
+        seq = self._seq
+        self._seq += 1
+        small = {k: meta[k] for k in _META_KEYS if k in meta}
+        if self._outstanding[worker] == 0:
+            self._last_event[worker] = time.monotonic()
+        self._outstanding[worker] += 1
+        self._inflight[seq] = _Task(worker, slot, str(small.get("name", f"#{seq}")))
+        self._tasks[worker].put(("image", seq, segment.name, shape, small))
+        return seq
+
+    def drain(self) -> None:
+        """Wait until every submitted image has been evaluated."""
+        while self._inflight:
+            self._poll(block=True)
+
+    def collect(self) -> PoolReport:
+        """Drain, then take (and reset) every evaluator's summed states and stage times."""
+        self.drain()
+        wall = time.perf_counter() - self._began
+        self._states.clear()
+        self._last_event = [time.monotonic()] * self.workers
+        for q in self._tasks:
+            q.put(("flush",))
+        while len(self._states) < self.workers:
+            self._poll(block=True, waiting_for_states=True)
+        summed: dict[str, dict[str, int | float]] = {}
+        stages = dict.fromkeys(STAGES, 0.0)
+        images = 0
+        for _, states, times, count in self._states.values():
+            for child, values in states.items():
+                target = summed.setdefault(child, {})
+                for key, value in values.items():
+                    target[key] = target.get(key, 0) + value
+            for stage, seconds in times.items():
+                stages[stage] = stages.get(stage, 0.0) + seconds
+            images += count
+        return PoolReport(
+            states=summed,
+            images=images,
+            workers=self.workers,
+            wall_s=wall,
+            stages=stages,
+            slot_wait_s=self._slot_wait,
+        )
+
+    def ready(self) -> Iterator[tuple[int, list[np.ndarray], list[float]]]:
+        """Predict mode: ``(seq, polygons, scores)`` in input order, as far as they are done."""
+        self._poll(block=False)
+        while self._next_out in self._preds:
+            polygons, scores = self._preds.pop(self._next_out)
+            yield self._next_out, polygons, scores
+            self._next_out += 1
+
+    def results_in_order(self) -> Iterator[tuple[int, list[np.ndarray], list[float]]]:
+        """Predict mode: every submitted image's ``(seq, polygons, scores)``, in input order."""
+        while self._next_out < self._seq:
+            if self._next_out not in self._preds:
+                self._poll(block=True)
+                continue
+            yield from self.ready()
+
+    # -- internals --------------------------------------------------------------------------
+    def _segment(self, slot: int, nbytes: int) -> shared_memory.SharedMemory:
+        segment = self._segments[slot]
+        if segment is not None and segment.size >= nbytes:
+            return segment
+        if segment is not None:  # a larger map than before: this slot grows
+            for q in self._tasks:
+                q.put(("forget", segment.name))
+            segment.close()
+            segment.unlink()
+        segment = shared_memory.SharedMemory(create=True, size=max(nbytes, 1))
+        self._segments[slot] = segment
+        return segment
+
+    def _acquire_slot(self) -> int:
+        if not self._free:
+            start = time.perf_counter()
+            while not self._free:
+                self._poll(block=True)
+            self._slot_wait += time.perf_counter() - start
+        # LIFO: the most recently freed slot, whose pages are mapped and warm; a slot's first
+        # write costs a page fault per 4 KiB, many times the copy itself.
+        return self._free.pop()
+
+    def _poll(self, block: bool, waiting_for_states: bool = False) -> None:
+        """Handle every message waiting; with ``block``, wait (watching the evaluators) for one."""
+        if self._results is None:
+            raise EvaluatorError("the evaluator pool is closed")
+        while True:
+            try:
+                msg = self._results.get(timeout=_POLL_S) if block else self._results.get_nowait()
+            except queue.Empty:
+                if not block:
+                    return
+                self._check_alive()
+                self._check_progress(waiting_for_states)
+                continue
+            self._handle(msg)
+            block = False
+
+    def _handle(self, msg: tuple[Any, ...]) -> None:
+        kind, worker = msg[0], msg[1]
+        if kind in ("done", "pred", "error"):
+            seq = msg[2]
+            task = self._inflight.pop(seq)
+            self._free.append(task.slot)
+            self._outstanding[worker] -= 1
+            self._last_event[worker] = time.monotonic()
+            if kind == "pred":
+                self._preds[seq] = (msg[3], msg[4])
+            elif kind == "error":
+                self._fail(f"evaluating image {task.name!r} failed in evaluator {worker}: {msg[3]}")
+        elif kind == "states":
+            self._states[worker] = msg[1:]
+
+    def _check_alive(self, starting: bool = False) -> None:
+        for worker, proc in enumerate(self._procs):
+            if proc.is_alive():
+                continue
+            names = [t.name for t in self._inflight.values() if t.worker == worker]
+            idle = "starting" if starting else "while idle"
+            what = f"while evaluating image {names[0]!r}" if names else idle
+            self._fail(f"evaluator {worker} (pid {proc.pid}) died {what} (exit code {proc.exitcode})")
+
+    def _check_progress(self, waiting_for_states: bool) -> None:
+        now = time.monotonic()
+        for worker in range(self.workers):
+            if self._outstanding[worker] and now - self._last_event[worker] > self.timeout_s:
+                names = [t.name for t in self._inflight.values() if t.worker == worker]
+                self._fail(
+                    f"evaluator {worker} made no progress for {self.timeout_s:g} s on image {names[0]!r}"
+                )
+        if waiting_for_states and now - max(self._last_event) > self.timeout_s:
+            self._fail(f"the evaluators did not return their states within {self.timeout_s:g} s")
+
+    def _fail(self, message: str) -> None:
+        self.close()
+        raise EvaluatorError(
+            f"{message}. The evaluator pool was stopped; model.evaluator.workers=0 evaluates in-process."
+        )

@@ -1,0 +1,64 @@
+"""The uint8 hand-off keeps DB binarisation exact; the default pool size follows the cores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ocr.evaluation.config import EvaluatorConfig, default_workers
+from ocr.evaluation.handoff import decode_map, encode_maps, resolve_handoff
+
+
+def _hard_maps() -> torch.Tensor:
+    """Random probabilities plus, for every threshold on the 0.01 grid, its float32 neighbours."""
+    rng = np.random.default_rng(0)
+    values = [rng.random(20_000, dtype=np.float32)]
+    for t in np.arange(0.0, 1.0001, 0.005):
+        t32 = np.float32(t)
+        values.append(np.array([np.nextafter(t32, np.float32(-1)), t32, np.nextafter(t32, np.float32(2))]))
+    flat = np.clip(np.concatenate(values), 0.0, 1.0).astype(np.float32)
+    return torch.from_numpy(flat).reshape(1, 1, -1)
+
+
+@pytest.mark.parametrize("thresh", [round(0.01 * k, 2) for k in range(1, 100)] + [0.3, 0.2, 0.6, 0.005])
+def test_uint8_binarisation_is_exact(thresh: float) -> None:
+    prob = _hard_maps()[0]
+    codes = encode_maps(prob, "uint8", thresh)
+    assert codes.dtype == torch.uint8
+    decoded = decode_map(codes[0].numpy(), "uint8")
+    reference = np.greater(prob[0].numpy(), thresh)  # what DBPostProcessor thresholds
+    assert np.array_equal(np.greater(decoded, thresh), reference)
+    # scores (means of the map) move by less than one code
+    assert np.abs(decoded - prob[0].numpy()).max() < 1 / 255 + 1e-7
+
+
+def test_plain_rounding_is_not_exact() -> None:
+    """The threshold fix-up is what makes it exact: rounding alone flips pixels just above 0.31."""
+    prob = _hard_maps()[0, 0].numpy()
+    rounded = np.round(prob * 255).astype(np.uint8).astype(np.float32) / 255
+    assert not np.array_equal(rounded > 0.31, prob > 0.31)
+
+
+def test_float32_is_a_view_and_auto_picks_by_device() -> None:
+    prob = torch.rand(1, 4, 4)
+    raw = encode_maps(prob, "float32", 0.3)[0].numpy()
+    assert decode_map(raw, "float32") is raw
+    assert resolve_handoff("auto", torch.device("cpu")) == "float32"
+    assert resolve_handoff("auto", torch.device("cuda", 0)) == "uint8"
+    assert resolve_handoff("float16", torch.device("cpu")) == "float16"
+
+
+def test_default_workers_are_the_cores_left_per_rank() -> None:
+    assert default_workers(loader_workers=2, local_ranks=2, cores=8) == 2
+    assert default_workers(loader_workers=0, local_ranks=1, cores=16) == 16
+    assert default_workers(loader_workers=4, local_ranks=1, cores=2) == 1  # at least one
+    assert default_workers(loader_workers=3, local_ranks=2, cores=16) == 5
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"workers": -1}, {"workers": True}, {"handoff": "int4"}, {"slots": 0}, {"timeout_s": 0}]
+)
+def test_bad_evaluator_config_is_rejected(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=r"model\.evaluator"):
+        EvaluatorConfig(**kwargs)  # type: ignore[arg-type]

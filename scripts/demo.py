@@ -25,7 +25,9 @@ DEMO_SEED = 7
 def newest_best_checkpoint(runs_root: Path) -> Path:
     candidates = sorted(runs_root.glob("*/checkpoints/best-*.ckpt"), key=lambda p: p.stat().st_mtime)
     if not candidates:
-        raise SystemExit(f"demo: error: no best-*.ckpt under {runs_root}/*/checkpoints; run `make train` first")
+        raise SystemExit(
+            f"demo: error: no best-*.ckpt under {runs_root}/*/checkpoints; run `make train` first"
+        )
     return candidates[-1]
 
 
@@ -50,7 +52,9 @@ def render_unseen(count: int, seed: int) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--ckpt", type=Path, help="checkpoint (default: newest run's best)")
     parser.add_argument("--runs", type=Path, default=REPO / "outputs" / "train", help="where runs are")
     parser.add_argument("--out", type=Path, help="overlay folder (default: RUN/demo)")

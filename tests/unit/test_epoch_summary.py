@@ -32,7 +32,9 @@ def test_line_has_loss_cleval_iou_best_and_seconds_then_val_dash_when_no_validat
     callback.on_validation_end(trainer, None)  # type: ignore[arg-type]
     callback.on_train_epoch_end(trainer, None)  # type: ignore[arg-type]
     first = callback.lines[-1]
-    assert first.startswith("epoch 1/3  loss 2.000  CLEval P 0.900 R 0.800 H 0.847  IoU H 0.600  best H 0.847  ")
+    assert first.startswith(
+        "epoch 1/3  loss 2.000  CLEval P 0.900 R 0.800 H 0.847  IoU H 0.600  best H 0.847  "
+    )
     assert first.endswith(" s)") and "(val " in first
 
     # Next epoch: no validation ran (check_val_every_n_epoch > 1); the stale metrics are not shown.

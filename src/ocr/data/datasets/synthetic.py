@@ -75,11 +75,7 @@ class SyntheticReceipts(ReceiptDataset):
         jobs = [
             (self.seed * 1_000_003 + i, self.config, tmp / f"{i:06d}.png") for i in range(self.num_samples)
         ]
-        progress = {
-            "desc": f"rendering synthetic receipts (seed {self.seed})",
-            "unit": "img",
-            "total": len(jobs),
-        }
+        desc = f"rendering synthetic receipts (seed {self.seed})"
         # Each receipt is independent and deterministic (its own seed): render on every core, in
         # order. Rendering is a first-run cost of `make train`, paid on one core before.
         processes = min(len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
@@ -88,9 +84,9 @@ class SyntheticReceipts(ReceiptDataset):
                 "fork" if "fork" in multiprocessing.get_all_start_methods() else None
             )
             with context.Pool(processes, initializer=_init_render_worker) as pool:
-                labels = list(tqdm(pool.imap(_render_one, jobs), **progress))
+                labels = list(tqdm(pool.imap(_render_one, jobs), desc=desc, unit="img", total=len(jobs)))
         else:
-            labels = [_render_one(job) for job in tqdm(jobs, **progress)]
+            labels = [_render_one(job) for job in tqdm(jobs, desc=desc, unit="img")]
         (tmp / "labels.json").write_text(json.dumps(labels))
         try:
             tmp.rename(self.root)

@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 BASELINE ?= tests/performance/baselines/baseline.json
 ARGS ?=
 
-.PHONY: venv train test test-all perf perf-baseline lint typecheck bench-targets clean
+.PHONY: venv train demo test test-all perf perf-baseline lint typecheck bench-targets clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +26,10 @@ venv: $(STAMP)
 ## Train on the built-in synthetic receipts (short default run; extra Hydra overrides via ARGS="...").
 train: $(STAMP)
 	$(BIN)/ocr train $(ARGS)
+
+## The newest run's best checkpoint on unseen synthetic receipts (+ SROIE val when ../shared exists): overlays.
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
 ## The test suite: unit, integration and the fast part of the performance suite.
 test: $(STAMP)

@@ -19,6 +19,7 @@ TINY = [
     "model.net.backbone=mobilenetv3_small_050",
     "model.net.inner_channels=32",
     "data.image_size=128",
+    "data.augment.crop_size=null",  # whole 128 px images (the default recipe trains on crops)
     "data.train.num_samples=8",
     "data.val.num_samples=4",
     "data.loader.batch_size=4",

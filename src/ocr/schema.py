@@ -126,6 +126,8 @@ class AugmentKnobs:
     color_p: float = probability(0.5)
     blur_p: float = probability(0.2)
     crop_size: int | None = knob(None, int, minimum=32, optional=True)
+    # padded: crops anywhere in the padded square; content: only within the receipt itself
+    crop_from: str = knob("padded", str, choices=("padded", "content"))
 
 
 @dataclass

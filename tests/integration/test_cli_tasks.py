@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -21,6 +22,9 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("train_run")
     proc = run_cli(["train", *TINY, "trainer.max_epochs=2", f"hydra.run.dir={run}"], cwd=run)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # Kept for the tests of what the run prints (the log may go to stdout or stderr).
+    (run / "cli_stdout.txt").write_text(proc.stdout)
+    (run / "cli_output.txt").write_text(proc.stdout + proc.stderr)
     return run
 
 
@@ -35,6 +39,32 @@ def test_train_writes_checkpoints_metrics_config_and_summary(trained_run: Path) 
     ckpt = torch.load(trained_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["epoch"] == 1 and ckpt["datamodule_hyper_parameters"]["image_size"] == 128
     assert "normalize_on_device" not in ckpt["datamodule_hyper_parameters"]
+
+
+EPOCH_LINE = re.compile(
+    r"epoch (\d+)/2  loss \d+\.\d{3}  CLEval P (\d\.\d{3}) R (\d\.\d{3}) H (\d\.\d{3})  "
+    r"IoU H (\d\.\d{3})  best H (\d\.\d{3})  \d+\.\d s \(val \d+\.\d s\)"
+)
+
+
+def test_train_tells_the_story_one_line_per_epoch_then_paths(trained_run: Path) -> None:
+    """One summary line per epoch (loss, CLEval P/R/H, IoU H, seconds), then the best checkpoint,
+    perf_summary.json and a copyable ``ocr predict`` command; the JSON summary stays last on stdout."""
+    output = (trained_run / "cli_output.txt").read_text()
+    epochs = [m for m in EPOCH_LINE.finditer(output)]
+    assert [int(m.group(1)) for m in epochs] == [1, 2], output[-3000:]
+    hmeans = [float(m.group(4)) for m in epochs]
+    assert float(epochs[-1].group(6)) == max(hmeans)
+    metrics = [r for r in csv.DictReader((trained_run / "metrics.csv").open()) if r.get("val/hmean")]
+    assert [round(float(r["val/hmean"]), 3) for r in metrics] == hmeans
+
+    summary = json.loads((trained_run / "cli_stdout.txt").read_text().strip().splitlines()[-1])
+    best = re.search(r"best checkpoint: (\S+)", output)
+    perf = re.search(r"perf summary: (\S+)", output)
+    assert best and perf, output[-2000:]
+    assert best.group(1) == summary["best_checkpoint"] and Path(best.group(1)).is_file()
+    assert Path(perf.group(1)) == trained_run / "perf_summary.json" and Path(perf.group(1)).is_file()
+    assert f"ocr predict ckpt_path={best.group(1)} input=DIR" in output
 
 
 def test_validate_prints_one_json_line_last(trained_run: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from functools import cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -229,3 +230,27 @@ def test_draw_polygons_overlays_without_mutating() -> None:
     assert overlay.shape == s.image.shape and overlay.dtype == np.uint8
     assert np.array_equal(s.image, before)
     assert (overlay != s.image).any()
+
+
+def test_parallel_rendering_writes_the_same_folder_as_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """prepare() renders on every core; the files and labels are those of a one-process render."""
+    import os
+
+    from ocr.data.datasets.synthetic import SyntheticReceipts
+
+    parallel = SyntheticReceipts(num_samples=3, seed=11, cache_dir=tmp_path / "parallel")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    parallel.prepare()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    sequential = SyntheticReceipts(num_samples=3, seed=11, cache_dir=tmp_path / "sequential")
+    sequential.prepare()
+    assert parallel.labels == sequential.labels and [r["file"] for r in parallel.labels] == [
+        "000000.png",
+        "000001.png",
+        "000002.png",
+    ]
+    for record in parallel.labels:
+        a = (parallel.root / record["file"]).read_bytes()
+        assert a == (sequential.root / record["file"]).read_bytes()

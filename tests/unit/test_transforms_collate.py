@@ -190,3 +190,26 @@ def test_collate_refuses_float_images() -> None:
     sample = {"image": image, "polygons": [], "ignore": [], "meta": {}, "perf": {}}
     with pytest.raises(RuntimeError, match="uint8"):
         DBCollateFN(DBTargetParams())([sample])
+
+
+def test_content_crops_come_from_the_receipt_not_its_padding() -> None:
+    """A 200x100 receipt in a 200 px square is half padding; crop_from=padded cuts 100 px crops
+    anywhere in the square (some nearly all padding), crop_from=content only within the receipt."""
+    quiet = {"affine_p": 0.0, "color_p": 0.0, "blur_p": 0.0, "crop_size": 100}
+
+    def padding_shares(crop_from: str) -> list[float]:
+        cfg = TransformConfig(image_size=200, augment=AugmentConfig(**quiet, crop_from=crop_from))
+        transform = ReceiptTransform(cfg, train=True, seed=0)
+        sample = _sample()
+        sample.image[sample.image == 0] = 40  # dark ink, not the padding's exact zeros
+        shares = []
+        for _ in range(40):
+            image = transform(sample)["image"]
+            assert image.shape == (3, 100, 100)
+            shares.append(float((image == 0).all(dim=0).float().mean()))
+        return shares
+
+    assert max(padding_shares("content")) == 0.0
+    assert max(padding_shares("padded")) > 0.5
+    with pytest.raises(ValueError, match="crop_from"):
+        AugmentConfig(crop_from="receipt")

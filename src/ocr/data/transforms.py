@@ -46,6 +46,14 @@ class AugmentConfig:
     color_p: float = 0.5
     blur_p: float = 0.2
     crop_size: int | None = None
+    # Where training crops come from: "padded" cuts them anywhere in the image_size square (the
+    # receipt plus its bottom/right padding, as before); "content" pads only up to crop_size and
+    # cuts them from the receipt itself, so a narrow receipt's crop is not half padding.
+    crop_from: str = "padded"
+
+    def __post_init__(self) -> None:
+        if self.crop_from not in ("padded", "content"):
+            raise ValueError(f"augment.crop_from must be 'padded' or 'content', got {self.crop_from!r}")
 
 
 @dataclass
@@ -144,6 +152,7 @@ class ReceiptTransform:
                 A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05, p=aug.color_p),
                 A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 5))], p=aug.blur_p),
             ]
+        crop = aug.crop_size if self.augment else None
         if config.pad_multiple and not self.augment:
             m = int(config.pad_multiple)
             pad = A.PadIfNeeded(
@@ -156,12 +165,14 @@ class ReceiptTransform:
                 fill=0,
             )
         else:
+            # crop_from=content pads only up to the crop, so crops are cut from the receipt itself
+            side = crop if crop and aug.crop_from == "content" else size
             pad = A.PadIfNeeded(
-                min_height=size, min_width=size, position="top_left", border_mode=cv2.BORDER_CONSTANT, fill=0
+                min_height=side, min_width=side, position="top_left", border_mode=cv2.BORDER_CONSTANT, fill=0
             )
         ops.append(pad)
-        if self.augment and aug.crop_size:
-            ops.append(A.RandomCrop(height=aug.crop_size, width=aug.crop_size))
+        if crop:
+            ops.append(A.RandomCrop(height=crop, width=crop))
         self.pipeline = A.Compose(ops, keypoint_params=points, seed=seed)
 
     @property

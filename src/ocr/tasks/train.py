@@ -3,15 +3,41 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
+from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
 from ocr.config_dir import config_dir
 from ocr.schema import check_config
 from ocr.tasks.checkpoint import check_checkpoint
 from ocr.tasks.run_paths import output_dir
+
+
+def perf_summary_path(trainer: L.Trainer) -> Path | None:
+    """Where the performance profiler wrote ``perf_summary.json`` (``None``: not written)."""
+    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+        if isinstance(callback, PerformanceProfilerCallback) and callback.enabled and callback.summary_file:
+            directory = Path(callback.output_dir or trainer.log_dir or trainer.default_root_dir)
+            path = directory / callback.summary_file
+            return path if path.is_file() else None
+    return None
+
+
+def end_of_run_lines(best_checkpoint: str, perf_summary: Path | None) -> list[str]:
+    """What to look at and what to run next, in words a new user can copy."""
+    lines = [
+        f"best checkpoint: {best_checkpoint or '(none: no validation ran)'}",
+        f"perf summary: {perf_summary if perf_summary else '(not written: profiler disabled)'}",
+    ]
+    if best_checkpoint:
+        lines.append(
+            "try it on a folder of images: "
+            f"ocr predict ckpt_path={best_checkpoint} input=DIR output=submission.csv visualize=overlays"
+        )
+    return lines
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -58,6 +84,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "run_dir": str(out),
         }
         log.info("validation after the last epoch: %s", summary)
+        for line in end_of_run_lines(best, perf_summary_path(trainer)):
+            log.info("%s", line)
         print(json.dumps(summary), flush=True)
     return metrics
 

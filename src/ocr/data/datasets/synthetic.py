@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -72,16 +73,21 @@ class SyntheticReceipts(ReceiptDataset):
             return
         self.root.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=self.root.name + ".tmp", dir=self.root.parent))
-        labels = []
-        for i in tqdm(
-            range(self.num_samples), desc=f"rendering synthetic receipts (seed {self.seed})", unit="img"
-        ):
-            sample = render_receipt(self.seed * 1_000_003 + i, self.config)
-            name = f"{i:06d}.png"
-            cv2.imwrite(str(tmp / name), cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR))
-            labels.append(
-                {"file": name, "polygons": [p.tolist() for p in sample.polygons], "texts": sample.texts}
+        jobs = [
+            (self.seed * 1_000_003 + i, self.config, tmp / f"{i:06d}.png") for i in range(self.num_samples)
+        ]
+        desc = f"rendering synthetic receipts (seed {self.seed})"
+        # Each receipt is independent and deterministic (its own seed): render on every core, in
+        # order. Rendering is a first-run cost of `make train`, paid on one core before.
+        processes = min(len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+        if processes > 1:
+            context = multiprocessing.get_context(
+                "fork" if "fork" in multiprocessing.get_all_start_methods() else None
             )
+            with context.Pool(processes, initializer=_init_render_worker) as pool:
+                labels = list(tqdm(pool.imap(_render_one, jobs), desc=desc, unit="img", total=len(jobs)))
+        else:
+            labels = [_render_one(job) for job in tqdm(jobs, desc=desc, unit="img")]
         (tmp / "labels.json").write_text(json.dumps(labels))
         try:
             tmp.rename(self.root)
@@ -104,3 +110,17 @@ class SyntheticReceipts(ReceiptDataset):
         image = read_image(self.root / label["file"], self.max_image_pixels)
         polygons = [np.asarray(p, dtype=np.float32) for p in label["polygons"]]
         return TextSample(image, polygons, list(label["texts"]), [False] * len(polygons), label["file"])
+
+
+def _init_render_worker() -> None:
+    # As in the DataLoader workers (ocr.data.datamodule): a forked child must not wait on the
+    # parent's OpenCV thread pool; 0 runs OpenCV sequentially and leaves that pool alone.
+    cv2.setNumThreads(0)
+
+
+def _render_one(job: tuple[int, SyntheticReceiptConfig, Path]) -> dict[str, Any]:
+    """Render one receipt to ``path``; its label record (module level: pool workers pickle it)."""
+    seed, config, path = job
+    sample = render_receipt(seed, config)
+    cv2.imwrite(str(path), cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR))
+    return {"file": path.name, "polygons": [p.tolist() for p in sample.polygons], "texts": sample.texts}

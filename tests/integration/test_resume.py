@@ -4,8 +4,8 @@ The resumed run must continue from the last completed epoch (checkpoint ``epoch`
 Lightning's "Restored all states" message), finish, and leave a metrics.csv with every epoch's
 validation row: the epochs logged before the kill included. And it trains on the same samples in the
 same order as an uninterrupted run: every epoch's batches (``SampleOrderCallback``) are those of the
-seeded per-epoch order, before the kill and after the resume alike; and its perf_summary.json holds every epoch's profile
-(written at each epoch end; the resumed run appends to it).
+seeded per-epoch order, before the kill and after the resume alike; and its perf_summary.json holds
+every epoch's profile (written at each epoch end; the resumed run appends to it).
 """
 
 from __future__ import annotations

@@ -91,7 +91,8 @@ SUBCOMMANDS: dict[str, tuple[str, Loader]] = {
         module_loader("ocr.bench.eval_work"),
     ),
     "validate": (
-        "the validation loop with a stand-in model: evaluator pool sizes side by side (images/s, main-process ms, drain, hidden share)",
+        "the validation loop with a stand-in model: evaluator pool sizes side by side "
+        "(images/s, main-process ms, drain, hidden share)",
         module_loader("ocr.bench.validate"),
     ),
 }

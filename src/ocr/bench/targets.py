@@ -172,7 +172,7 @@ def cache_hit_lookup(
 
         def lookup(shape: tuple[int, int], polygons: list[np.ndarray], ignore: list[bool]) -> object:
             out = buffers.setdefault(shape, DBTargets.empty(shape))
-            _, hit = reader.lookup(polygons, ignore, shape, params, out=out)
+            hit = reader.get(reader._generate_key(polygons, shape, params, ignore), out=out)
             if hit is None:
                 raise RuntimeError("cache bench: expected a hit")
             return hit
@@ -180,7 +180,7 @@ def cache_hit_lookup(
         def identical() -> int:
             count = 0
             for shape, polygons, ignore in items:
-                _, hit = reader.lookup(polygons, ignore, shape, params)
+                hit = reader.get(reader._generate_key(polygons, shape, params, ignore))
                 fresh = make_db_targets(polygons, ignore, shape, params)
                 count += hit is not None and same_targets(hit, fresh)
             return count

@@ -33,6 +33,7 @@ FORMAT_VERSION = 2  # 2: blob sections; bit maps decode into uint8 as well as fl
 # One kind per client: an entry read by the wrong client fails its header check.
 KIND_TARGETS = 1
 KIND_SAMPLE = 2
+KIND_DECODED = 3  # training: decoded receipts resized before augmentation (ocr.data.decoded_cache)
 
 Buffer = bytes | bytearray | memoryview
 

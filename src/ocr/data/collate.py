@@ -173,7 +173,11 @@ class DBCollateFN:
             # (+ writing deferred images into their batch slots, done while stacking)
             "transform": [s["perf"].get("transform", 0.0) + placed[i] for i, s in enumerate(samples)],
         }
-        for stage in ("sample_identity", "sample_cache", "decoded_cache"):  # CachedSampleDataset's key and read/store time
+        for stage in (
+            "sample_identity",
+            "sample_cache",
+            "decoded_cache",
+        ):  # CachedSampleDataset's key and read/store time
             if any(stage in s["perf"] for s in samples):
                 times[stage] = [s["perf"].get(stage, 0.0) for s in samples]
         counters = {"samples": len(samples), "ignored_polygons": 0, "targets_computed": 0}

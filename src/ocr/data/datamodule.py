@@ -22,8 +22,8 @@ from torch.utils.data import DataLoader, SequentialSampler
 
 from ocr.data.collate import EVAL_MAPS, TARGET_MAPS, DBCollateFN
 from ocr.data.datasets import DATASETS, ReceiptDataset, build_dataset
-from ocr.data.image_io import DEFAULT_MAX_PIXELS
 from ocr.data.epoch_loader import EpochSpanningDataLoader
+from ocr.data.image_io import DEFAULT_MAX_PIXELS
 from ocr.data.loader import TimedDataLoader
 from ocr.data.loader_defaults import LoaderPlan, plan_loaders
 from ocr.data.sampler import EpochBatchSampler, EpochSampler
@@ -60,7 +60,8 @@ class CacheConfig:
     train: bool = False  # opt-in; only honoured when training augmentation is off
     samples: bool = True  # whole validation samples too (ocr.data.sample_cache)
     # Types and ranges of data.cache.* are checked at start-up (ocr.schema.CacheKnobs).
-    decoded: bool = False  # training: decoded + resized receipts, before augmentation (ocr.data.decoded_cache)
+    # training: decoded + resized receipts, before augmentation (ocr.data.decoded_cache)
+    decoded: bool = False
 
 
 def _worker_init(worker_id: int) -> None:
@@ -114,7 +115,9 @@ class ReceiptDataModule(L.LightningDataModule):
         max_image_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         super().__init__()
-        if normalize_on_device is not _REMOVED and normalize_on_device is not None:  # one release of migration: say so, never ignore it
+        if (
+            normalize_on_device is not _REMOVED and normalize_on_device is not None
+        ):  # one release of migration: say so, never ignore it
             raise UserInputError(
                 "data.normalize_on_device was removed: images always travel as uint8 and are "
                 "normalised on the device; delete the key from your config "
@@ -145,6 +148,7 @@ class ReceiptDataModule(L.LightningDataModule):
         self.datasets: dict[str, ReceiptDataset] = {}
         self._cache: Any = None
         self._sample_client: Any = None
+        self._decoded_client: Any = None
         self._plan: LoaderPlan | None = None
 
     # -- datasets ---------------------------------------------------------------------------
@@ -247,6 +251,22 @@ class ReceiptDataModule(L.LightningDataModule):
             )
         return self._sample_client
 
+    def decoded_cache(self) -> Any:
+        """The training decoded-image client (same folder and byte budget as the other clients)."""
+        if self._decoded_client is None:
+            from ocr.cache.client import CacheClient
+            from ocr.cache.codec import KIND_DECODED
+
+            self._decoded_client = CacheClient(
+                "decoded",
+                KIND_DECODED,
+                self._cache_dir(),
+                self.cache_config.max_bytes,
+                self.cache_config.memory_items,
+                memory_bytes=_CLIENT_MEMORY_BYTES,
+            )
+        return self._decoded_client
+
     def _collate(self, split: str) -> DBCollateFN:
         dataset = self.datasets[split]
         deterministic = isinstance(dataset.transform, ReceiptTransform) and dataset.transform.deterministic
@@ -329,7 +349,7 @@ class ReceiptDataModule(L.LightningDataModule):
         if self.cache_config.enabled and self.cache_config.decoded:
             from ocr.data.decoded_cache import DecodedImageDataset
 
-            dataset = DecodedImageDataset(dataset, self.target_cache())
+            dataset = DecodedImageDataset(dataset, self.decoded_cache())
         cfg, plan = self.loader, self.loader_plan()
         trainer = self._trainer_or_none()
         kwargs = getattr(trainer, "distributed_sampler_kwargs", None) or {}

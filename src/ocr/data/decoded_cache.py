@@ -9,8 +9,8 @@ workers then only augment and build targets. Hit or miss, the transform is appli
 same arrays, so the training input is the same bit for bit with the cache on or off.
 
 It talks to the node's shared entry store (the one that holds the target maps and the validation
-samples, so one byte budget covers all of them) through three calls only: ``read_entry(key,
-kind)``, ``write_entry(key, kind, parts)`` and ``discard(key, kind)``, with its own ``kind``.
+samples, so one byte budget covers all of them) through a :class:`ocr.cache.client.CacheClient` of
+its own kind: ``read(key)``, ``write(key, parts)`` and ``discard(key)``.
 
 Entries are keyed on the reader's ``identity(index)`` (path, size, mtime), the image size, the
 albumentations/OpenCV/numpy versions and a fingerprint of the reader and transform sources.
@@ -35,19 +35,18 @@ from ocr.data.sample import TextSample
 from ocr.data.transforms import ReceiptTransform
 from ocr.errors import SampleError
 
-KIND_DECODED = 3  # beside the target maps (1) and the validation samples (2) in the same store
 DECODED_VERSION = "decoded-cache-v1"
 _HEADER = struct.Struct("<IIIQ")  # H, W, C, record length
 
 
 class EntryStore(Protocol):
-    """The part of the node cache (``ocr.targets.cache.PolygonCache``) this module uses."""
+    """The part of a node-cache client (``ocr.cache.client.CacheClient``) this module uses."""
 
-    def read_entry(self, key: str, kind: int) -> memoryview | None: ...
+    def read(self, key: str) -> memoryview | None: ...
 
-    def write_entry(self, key: str, kind: int, parts: list[Any]) -> None: ...
+    def write(self, key: str, parts: list[Any]) -> None: ...
 
-    def discard(self, key: str, kind: int) -> None: ...
+    def discard(self, key: str) -> None: ...
 
 
 class CorruptDecoded(ValueError):
@@ -80,19 +79,13 @@ def _versions_and_sources(dataset: ReceiptDataset) -> tuple[str, ...]:
     import albumentations
     import cv2
 
-    from ocr.targets.cache import source_fingerprint
+    from ocr.cache.fingerprint import code_fingerprint
 
-    modules = (
-        "ocr.data.transforms",
-        "ocr.data.datasets.base",
-        "ocr.data.decoded_cache",
-        type(dataset).__module__,
-    )
     return (
         str(albumentations.__version__),
         str(cv2.__version__),
         str(np.__version__),
-        source_fingerprint(*modules),
+        code_fingerprint(),  # the whole package source: an edit anywhere can't serve stale images
     )
 
 
@@ -134,12 +127,12 @@ class DecodedImageDataset(Dataset[dict[str, Any]]):
             key = self.key(index)
         except OSError:  # the file is gone: let the reader report it as a skipped sample
             return self.dataset[index]
-        payload = self.store.read_entry(key, KIND_DECODED)
+        payload = self.store.read(key)
         if payload is not None:
             try:
                 image, record = decode(payload)
             except CorruptDecoded:
-                self.store.discard(key, KIND_DECODED)
+                self.store.discard(key)
             else:
                 looked = time.perf_counter() - start
                 sample = TextSample(image, **record["sample"])
@@ -167,7 +160,7 @@ class DecodedImageDataset(Dataset[dict[str, Any]]):
             "resized": polygons,
             "orig_size": tuple(int(v) for v in sample.image.shape[:2]),
         }
-        self.store.write_entry(key, KIND_DECODED, encode(np.ascontiguousarray(small), record))
+        self.store.write(key, encode(np.ascontiguousarray(small), record))
         stored = time.perf_counter() - resized
         out = transform(sample, resized=(small, polygons, record["orig_size"]))
         out["perf"]["transform"] += resized - decoded  # the resize is the transform's first step

@@ -80,23 +80,11 @@ def model_choice(cfg: Any) -> str:
     return str(choice or DEFAULT_MODEL)
 
 
-def resolve_model_checkpoint(cfg: Any) -> str:
-    """``ckpt_path`` when given (checked as any checkpoint), else the shipped weights of ``model=``."""
-    if cfg.get("ckpt_path") not in (None, ""):
-        from ocr.tasks.common import resolve_checkpoint
-
-        resolved = resolve_checkpoint(cfg.ckpt_path, cfg)
-        assert resolved is not None
-        return resolved
-    return str(shipped_weights(model_choice(cfg)))
-
-
 __all__ = [
     "DEFAULT_MODEL",
     "MAX_BYTES",
     "SHIPPED",
     "model_choice",
-    "resolve_model_checkpoint",
     "save_weights",
     "shipped_onnx",
     "shipped_weights",

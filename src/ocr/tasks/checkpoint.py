@@ -138,4 +138,23 @@ def check_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
     return path
 
 
-__all__ = ["check_checkpoint", "checkpoint_hparams", "load_checkpoint", "resolve_checkpoint"]
+def resolve_model_checkpoint(cfg: Any) -> str:
+    """``ckpt_path`` when given (checked as any checkpoint), else the shipped weights of ``model=``."""
+    if cfg.get("ckpt_path") not in (None, ""):
+        from ocr.tasks.run_paths import output_dir
+
+        resolved = check_checkpoint(cfg.ckpt_path, output_dir(cfg))
+        assert resolved is not None
+        return resolved
+    from ocr.inference.weights import model_choice, shipped_weights
+
+    return str(shipped_weights(model_choice(cfg)))
+
+
+__all__ = [
+    "check_checkpoint",
+    "checkpoint_hparams",
+    "load_checkpoint",
+    "resolve_checkpoint",
+    "resolve_model_checkpoint",
+]

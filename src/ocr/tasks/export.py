@@ -24,7 +24,8 @@ from ocr.errors import UserInputError
 
 def export(cfg: DictConfig) -> dict[str, Any]:
     from ocr.inference.onnx_export import export_onnx
-    from ocr.inference.weights import MAX_BYTES, resolve_model_checkpoint, save_weights
+    from ocr.inference.weights import MAX_BYTES, save_weights
+    from ocr.tasks.checkpoint import resolve_model_checkpoint
 
     output = Path(str(cfg.output)) if cfg.get("output") else None
     weights = Path(str(cfg.weights)) if cfg.get("weights") else None

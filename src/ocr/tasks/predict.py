@@ -54,7 +54,7 @@ def onnx_model_for(ckpt: str, cfg: DictConfig, net: torch.nn.Module) -> Path:
 
 def predict(cfg: DictConfig) -> Path:
     check_config(cfg)  # every range, before the model, data or workers are built
-    from ocr.inference.weights import resolve_model_checkpoint
+    from ocr.tasks.checkpoint import resolve_model_checkpoint
 
     output = Path(str(cfg.output))
     visualize = Path(str(cfg.visualize)) if cfg.get("visualize") else None

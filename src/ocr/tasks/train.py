@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from omegaconf import DictConfig
 
-from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
 from ocr.config_dir import config_dir
 from ocr.schema import check_config
 from ocr.tasks.checkpoint import check_checkpoint
 from ocr.tasks.run_paths import output_dir
 
+if TYPE_CHECKING:  # torch and Lightning load only once the checkpoint checks have passed
+    import lightning as L
+
 
 def perf_summary_path(trainer: L.Trainer) -> Path | None:
     """Where the performance profiler wrote ``perf_summary.json`` (``None``: not written)."""
+    from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
+
     for callback in trainer.callbacks:  # type: ignore[attr-defined]
         if isinstance(callback, PerformanceProfilerCallback) and callback.enabled and callback.summary_file:
             directory = Path(callback.output_dir or trainer.log_dir or trainer.default_root_dir)

@@ -26,7 +26,7 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
         ckpt = check_checkpoint(cfg.ckpt_path, output_dir(cfg))
         assert ckpt is not None
     else:
-        from ocr.inference.weights import resolve_model_checkpoint
+        from ocr.tasks.checkpoint import resolve_model_checkpoint
 
         ckpt = resolve_model_checkpoint(cfg)  # the shipped weights of model=
 

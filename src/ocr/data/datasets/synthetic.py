@@ -23,8 +23,8 @@ from tqdm import tqdm
 from ocr.data.datasets.base import ReceiptDataset, register_dataset
 from ocr.data.image_io import read_image
 from ocr.data.sample import TextSample
-from ocr.data.synthetic import SyntheticReceiptConfig, render_receipt
 from ocr.data.sanitize import file_identity
+from ocr.data.synthetic import SyntheticReceiptConfig, render_receipt
 
 FORMAT_VERSION = 1
 

@@ -9,13 +9,14 @@ import lightning as L
 import numpy as np
 import torch
 
+from ocr.cache.client import CacheClient
+from ocr.cache.codec import KIND_DECODED
 from ocr.data.datamodule import ReceiptDataModule
 from ocr.data.datasets.base import ReceiptDataset
-from ocr.data.decoded_cache import KIND_DECODED, DecodedImageDataset
+from ocr.data.decoded_cache import DecodedImageDataset
 from ocr.data.sample import TextSample
 from ocr.data.transforms import ReceiptTransform, TransformConfig
 from ocr.models.lit_module import DBNetModule
-from ocr.targets.cache import PolygonCache
 
 
 class Painted(ReceiptDataset):
@@ -59,7 +60,9 @@ def test_hits_give_the_same_augmented_samples_without_decoding(tmp_path: Path) -
     plain.transform = ReceiptTransform(config, train=True, seed=5)
     cached_reader = Painted()
     cached_reader.transform = ReceiptTransform(config, train=True, seed=5)
-    cached = DecodedImageDataset(cached_reader, PolygonCache(max_size=0, cache_dir=tmp_path / "c"))
+    cached = DecodedImageDataset(
+        cached_reader, CacheClient("decoded", KIND_DECODED, tmp_path / "c", 2**30, memory_items=0)
+    )
     for seed in (1, 2):  # epoch 1 (cold), epoch 2 (warm: no decode), with new augmentation draws
         want, got = _samples(plain, seed), _samples(cached, seed)
         assert all(_same(a, b) for a, b in zip(want, got, strict=True))
@@ -71,10 +74,10 @@ def test_hits_give_the_same_augmented_samples_without_decoding(tmp_path: Path) -
 def test_a_corrupt_entry_is_dropped_and_decoded_again(tmp_path: Path) -> None:
     reader = Painted(1)
     reader.transform = ReceiptTransform(TransformConfig(image_size=64), train=True, seed=0)
-    store = PolygonCache(max_size=0, cache_dir=tmp_path / "c")
+    store = CacheClient("decoded", KIND_DECODED, tmp_path / "c", 2**30, memory_items=0)
     cached = DecodedImageDataset(reader, store)
     first = _samples(cached, 3)[0]
-    store.write_entry(cached.key(0), KIND_DECODED, [b"not an entry"])
+    store.write(cached.key(0), [b"not an entry"])
     again = _samples(cached, 3)[0]
     assert reader.loads == 2 and again["perf"]["counters"] == {"decoded_cache_misses": 1}
     assert _same(first, again)

@@ -42,19 +42,18 @@ def run_task(module: ModuleType) -> None:
     try:
         module.main()
     except Exception as exc:
-        user_error = find_user_error(exc) or config_user_error(exc)
-        if user_error is not None:
-            exit_user_error(user_error)
         from hydra.errors import CompactHydraException, ConfigCompositionException
 
-        if isinstance(exc, ConfigCompositionException):
-            # A value of the wrong type for a schema key (data.loader.batch_size=four).
+        user_error = find_user_error(exc)
+        if user_error is None and isinstance(exc, ConfigCompositionException):
+            # A value of the wrong type for a schema key (data.loader.batch_size=four): the
+            # schema's own line names the key and what it allows.
             from ocr.schema import composition_error
 
             user_error = composition_error(exc)
-            if user_error is not None:
-                print(f"ocr: error: {user_error}", file=sys.stderr, flush=True)
-                raise SystemExit(2) from None
+        user_error = user_error or config_user_error(exc)
+        if user_error is not None:
+            exit_user_error(user_error)
         if isinstance(exc, CompactHydraException) and not user_asked_full:
             print(exc, file=sys.stderr)
             if exc.__cause__ is not None:

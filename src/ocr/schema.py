@@ -215,6 +215,15 @@ class SchedulerKnobs:
 
 
 @dataclass
+class EvaluatorKnobs:
+    # null: the node's cores left after the DataLoader workers, per local rank; 0: in-process
+    workers: int | None = knob(None, int, minimum=0, optional=True)
+    handoff: str = knob("auto", str, choices=("auto", "uint8", "float16", "float32"))
+    slots: int | None = knob(None, int, minimum=1, optional=True)
+    timeout_s: float = knob(300.0, above=0.0)
+
+
+@dataclass
 class ModelConfig:
     _target_: str = "ocr.models.lit_module.DBNetModule"
     net: NetKnobs = field(default_factory=NetKnobs)
@@ -222,6 +231,7 @@ class ModelConfig:
     postprocess: PostprocessKnobs = field(default_factory=PostprocessKnobs)
     optimizer: OptimizerKnobs = field(default_factory=OptimizerKnobs)
     scheduler: SchedulerKnobs = field(default_factory=SchedulerKnobs)
+    evaluator: EvaluatorKnobs = field(default_factory=EvaluatorKnobs)
 
 
 # -- checked only (not Hydra schemas) ----------------------------------------------------------------
@@ -361,7 +371,7 @@ def from_dotlist(
         key = str(getattr(exc, "full_key", "") or "")
         item = next((i for i in items if i.split("=", 1)[0] == key), key)
         if isinstance(exc, ConfigKeyError):
-            raise error(f"{option} {item}: unknown {what} {key!r} (known: {names})") from None
+            raise error(f"{option} {item}: unknown {what} {key!r}; use one of: {names}") from None
         raise error(f"{option} {item}: {str(exc).splitlines()[0]}") from None
     return schema(**OmegaConf.to_container(merged))  # type: ignore[arg-type]
 

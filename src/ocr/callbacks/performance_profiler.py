@@ -408,6 +408,7 @@ class PerformanceProfilerCallback(PhaseCallback):
         peaks = [m for m in self.timeline if m["phase"] == record.phase and m["epoch"] == record.epoch]
         memory["rss_peak_mb"] = max(m["rss_mb"] for m in peaks)
         memory["workers_rss_peak_mb"] = max(m["workers_rss_mb"] for m in peaks)
+        memory["workers_pss_peak_mb"] = max(m.get("workers_pss_mb", 0.0) for m in peaks)
         return {
             "wall": wall,
             "samples": record.samples,

@@ -144,6 +144,7 @@ class EvaluatorPool:
         self._slot_wait = 0.0
         self._finalizer: Any = None
         self._ready: dict[int, int] = {}
+        self._current: Any = None  # per evaluator: the seq it is evaluating now, or -1
 
     # -- life cycle -------------------------------------------------------------------------
     @property
@@ -159,11 +160,12 @@ class EvaluatorPool:
         self._free = deque(range(self.slots))
         self._outstanding = [0] * self.workers
         self._last_event = [time.monotonic()] * self.workers
+        self._current = ctx.Array("q", [-1] * self.workers, lock=False)
         for worker_id in range(self.workers):
             tasks = ctx.Queue()
             proc = ctx.Process(
                 target=worker_main,
-                args=(worker_id, tasks, self._results, os.environ.get(FAULT_ENV, "")),
+                args=(worker_id, tasks, self._results, os.environ.get(FAULT_ENV, ""), self._current),
                 name=f"ocr-evaluator-{worker_id}",
             )
             proc.daemon = True
@@ -401,18 +403,27 @@ class EvaluatorPool:
         for worker, proc in enumerate(self._procs):
             if proc.is_alive():
                 continue
-            names = [t.name for t in self._inflight.values() if t.worker == worker]
+            name = self._evaluating(worker)
             idle = "starting" if starting else "while idle"
-            what = f"while evaluating image {names[0]!r}" if names else idle
+            what = f"while evaluating image {name!r}" if name is not None else idle
             self._fail(f"evaluator {worker} (pid {proc.pid}) died {what} (exit code {proc.exitcode})")
+
+    def _evaluating(self, worker: int) -> str | None:
+        """The image ``worker`` is evaluating now (from shared memory), else its oldest in flight."""
+        seq = int(self._current[worker]) if self._current is not None else -1
+        task = self._inflight.get(seq)
+        if task is not None and task.worker == worker:
+            return task.name
+        names = [t.name for t in self._inflight.values() if t.worker == worker]
+        return names[0] if names else None
 
     def _check_progress(self, waiting_for_states: bool) -> None:
         now = time.monotonic()
         for worker in range(self.workers):
             if self._outstanding[worker] and now - self._last_event[worker] > self.timeout_s:
-                names = [t.name for t in self._inflight.values() if t.worker == worker]
                 self._fail(
-                    f"evaluator {worker} made no progress for {self.timeout_s:g} s on image {names[0]!r}"
+                    f"evaluator {worker} made no progress for {self.timeout_s:g} s"
+                    f" on image {self._evaluating(worker)!r}"
                 )
         if waiting_for_states and now - max(self._last_event) > self.timeout_s:
             self._fail(f"the evaluators did not return their states within {self.timeout_s:g} s")

@@ -77,7 +77,13 @@ def _attach(segments: dict[str, shared_memory.SharedMemory], name: str) -> share
     return segment
 
 
-def worker_main(worker_id: int, tasks: Any, results: Any, fault_spec: str = "") -> None:
+def worker_main(worker_id: int, tasks: Any, results: Any, fault_spec: str = "", current: Any = None) -> None:
+    """Serve ``tasks`` until ``None``; ``current[worker_id]`` holds the seq being evaluated.
+
+    ``current`` is shared memory, written before each image and cleared after: if this process
+    dies, the pool reads there which image killed it. The results queue cannot tell, because
+    messages still in this process's feeder thread die with it.
+    """
     warm_up()
     from ocr.metrics.detection import DetectionMetrics
     from ocr.postprocess.db_postprocess import DBPostProcessor
@@ -97,6 +103,8 @@ def worker_main(worker_id: int, tasks: Any, results: Any, fault_spec: str = "") 
             op = msg[0]
             if op == "image":
                 _, seq, slot_name, shape, meta = msg
+                if current is not None:
+                    current[worker_id] = seq
                 try:
                     fault = _fault(fault_spec, str(meta.get("name")))
                     if fault == "crash":
@@ -130,6 +138,8 @@ def worker_main(worker_id: int, tasks: Any, results: Any, fault_spec: str = "") 
                 except Exception as exc:  # reported with the image name by the pool
                     detail = traceback.format_exc(limit=4)
                     results.put(("error", worker_id, seq, f"{type(exc).__name__}: {exc}\n{detail}"))
+                if current is not None:
+                    current[worker_id] = -1
             elif op == "begin":
                 _, handoff, post_params, metric_params, mode = msg
                 post = DBPostProcessor(**post_params)

@@ -36,7 +36,8 @@ Version 1 (``"schema": "ocr.perf_summary/1"``)::
                     "sample": {same}},            # each cache client's counters apart
           "ranks": [{rank, wall_s, samples, data_wait_s, data_wait_share, first_batch_wait_s,
                      steady_data_wait_share, attributed_share, memory}],
-          "memory": {rss_mb, rss_peak_mb, workers_rss_mb, workers_rss_peak_mb, workers, system_percent,
+          "memory": {rss_mb, rss_peak_mb, workers_rss_mb, workers_rss_peak_mb, workers_pss_mb?,
+                     workers_pss_peak_mb?, workers, system_percent,
                      gpu_allocated_mb?, gpu_reserved_mb?, gpu_peak_mb?},
           "evaluator"?: {workers, handoff, images, wall_s, busy_s, busy_share, drain_s, slot_wait_s,
                          hidden_share, stages: {decode|postprocess|cleval|iou: seconds summed over the pool}}

@@ -62,15 +62,29 @@ def versions() -> dict[str, Any]:
 
 
 def memory_snapshot(process: psutil.Process | None = None) -> dict[str, float]:
-    """Main-process and DataLoader-worker RSS, system memory %, and CUDA memory when present."""
+    """Main-process and child-process RSS, children's PSS, system memory %, and CUDA memory.
+
+    ``workers_rss_mb`` counts a page once per child that maps it: forked DataLoader workers and
+    evaluators share most of their pages with their parent, so the sum grows with the process
+    count, not with memory use. ``workers_pss_mb`` (proportional set size: a shared page split
+    between its sharers) is what the children really cost, and what the memory budget checks.
+    """
     process = process or psutil.Process()
     snap = {"rss_mb": process.memory_info().rss / MB, "workers_rss_mb": 0.0, "workers": 0.0}
     try:
         children = process.children(recursive=True)
-        snap["workers"] = float(len(children))
-        snap["workers_rss_mb"] = sum(c.memory_info().rss for c in children) / MB
     except (psutil.NoSuchProcess, psutil.AccessDenied):
-        pass
+        children = []
+    rss = pss = 0
+    for child in children:
+        try:  # a child may exit between the listing and the read
+            rss += child.memory_info().rss
+            pss += getattr(child.memory_full_info(), "pss", 0)  # Linux only; 0 elsewhere
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    snap["workers"] = float(len(children))
+    snap["workers_rss_mb"] = rss / MB
+    snap["workers_pss_mb"] = pss / MB
     snap["system_percent"] = psutil.virtual_memory().percent
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         snap["gpu_allocated_mb"] = torch.cuda.memory_allocated() / MB

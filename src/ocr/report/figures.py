@@ -68,6 +68,9 @@ FIGURE_SPECS: tuple[FigureSpec, ...] = (
     ),
     FigureSpec("<phase>.memory.rss_peak_mb", "lower", "peak main-process RSS"),
     FigureSpec("<phase>.memory.workers_rss_peak_mb", "lower", "peak RSS summed over DataLoader workers"),
+    FigureSpec(
+        "<phase>.memory.workers_pss_peak_mb", "lower", "peak PSS summed over child processes (shared pages split)"
+    ),
     FigureSpec("<phase>.memory.gpu_peak_mb", "lower", "peak CUDA memory allocated"),
     FigureSpec("val_vs_train_ratio", "lower", "validate.time_per_sample_s / train.time_per_sample_s"),
     FigureSpec("cache.hit_rate", "higher", "target-cache hit rate over all epochs and phases"),
@@ -76,6 +79,7 @@ FIGURE_SPECS: tuple[FigureSpec, ...] = (
     FigureSpec("cache.time_saved_s", "higher", "estimated net worker time the hits saved (may be < 0)"),
     FigureSpec("memory.rss_peak_mb", "lower", "peak main-process RSS over the run"),
     FigureSpec("memory.workers_rss_peak_mb", "lower", "peak DataLoader-worker RSS over the run"),
+    FigureSpec("memory.workers_pss_peak_mb", "lower", "peak child-process PSS over the run"),
     FigureSpec("memory.gpu_peak_mb", "lower", "peak CUDA memory over the run"),
     FigureSpec("val.hmean", "higher", "validation hmean of the last epoch"),
     FigureSpec("val.hmean_best", "higher", "best validation hmean over the epochs"),
@@ -157,6 +161,7 @@ def _phase_figures(
     for key, fallback in (
         ("rss_peak_mb", "rss_mb"),
         ("workers_rss_peak_mb", "workers_rss_mb"),
+        ("workers_pss_peak_mb", "workers_pss_mb"),
         ("gpu_peak_mb", None),
     ):
         peaks = [e.memory.get(key, e.memory.get(fallback) if fallback else None) for e in epochs]
@@ -261,7 +266,7 @@ def compute_figures(run: RunData, perf: PerfData) -> dict[str, float]:
             out[f"{est.phase}.cache.hit_cost_s"] = est.hit_cost_s
         if estimates:
             out["cache.time_saved_s"] = sum(e.net_s for e in estimates)
-    for key in ("rss_peak_mb", "workers_rss_peak_mb", "gpu_peak_mb"):
+    for key in ("rss_peak_mb", "workers_rss_peak_mb", "workers_pss_peak_mb", "gpu_peak_mb"):
         peaks = [v for k, v in out.items() if k.endswith(f".memory.{key}")]
         if peaks:
             out[f"memory.{key}"] = max(peaks)

@@ -16,11 +16,11 @@ from ocr.postprocess.db_postprocess import (
     Detections,
     Meta,
     _as_float32_map,
-    polygon_mean_score,
     read_meta,
     unclip,
 )
 from ocr.postprocess.geometry import order_points_clockwise
+from ocr.postprocess.scoring import polygon_mean_score
 
 
 def reference_quads(post: DBPostProcessor, prob_map: np.ndarray, meta: Meta) -> Detections:

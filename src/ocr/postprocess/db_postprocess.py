@@ -87,7 +87,8 @@ def unclip(points: np.ndarray, unclip_ratio: float) -> np.ndarray | None:
     expanded = offset.Execute(distance * _CLIPPER_SCALE)
     if not expanded:
         return None
-    best = max(expanded, key=lambda p: polygon_area(np.asarray(p)))
+    # (almost always one piece: then no areas to compare, and each costs more than the offset itself)
+    best = expanded[0] if len(expanded) == 1 else max(expanded, key=lambda p: polygon_area(np.asarray(p)))
     return np.asarray(best, dtype=np.float32) / _CLIPPER_SCALE
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ocr.postprocess.scoring import _layout, _raster, contour_mean_scores, polygon_mean_score
-from tests.unit.test_postprocess_fast import PAD, blob_map, receipt_map
+from tests.unit.test_postprocess_fast import META, PAD, blob_map, receipt_map
 
 KINDS = ["plain", "rotated", "split", "merged", "trapezoid", "holes"]
 
@@ -114,3 +114,19 @@ def test_past_255_groups_contours_are_scored_alone() -> None:
 
 def test_no_contours() -> None:
     assert contour_mean_scores(np.zeros((PAD, PAD), np.float32), []).shape == (0,)
+
+
+def test_polygon_output_equals_reference() -> None:
+    """``output="polygon"`` scores the contours, not their approximations, one pass per image."""
+    from ocr.postprocess import DBPostProcessor
+    from ocr.postprocess.reference import reference_polygons
+
+    post = DBPostProcessor(output="polygon", box_thresh=0.5)
+    for i, kind in enumerate(KINDS):
+        pm = blob_map(np.random.default_rng(i), kind)
+        polys, scores = post(pm, META)
+        ref_polys, ref_scores = reference_polygons(post, pm, META)
+        assert scores == ref_scores and len(polys) == len(ref_polys) > 5
+        for a, b in zip(polys, ref_polys, strict=True):
+            assert a.dtype == b.dtype == np.float32
+            np.testing.assert_array_equal(a, b)

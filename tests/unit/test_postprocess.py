@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ocr.postprocess import DBPostProcessor, order_points_clockwise, polygon_to_quad
-from ocr.postprocess.db_postprocess import polygon_mean_score
+from ocr.postprocess.scoring import polygon_mean_score
 
 # Original 1000x750 (h, w) receipt letterboxed into 640x640: scale 0.64 -> 640x480, padded right.
 ORIG_H, ORIG_W, SCALE = 1000, 750, 0.64

@@ -34,7 +34,7 @@ _warm = False
 
 
 def warm_up() -> None:
-    """Import the evaluation stack and compile cleval's numba kernels once.
+    """Import the evaluation stack and compile cleval's and the post-processing's numba kernels once.
 
     Run in the forkserver (it is preloaded), so every forked evaluator starts warm instead of
     paying the imports and the JIT compilation itself.
@@ -53,6 +53,9 @@ def warm_up() -> None:
 
     quad = np.array([[0, 0], [20, 0], [20, 8], [0, 8]], dtype=np.float32)
     DetectionMetrics().update([quad], [quad, quad + 40], ["ab", "###"], [False, True])
+    from ocr.postprocess.scoring import warm_up as warm_up_scoring
+
+    warm_up_scoring()  # the post-processing's numba kernels
     _warm = True
 
 

@@ -3,18 +3,18 @@
 Follows the reference DB ``SegDetectorRepresenter`` (binarize, contours, score, unclip,
 min-area rectangle) with two deliberate differences:
 
-* a candidate is scored by the mean probability inside its own contour (a ``fillPoly`` mask
-  over the contour's bounding box), not over the bbox or the min-area box: the bbox mean
-  under-scores rotated and thin lines;
+* a candidate is scored by the mean probability inside its own contour (its ``fillPoly`` mask),
+  not over the bbox or the min-area box: the bbox mean under-scores rotated and thin lines;
 * the boxes are mapped back through the letterbox used by the data pipeline (uniform scale
   ``s`` with original * s = resized, padding only at the bottom/right), not by stretching the
   map to the original size, which would be wrong for padded inputs. A box is clipped to the
   original image and dropped when its clipped size falls below ``min_size`` (a blob lying in the
   padding would otherwise become a zero-width false positive on the image edge).
 
-Per contour only OpenCV/pyclipper calls run in the loop (min-area rectangle, the contour-mask
-mean on the contour's bounding box, the unclip offset); mapping, clipping, the clipped-size filter
-and the corner ordering run once per image on all surviving boxes as (K, 4, 2) arrays.
+Per contour only OpenCV/pyclipper calls run in the loop (min-area rectangle, the unclip offset).
+All candidates of an image are scored together (:func:`ocr.postprocess.scoring.contour_mean_scores`:
+one label raster, one numba pass); mapping, clipping, the clipped-size filter and the corner
+ordering run once per image on all surviving boxes as (K, 4, 2) arrays.
 :mod:`ocr.postprocess.reference` is the one-box-at-a-time oracle this must equal (tested).
 
 The probability map must have the resolution of the (resized, padded) network input.
@@ -33,6 +33,7 @@ import torch
 
 from ocr.perf.inject import injected
 from ocr.postprocess.geometry import order_points_clockwise, order_quads_clockwise, polygon_area
+from ocr.postprocess.scoring import contour_mean_scores
 
 # pyclipper works on integers; offsetting at 1/8 px keeps sub-pixel accuracy for small boxes.
 _CLIPPER_SCALE = 8.0
@@ -65,19 +66,6 @@ def read_meta(meta: Meta) -> tuple[int, int, float]:
     return orig_h, orig_w, scale_f
 
 
-def polygon_mean_score(prob_map: np.ndarray, points: np.ndarray) -> float:
-    """Mean of ``prob_map`` inside the integer polygon ``points`` (K, 2), via a mask over its bbox."""
-    pts = np.asarray(points, dtype=np.int32).reshape(-1, 1, 2)
-    x, y, w, h = cv2.boundingRect(pts)
-    x0, y0 = max(x, 0), max(y, 0)
-    crop = prob_map[y0 : y + h, x0 : x + w]
-    if crop.size == 0:
-        return 0.0
-    mask = np.zeros(crop.shape, dtype=np.uint8)
-    cv2.fillPoly(mask, [pts], 1, offset=(-x0, -y0))
-    return float(cv2.mean(crop, mask)[0])
-
-
 def unclip(points: np.ndarray, unclip_ratio: float) -> np.ndarray | None:
     """Expand a polygon by DB's distance ``area * ratio / perimeter``; ``None`` if degenerate.
 
@@ -99,7 +87,8 @@ def unclip(points: np.ndarray, unclip_ratio: float) -> np.ndarray | None:
     expanded = offset.Execute(distance * _CLIPPER_SCALE)
     if not expanded:
         return None
-    best = max(expanded, key=lambda p: polygon_area(np.asarray(p)))
+    # (almost always one piece: then no areas to compare, and each costs more than the offset itself)
+    best = expanded[0] if len(expanded) == 1 else max(expanded, key=lambda p: polygon_area(np.asarray(p)))
     return np.asarray(best, dtype=np.float32) / _CLIPPER_SCALE
 
 
@@ -135,16 +124,23 @@ class DBPostProcessor:
         bitmap = np.greater(pred, self.thresh).view(np.uint8)
         contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
         upper = np.array([orig_w - 1, orig_h - 1], dtype=np.float32)
+        contours = contours[: self.max_candidates]
         if self.output == "polygon":
-            return self._polygons(pred, contours[: self.max_candidates], scale, upper)
+            return self._polygons(pred, contours, scale, upper)
 
+        rects = [cv2.minAreaRect(contour) for contour in contours]
+        sized = [i for i, rect in enumerate(rects) if min(rect[1]) >= self.min_size]
+        # all candidates scored in one pass (ocr.postprocess.scoring), then the survivors unclipped
+        candidate_scores = contour_mean_scores(pred, [contours[i] for i in sized]).tolist()
         boxes: list[np.ndarray] = []
         scores: list[float] = []
-        for contour in contours[: self.max_candidates]:
-            found = self._quad(pred, contour)
-            if found is not None:
-                boxes.append(found[0])
-                scores.append(found[1])
+        for i, score in zip(sized, candidate_scores, strict=True):
+            if score < self.box_thresh:
+                continue
+            box = self._unclipped_box(rects[i])
+            if box is not None:
+                boxes.append(box)
+                scores.append(score)
         if not boxes:
             return [], []
         # undo the resize; padding is bottom/right only, so there is no offset to remove
@@ -167,50 +163,47 @@ class DBPostProcessor:
             raise ValueError(f"{arr.shape[0]} maps but {len(metas)} metas")
         return [self(arr[i], metas[i]) for i in range(arr.shape[0])]
 
-    def _quad(self, pred: np.ndarray, contour: np.ndarray) -> tuple[np.ndarray, float] | None:
-        rect = cv2.minAreaRect(contour)
-        if min(rect[1]) < self.min_size:
-            return None
-        score = polygon_mean_score(pred, contour)
-        if score < self.box_thresh:
-            return None
+    def _unclipped_box(self, rect: Any) -> np.ndarray | None:
+        """The min-area rectangle of the unclipped ``rect`` (map pixels), or ``None`` if too small."""
         expanded = unclip(cv2.boxPoints(rect), self.unclip_ratio)
         if expanded is None:
             return None
         rect = cv2.minAreaRect(expanded)
         if min(rect[1]) < self.min_size + 2:
             return None
-        return cv2.boxPoints(rect).astype(np.float32), score
+        return cv2.boxPoints(rect).astype(np.float32)
 
-    def _polygon(self, pred: np.ndarray, contour: np.ndarray) -> tuple[np.ndarray, float] | None:
-        epsilon = 0.002 * cv2.arcLength(contour, True)
-        approx = cv2.approxPolyDP(contour, epsilon, True).reshape(-1, 2)
-        if len(approx) < 4:
-            return None
-        score = polygon_mean_score(pred, contour)
-        if score < self.box_thresh:
-            return None
+    def _unclipped_polygon(self, approx: np.ndarray) -> np.ndarray | None:
         expanded = unclip(approx, self.unclip_ratio)
         if expanded is None or len(expanded) < 3:
             return None
         if min(cv2.minAreaRect(expanded)[1]) < self.min_size + 2:
             return None
-        return expanded, score
+        return expanded
 
     def _polygons(
         self, pred: np.ndarray, contours: Sequence[np.ndarray], scale: float, upper: np.ndarray
     ) -> Detections:
+        kept: list[tuple[np.ndarray, np.ndarray]] = []
+        for contour in contours:
+            epsilon = 0.002 * cv2.arcLength(contour, True)
+            approx = cv2.approxPolyDP(contour, epsilon, True).reshape(-1, 2)
+            if len(approx) >= 4:
+                kept.append((contour, approx))
+        candidate_scores = contour_mean_scores(pred, [contour for contour, _ in kept]).tolist()
         polygons: list[np.ndarray] = []
         scores: list[float] = []
-        for contour in contours:
-            found = self._polygon(pred, contour)
-            if found is None:
+        for (_, approx), score in zip(kept, candidate_scores, strict=True):
+            if score < self.box_thresh:
                 continue
-            points = np.clip(found[0] / np.float32(scale), np.float32(0.0), upper)
+            expanded = self._unclipped_polygon(approx)
+            if expanded is None:
+                continue
+            points = np.clip(expanded / np.float32(scale), np.float32(0.0), upper)
             if min(cv2.minAreaRect(points)[1]) * scale < self.min_size:
                 continue  # (almost) wholly in the padding
             polygons.append(order_points_clockwise(points))
-            scores.append(found[1])
+            scores.append(score)
         return polygons, scores
 
 

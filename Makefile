@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
+# Unit and integration tests run on this many pytest-xdist processes (one file per process, so a
+# file's module fixtures are built once): most tests wait on subprocesses or one core, so 2 cores
+# fit 2. The performance suite always runs alone afterwards: it times things.
+TEST_JOBS ?= 2
 DEMO_ARGS ?=
 BASELINE ?= tests/performance/baselines/baseline.json
 ARGS ?=
@@ -31,9 +35,10 @@ train: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
-## The test suite: unit, integration and the fast part of the performance suite.
+## The test suite: unit and integration (in parallel), then the fast part of the performance suite.
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not perf_full" --baseline $(BASELINE) --ci $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile tests/unit tests/integration $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not perf_full" tests/performance --baseline $(BASELINE) --ci $(PYTEST_ARGS)
 
 ## Everything, including the slow performance checks.
 test-all: $(STAMP)

@@ -65,7 +65,9 @@ def check_output(output: Path, visualize: Path | None = None) -> None:
         with output.open("a"):
             pass
     except OSError as exc:
-        raise UserInputError(f"output={output}: cannot write it ({exc.strerror}); choose another path") from None
+        raise UserInputError(
+            f"output={output}: cannot write it ({exc.strerror}); choose another path"
+        ) from None
     if not existed:
         output.unlink(missing_ok=True)
     if visualize is not None:

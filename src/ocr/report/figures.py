@@ -69,7 +69,9 @@ FIGURE_SPECS: tuple[FigureSpec, ...] = (
     FigureSpec("<phase>.memory.rss_peak_mb", "lower", "peak main-process RSS"),
     FigureSpec("<phase>.memory.workers_rss_peak_mb", "lower", "peak RSS summed over DataLoader workers"),
     FigureSpec(
-        "<phase>.memory.workers_pss_peak_mb", "lower", "peak PSS summed over child processes (shared pages split)"
+        "<phase>.memory.workers_pss_peak_mb",
+        "lower",
+        "peak PSS summed over child processes (shared pages split)",
     ),
     FigureSpec("<phase>.memory.gpu_peak_mb", "lower", "peak CUDA memory allocated"),
     FigureSpec("val_vs_train_ratio", "lower", "validate.time_per_sample_s / train.time_per_sample_s"),

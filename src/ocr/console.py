@@ -57,12 +57,17 @@ def configure_console() -> None:
         warnings.filterwarnings("ignore", message=pattern)
     logging.captureWarnings(True)
     root_has_handlers = bool(logging.getLogger().handlers)
-    lightning = logging.getLogger("lightning")
     if root_has_handlers:
         # Lightning adds its own stderr handler at import; the root (Hydra's) handler prints too.
-        for handler in list(lightning.handlers):
-            if type(handler) is logging.StreamHandler:
-                lightning.removeHandler(handler)
+        # Imported before Hydra set up logging, lightning.pytorch/.fabric also stop propagating:
+        # their records then bypassed Hydra's handler (raw lines, glued to a progress bar).
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+            logger = logging.getLogger(name)
+            plain = [h for h in logger.handlers if type(h) is logging.StreamHandler]
+            for handler in plain:
+                logger.removeHandler(handler)
+            if plain:
+                logger.propagate = True
     for name in _LIGHTNING_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropTips) for f in logger.filters):

@@ -22,6 +22,9 @@ import warnings
 THIRD_PARTY_DEPRECATIONS = (
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # Lightning's _pytree under torch >= 2.6
 )
+#: Lightning's warnings about what we do on purpose: a batch whose every sample was skipped (each
+#: one counted and named by the data-quality line) makes ``training_step`` return None.
+DELIBERATE = (r"`training_step` returned `None`",)
 #: Lightning advertisements, not information about the run.
 TIP_PREFIX = "💡 Tip:"
 _LIGHTNING_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
@@ -53,7 +56,7 @@ class _DropTips(logging.Filter):
 
 def configure_console() -> None:
     """Idempotent: quiet the libraries' noise (call once Lightning is imported)."""
-    for pattern in THIRD_PARTY_DEPRECATIONS:
+    for pattern in (*THIRD_PARTY_DEPRECATIONS, *DELIBERATE):
         warnings.filterwarnings("ignore", message=pattern)
     logging.captureWarnings(True)
     root_has_handlers = bool(logging.getLogger().handlers)
@@ -74,4 +77,4 @@ def configure_console() -> None:
             logger.addFilter(_DropTips())
 
 
-__all__ = ["THIRD_PARTY_DEPRECATIONS", "ConsoleHandler", "configure_console"]
+__all__ = ["DELIBERATE", "THIRD_PARTY_DEPRECATIONS", "ConsoleHandler", "configure_console"]

@@ -54,6 +54,9 @@ def test_lightning_noise_is_removed_and_our_warnings_kept(caplog: pytest.LogCapt
         warnings.warn(
             "`isinstance(treespec, LeafSpec)` is deprecated, use ...", DeprecationWarning, stacklevel=1
         )
+        warnings.warn(
+            "`training_step` returned `None`. If this was on purpose, ignore this warning...", stacklevel=1
+        )
         warnings.warn("ours: 3 receipts have no gt file", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["ours: 3 receipts have no gt file"]
 

@@ -22,6 +22,9 @@ import warnings
 THIRD_PARTY_DEPRECATIONS = (
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # Lightning's _pytree under torch >= 2.6
 )
+#: Lightning's warnings about what we do on purpose: a batch whose every sample was skipped (each
+#: one counted and named by the data-quality line) makes ``training_step`` return None.
+DELIBERATE = (r"`training_step` returned `None`",)
 #: Lightning advertisements, not information about the run.
 TIP_PREFIX = "💡 Tip:"
 _LIGHTNING_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
@@ -53,20 +56,25 @@ class _DropTips(logging.Filter):
 
 def configure_console() -> None:
     """Idempotent: quiet the libraries' noise (call once Lightning is imported)."""
-    for pattern in THIRD_PARTY_DEPRECATIONS:
+    for pattern in (*THIRD_PARTY_DEPRECATIONS, *DELIBERATE):
         warnings.filterwarnings("ignore", message=pattern)
     logging.captureWarnings(True)
     root_has_handlers = bool(logging.getLogger().handlers)
-    lightning = logging.getLogger("lightning")
     if root_has_handlers:
         # Lightning adds its own stderr handler at import; the root (Hydra's) handler prints too.
-        for handler in list(lightning.handlers):
-            if type(handler) is logging.StreamHandler:
-                lightning.removeHandler(handler)
+        # Imported before Hydra set up logging, lightning.pytorch/.fabric also stop propagating:
+        # their records then bypassed Hydra's handler (raw lines, glued to a progress bar).
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+            logger = logging.getLogger(name)
+            plain = [h for h in logger.handlers if type(h) is logging.StreamHandler]
+            for handler in plain:
+                logger.removeHandler(handler)
+            if plain:
+                logger.propagate = True
     for name in _LIGHTNING_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropTips) for f in logger.filters):
             logger.addFilter(_DropTips())
 
 
-__all__ = ["THIRD_PARTY_DEPRECATIONS", "ConsoleHandler", "configure_console"]
+__all__ = ["DELIBERATE", "THIRD_PARTY_DEPRECATIONS", "ConsoleHandler", "configure_console"]

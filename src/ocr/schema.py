@@ -39,10 +39,13 @@ class Allowed:
     choices: tuple[Any, ...] = ()
     optional: bool = False
     length: int | None = None  # a list of exactly this many numbers
+    also: tuple[Any, ...] = ()  # accepted besides the range (trainer.devices: -1, "auto")
+    others: str = ""  # described after the range: forms passed on to the library unchecked
+    unchecked: tuple[type, ...] = ()  # types the library parses itself (trainer.devices="0,1")
 
     def describe(self) -> str:
         if self.choices:
-            text = "one of " + ", ".join(str(c) for c in self.choices)
+            text = "one of " + ", ".join(dict.fromkeys(str(c) for c in self.choices))  # 16 and "16"
         else:
             noun = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[self.kind]
             if self.length is not None:
@@ -54,11 +57,17 @@ class Allowed:
                 f"< {_num(self.below)}" if self.below is not None else "",
             ]
             text = " ".join([noun, " and ".join(b for b in bounds if b)]).strip()
+            if self.also:
+                text += ", " + ", ".join(str(a) for a in self.also)
+            if self.others:
+                text += ", " + self.others
         return text + (", or null" if self.optional else "")
 
     def accepts(self, value: Any) -> bool:
         if value is None:
             return self.optional
+        if isinstance(value, self.unchecked) or (value in self.also and not isinstance(value, bool)):
+            return True
         if self.choices:
             return value in self.choices
         if self.length is not None:
@@ -235,11 +244,36 @@ class ModelConfig:
 
 
 # -- checked only (not Hydra schemas) ----------------------------------------------------------------
+#: Lightning's precision values (``trainer.precision=16`` is read as the integer 16).
+PRECISIONS: tuple[str | int, ...] = (
+    "32-true",
+    "16-mixed",
+    "bf16-mixed",
+    "16-true",
+    "bf16-true",
+    "64-true",
+    32,
+    16,
+    64,
+    "32",
+    "16",
+    "64",
+    "bf16",
+    "transformer-engine",
+    "transformer-engine-float16",
+)
+
+
 @dataclass
 class TrainerKnobs:
     """The Trainer arguments a user sets most; Lightning's other arguments pass unchecked."""
 
     max_epochs: int | None = knob(2, int, minimum=-1, optional=True)
+    # A count (or -1: all); a string or list of device ids is Lightning's to parse.
+    devices: int | str = knob(
+        1, int, minimum=1, also=(-1, "auto"), others="or a list of ids", unchecked=(str, list)
+    )
+    precision: str | int = knob("32-true", str, choices=PRECISIONS)
     num_nodes: int = knob(1, minimum=1)
     check_val_every_n_epoch: int | None = knob(1, int, minimum=1, optional=True)
     log_every_n_steps: int = knob(5, minimum=1)
@@ -264,13 +298,26 @@ class EvalPostprocessKnobs:
 
 
 @dataclass
+class EvalEvaluatorKnobs:
+    """``ocr validate evaluator.*``: null keeps the checkpoint's value."""
+
+    workers: int | None = knob(None, int, minimum=0, optional=True)
+    handoff: str | None = knob(None, str, choices=("auto", "uint8", "float16", "float32"), optional=True)
+
+
+@dataclass
 class TaskKnobs:
     seed: int = knob(42, minimum=0)
     image_size: int | None = knob(None, int, minimum=32, optional=True)
+    # ocr predict: torch threads (null: torch's default); the pad multiple of the input (0/null: none)
+    threads: int | None = knob(None, int, minimum=1, optional=True)
+    pad_multiple: int | None = knob(32, int, minimum=0, optional=True)
+    opset: int = knob(17, minimum=7)  # ocr export: the ONNX opset
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerKnobs = field(default_factory=TrainerKnobs)
     postprocess: EvalPostprocessKnobs = field(default_factory=EvalPostprocessKnobs)
+    evaluator: EvalEvaluatorKnobs = field(default_factory=EvalEvaluatorKnobs)
 
 
 def register() -> None:

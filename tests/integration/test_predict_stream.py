@@ -103,6 +103,9 @@ def test_output_problems_are_reported_before_the_model_is_built(
         _predict(
             tmp_path / "run", [f"ckpt_path={ckpt}", f"input={images}", f"output={blocker / 'x' / 'o.csv'}"]
         )
+    if Path("/proc/self").is_dir():  # a folder os.access calls writable for root, yet no file can be made
+        with pytest.raises(UserInputError, match=r"output=/proc/o\.csv: cannot write it"):
+            _predict(tmp_path / "run", [f"ckpt_path={ckpt}", f"input={images}", "output=/proc/o.csv"])
 
 
 def test_every_image_gets_a_row_and_unreadable_ones_one_warning(
@@ -114,16 +117,21 @@ def test_every_image_gets_a_row_and_unreadable_ones_one_warning(
         (folder / path.name).write_bytes(path.read_bytes())
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     (folder / "empty.jpg").write_bytes(b"")
+    (folder / "scan.gif").write_bytes(b"GIF89a")  # a suffix no reader decodes: a row by its name too
     with caplog.at_level(logging.WARNING, logger="ocr"):
         out = _predict(
             tmp_path / "run", [f"ckpt_path={ckpt}", f"input={folder}", f"output={tmp_path / 'o.csv'}"]
         )
     rows = {r[0]: r[1] for r in _rows(out)[1:]}
     assert sorted(rows) == sorted(p.name for p in folder.iterdir())
-    assert rows["broken.png"] == "" and rows["empty.jpg"] == ""
+    assert rows["broken.png"] == "" and rows["empty.jpg"] == "" and rows["scan.gif"] == ""
     warnings = [r.getMessage() for r in caplog.records if "unreadable image" in r.getMessage()]
-    assert len(warnings) == 1 and "broken.png" in warnings[0] and "empty.jpg" in warnings[0]
-    assert warnings[0].startswith("2 unreadable")
+    assert len(warnings) == 1 and all(n in warnings[0] for n in ("broken.png", "empty.jpg", "scan.gif"))
+    assert warnings[0].startswith("3 unreadable")
+    # resume=true gives none of them a second row
+    _predict(tmp_path / "run", [f"ckpt_path={ckpt}", f"input={folder}", f"output={out}", "resume=true"])
+    names = [r[0] for r in _rows(out)[1:]]
+    assert sorted(names) == sorted(p.name for p in folder.iterdir())
 
 
 class _Probe(L.Callback):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -53,6 +54,9 @@ def test_lightning_noise_is_removed_and_our_warnings_kept(caplog: pytest.LogCapt
         warnings.warn(
             "`isinstance(treespec, LeafSpec)` is deprecated, use ...", DeprecationWarning, stacklevel=1
         )
+        warnings.warn(
+            "`training_step` returned `None`. If this was on purpose, ignore this warning...", stacklevel=1
+        )
         warnings.warn("ours: 3 receipts have no gt file", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["ours: 3 receipts have no gt file"]
 
@@ -61,3 +65,27 @@ def test_tasks_log_through_the_console_handler_and_answer_user_errors(tmp_path: 
     cfg = compose_config("train", tmp_path)
     assert cfg.hydra.job_logging.handlers.console["class"] == "ocr.console.ConsoleHandler"
     assert cfg.hydra.callbacks.user_errors._target_ == "ocr.tasks.hydra_callbacks.HydraUserErrors"
+
+
+def test_lightning_imported_before_hydra_logging_still_logs_through_it() -> None:
+    """``ocr predict`` imports Lightning at module import, before Hydra sets up logging: Lightning
+    then adds raw stderr handlers and stops propagating. The job-start callback undoes that, so
+    its records get our format, our handler (above the bar) and the run's log file."""
+    code = (
+        "import io, logging\n"
+        "import lightning  # no root handler yet: lightning.pytorch/.fabric print raw, propagate=False\n"
+        "stream = io.StringIO()\n"
+        "root = logging.getLogger()\n"
+        "handler = logging.StreamHandler(stream)\n"
+        "handler.setFormatter(logging.Formatter('[%(name)s] %(message)s'))\n"
+        "root.addHandler(handler)  # what Hydra's configure_log does\n"
+        "from ocr.tasks.hydra_callbacks import HydraUserErrors\n"
+        "HydraUserErrors().on_job_start(config=None)\n"
+        "logging.getLogger('lightning.fabric.utilities.seed').info('Seed set to 42')\n"
+        "print(repr(stream.getvalue()))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == repr("[lightning.fabric.utilities.seed] Seed set to 42\n")
+    assert "Seed set to 42" not in out.stderr, "printed once, by our handler only"

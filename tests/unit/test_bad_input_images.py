@@ -15,7 +15,7 @@ from PIL import Image
 
 from ocr.data.collate import DBCollateFN
 from ocr.data.image_io import ImageReadError, read_image
-from ocr.errors import UserInputError
+from ocr.errors import SampleError, UserInputError
 from tests.helpers import compose_config
 from tests.unit.test_readers import BOX_A, gt_line, receipt_image, save_image, write_sroie
 
@@ -134,6 +134,13 @@ def test_symlink_loop_is_named_as_such_not_as_a_missing_image(tmp_path: Path) ->
     dangling = split / "images" / "gone.jpg"
     dangling.symlink_to(tmp_path / "nowhere.jpg")
     (split / "gt" / "gone.txt").write_text(gt_line(BOX_A, "C") + "\n")
+    # the same on the annotation side: a gt file that is a link loop, one that is a dangling link
+    write_sroie(split, "gtloop", receipt_image(100, 200, [BOX_A]), [])
+    (split / "gt" / "gtloop.txt").unlink()
+    (split / "gt" / "gtloop.txt").symlink_to(split / "gt" / "gtloop.txt")
+    write_sroie(split, "gtgone", receipt_image(100, 200, [BOX_A]), [])
+    (split / "gt" / "gtgone.txt").unlink()
+    (split / "gt" / "gtgone.txt").symlink_to(tmp_path / "nowhere.txt")
     from ocr.data.datasets import build_dataset
     from ocr.data.transforms import ReceiptTransform, TransformConfig
 
@@ -141,8 +148,12 @@ def test_symlink_loop_is_named_as_such_not_as_a_missing_image(tmp_path: Path) ->
     dataset.transform = ReceiptTransform(TransformConfig(image_size=64), train=False)
     batch = DBCollateFN()([dataset[i] for i in range(len(dataset))])
     counters, where = batch["perf"]["counters"], batch["perf"]["issues"]
-    assert where["skipped_symlink_loop"] == ["loop.jpg"]
+    assert sorted(where["skipped_symlink_loop"]) == ["gtloop.txt", "loop.jpg"]
     assert where["skipped_missing_image"] == ["gone.jpg"]
+    assert where["skipped_missing_gt"] == ["gtgone.txt"]
+    index = next(i for i in range(len(dataset)) if dataset.describe(i) == "gtgone.jpg")
+    with pytest.raises(SampleError, match=r"symbolic link to .*nowhere\.txt, which does not exist"):
+        dataset.load(index)
     with pytest.raises(ImageReadError, match=r"symbolic link to .*nowhere\.jpg, which does not exist"):
         read_image(dangling)
     assert counters["samples"] == 1

@@ -83,3 +83,34 @@ def test_other_report_errors_name_the_fix(
         main([*args, "--output", str(tmp_path / "r.md"), "--no-plots"])
     assert info.value.code == 2
     assert fix in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "where", "fix"),
+    [
+        (
+            "--output",
+            "folder",
+            r"--output {p} is a directory; pass a file path, e\.g\. --output {p}/report\.md",
+        ),
+        ("--export-json", "folder", r"--export-json {p} is a directory; .*--export-json {p}/report\.json"),
+        ("--export-csv", "proc", r"--export-csv {p}: cannot write it \(.+\); choose another path"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_one_line_before_any_run_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, where: str, fix: str
+) -> None:
+    if where == "proc" and not Path("/proc/self").is_dir():
+        pytest.skip("needs Linux's /proc (a folder where no file can be made, also for root)")
+    path = tmp_path if where == "folder" else Path("/proc/report_out")
+    args = [str(tmp_path / "nowhere"), "--no-plots", option, str(path)]  # the run does not exist either
+    if option != "--output":
+        args += ["--output", str(tmp_path / "r.md")]
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and re.fullmatch(
+        "ocr report: error: " + fix.format(p=re.escape(str(path))), lines[0]
+    )
+    assert not (tmp_path / "r.md").exists(), "the probe leaves no file behind"

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from ocr.cli import main
 from ocr.errors import UserInputError
-from ocr.schema import DataConfig, TaskKnobs, allowed_for, check_config
+from ocr.schema import PRECISIONS, DataConfig, TaskKnobs, allowed_for, check_config
 from tests.helpers import compose_config, run_cli
 
 CASES = [
@@ -35,6 +35,11 @@ CASES = [
     ("data.targets.formula=fast", "data.targets.formula=fast: one of db, exact"),
     ("model.optimizer.lr=0", "model.optimizer.lr=0.0: a number > 0"),
     ("model.postprocess.box_thresh=2", "model.postprocess.box_thresh=2.0: a number >= 0 and <= 1"),
+    ("trainer.devices=0", "trainer.devices=0: an integer >= 1, -1, auto, or a list of ids"),
+    (
+        "trainer.precision=7",
+        "trainer.precision=7: one of " + ", ".join(dict.fromkeys(str(p) for p in PRECISIONS)),
+    ),
 ]
 
 
@@ -70,11 +75,18 @@ def test_real_console_script_stops_before_building_anything(tmp_path: Path) -> N
     assert not (tmp_path / "run" / "config.yaml").exists()
 
 
-@pytest.mark.parametrize("task", ["train", "validate", "predict"])
+@pytest.mark.parametrize("task", ["train", "validate", "predict", "export"])
 def test_shipped_configs_pass_their_own_checks(task: str, tmp_path: Path) -> None:
-    overrides = {"train": [], "validate": ["ckpt_path=x"], "predict": ["ckpt_path=x", "input=y"]}[task]
-    for data in ("synthetic", "sroie", "json"):
-        check_config(compose_config(task, tmp_path, [*overrides, f"data={data}"]))
+    overrides = {
+        "train": [],
+        "validate": ["ckpt_path=x"],
+        "predict": ["ckpt_path=x", "input=y"],
+        "export": [],
+    }
+    if task == "export":  # no data group
+        check_config(compose_config(task, tmp_path, ["output=m.onnx"]))
+    for data in ("synthetic", "sroie", "json") if task != "export" else ():
+        check_config(compose_config(task, tmp_path, [*overrides[task], f"data={data}"]))
     check_config(compose_config("train", tmp_path, ["experiment=sroie"]))
 
 
@@ -98,6 +110,36 @@ def test_validate_overrides_are_checked(tmp_path: Path) -> None:
     cfg = compose_config("validate", tmp_path, ["ckpt_path=x", "image_size=16"])
     with pytest.raises(UserInputError, match=r"^image_size=16: an integer >= 32, or null$"):
         check_config(cfg)
+
+
+@pytest.mark.parametrize(
+    ("task", "override", "line"),
+    [
+        ("predict", "threads=0", "threads=0: an integer >= 1, or null"),
+        ("predict", "threads=two", "threads=two: an integer >= 1, or null"),
+        ("predict", "pad_multiple=-1", "pad_multiple=-1: an integer >= 0, or null"),
+        ("validate", "evaluator.workers=-1", "evaluator.workers=-1: an integer >= 0, or null"),
+        (
+            "validate",
+            "evaluator.handoff=int8",
+            "evaluator.handoff=int8: one of auto, uint8, float16, float32, or null",
+        ),
+        ("export", "opset=3", "opset=3: an integer >= 7"),
+    ],
+)
+def test_task_options_are_checked(task: str, override: str, line: str, tmp_path: Path) -> None:
+    extra = {"predict": ["ckpt_path=x", "input=y"], "validate": ["ckpt_path=x"], "export": ["output=m.onnx"]}
+    cfg = compose_config(task, tmp_path, [*extra[task], override])
+    with pytest.raises(UserInputError) as info:
+        check_config(cfg)
+    assert str(info.value) == line
+
+
+@pytest.mark.parametrize("devices", ["auto", "-1", "2", "'0,1'", "[0,1]"])
+def test_every_form_of_trainer_devices_lightning_takes_passes(devices: str, tmp_path: Path) -> None:
+    check_config(
+        compose_config("train", tmp_path, [f"trainer.devices={devices}", "trainer.precision=16-mixed"])
+    )
 
 
 def test_bool_is_never_an_integer() -> None:

@@ -59,6 +59,17 @@ def check_output(output: Path, visualize: Path | None = None) -> None:
         ) from None
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UserInputError(f"output={output}: folder {parent} is not writable; choose another path")
+    # os.access says yes to root everywhere, also on a read-only mount or in /proc: open it for real.
+    existed = output.exists()
+    try:
+        with output.open("a"):
+            pass
+    except OSError as exc:
+        raise UserInputError(
+            f"output={output}: cannot write it ({exc.strerror}); choose another path"
+        ) from None
+    if not existed:
+        output.unlink(missing_ok=True)
     if visualize is not None:
         if visualize.exists() and not visualize.is_dir():
             raise UserInputError(f"visualize={visualize} is a file; pass a folder for the overlay PNGs")

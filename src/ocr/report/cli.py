@@ -111,6 +111,21 @@ def check_required(analysis: Analysis, keys: list[str]) -> None:
         )
 
 
+def check_writable(path: Path, option: str, example: str) -> None:
+    """Fail before any run is read when an output file cannot be written (a folder, /proc, ...)."""
+    if path.is_dir():
+        raise ReportError(f"{option} {path} is a directory; pass a file path, e.g. {option} {path / example}")
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a"):
+            pass
+    except OSError as exc:
+        raise ReportError(f"{option} {path}: cannot write it ({exc.strerror}); choose another path") from None
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
 def _single(target: str, args: argparse.Namespace, thresholds: Thresholds) -> None:
     analysis = analyze(load_run(target, args.source), thresholds)
     check_required(analysis, args.require)
@@ -172,6 +187,14 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--threshold must be >= 0 (a relative change, e.g. 0.10)")
     targets = _targets(args, parser)
     try:
+        outputs = (
+            ("--output", args.output, "report.md"),
+            ("--export-json", args.export_json, "report.json"),
+            ("--export-csv", args.export_csv, "report.csv"),
+        )
+        for option, value, example in outputs:
+            if value:
+                check_writable(Path(value), option, example)
         thresholds = load_thresholds(args.thresholds, args.rule_threshold)
         if len(targets) == 1:
             _single(targets[0], args, thresholds)

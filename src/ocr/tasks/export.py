@@ -23,6 +23,9 @@ from ocr.errors import UserInputError
 
 
 def export(cfg: DictConfig) -> dict[str, Any]:
+    from ocr.schema import check_config
+
+    check_config(cfg)  # every range (opset=...), before the checkpoint or the model is read
     from ocr.inference.onnx_export import export_onnx
     from ocr.inference.weights import MAX_BYTES, save_weights
     from ocr.tasks.checkpoint import resolve_model_checkpoint

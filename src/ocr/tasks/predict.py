@@ -86,11 +86,12 @@ def predict(cfg: DictConfig) -> Path:
     )
     dataset = datamodule.build("predict")
     if done:
-        before = len(dataset.paths)
+        before = len(dataset)
         dataset.paths = [p for p in dataset.paths if p.name not in done]
-        log.info("resume: %d of %d images already in %s", before - len(dataset.paths), before, output)
-        print(f"resume: {before - len(dataset.paths)} images already in {output}", flush=True)
-    if not dataset.paths:
+        dataset.listing_issues = [i for i in dataset.listing_issues if i.where not in done]
+        log.info("resume: %d of %d images already in %s", before - len(dataset), before, output)
+        print(f"resume: {before - len(dataset)} images already in {output}", flush=True)
+    if not len(dataset):
         print(f"nothing left to predict: every image has a row in {output}", flush=True)
         return output
 
@@ -105,9 +106,9 @@ def predict(cfg: DictConfig) -> Path:
     else:
         onnx_path = onnx_model_for(ckpt, cfg, model.model)
         module = DetectorModule(model.postprocessor, onnx=OnnxBackend(onnx_path, threads=cfg.get("threads")))
-    writer = CsvPredictionWriter(
-        output, [p.name for p in dataset.paths], append=bool(done) or resume, visualize=visualize
-    )
+    # Every index gets a row: the listing's entries too (a .gif in the folder), by their file name.
+    names = [dataset.describe(i) for i in range(len(dataset))]
+    writer = CsvPredictionWriter(output, names, append=bool(done) or resume, visualize=visualize)
     trainer = build_trainer(cfg, [*instantiate_callbacks(cfg), writer], False)
     try:
         trainer.predict(module, datamodule=datamodule, return_predictions=False)

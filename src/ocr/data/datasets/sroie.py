@@ -9,6 +9,8 @@ are skip entries, counted and named every epoch (:mod:`ocr.data.datasets.listing
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 from ocr.data.datasets.base import ReceiptDataset, register_dataset
@@ -45,12 +47,24 @@ def read_gt_text(path: Path) -> str:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
+        if path.is_symlink():
+            raise SampleError(
+                "missing_gt",
+                path.name,
+                f"symbolic link to {os.readlink(path)}, which does not exist; fix the link",
+            ) from None
         raise SampleError(
             "missing_gt",
             path.name,
             "no gt file for this image; add it (empty for a receipt with no text) or remove the image",
         ) from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SampleError(
+                "symlink_loop",
+                path.name,
+                "symbolic link loop (the link leads back to itself); replace it with the file",
+            ) from None
         raise SampleError("unreadable_gt", path.name, f"cannot read gt file ({exc.strerror})") from None
     try:
         return data.decode("utf-8-sig")

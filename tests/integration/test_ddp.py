@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,10 +50,41 @@ def _validate(ckpt: Path, tmp: Path, extra: list[str]) -> tuple[dict[str, float]
     return line, json.loads((tmp / "metrics.json").read_text())
 
 
-def test_ddp_validation_equals_single_process(ddp_run: Path, tmp_path: Path) -> None:
+def _pool_of(run: Path) -> dict[str, Any] | None:
+    """The validation epoch's evaluator-pool block in perf_summary.json (None: in-process)."""
+    summary = json.loads((run / "perf_summary.json").read_text())
+    (epoch,) = [e for e in summary["epochs"] if e["phase"] == "validate"]
+    return epoch.get("evaluator")
+
+
+@pytest.fixture(scope="module")
+def reference(
+    ddp_run: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, float], dict[str, float]]:
+    """One process, the in-process evaluation path (evaluator.workers=0): the reference."""
+    run = tmp_path_factory.mktemp("single_inprocess")
+    single = _validate(
+        ddp_run / "checkpoints" / "last.ckpt", run, ["trainer.accelerator=cpu", "evaluator.workers=0"]
+    )
+    assert _pool_of(run) is None  # really in-process
+    return single
+
+
+# Both evaluation paths explicitly: with workers unset the default (cores left after the loader
+# workers, per local rank) would pick the pool on most machines, so the in-process path would go
+# untested under DDP.
+@pytest.mark.parametrize("workers", [0, 1], ids=["in_process", "pool_1_per_rank"])
+def test_ddp_validation_equals_single_process(
+    ddp_run: Path, reference: tuple[dict[str, float], dict[str, float]], workers: int, tmp_path: Path
+) -> None:
     ckpt = ddp_run / "checkpoints" / "last.ckpt"
-    single, single_counts = _validate(ckpt, tmp_path / "single", ["trainer.accelerator=cpu"])
-    double, double_counts = _validate(ckpt, tmp_path / "ddp", DDP)
+    single, single_counts = reference
+    double, double_counts = _validate(ckpt, tmp_path, [*DDP, f"evaluator.workers={workers}"])
+    pool = _pool_of(tmp_path)
+    if workers == 0:
+        assert pool is None
+    else:  # one evaluator on each rank, and every image evaluated there, once
+        assert pool is not None and pool["workers"] == 2 and pool["images"] == 5, pool
     assert single["images"] == double["images"] == 5
     for key in ("precision", "recall", "hmean", "iou_precision", "iou_recall", "iou_hmean"):
         assert double[key] == pytest.approx(single[key], abs=1e-6), key
@@ -60,7 +92,8 @@ def test_ddp_validation_equals_single_process(ddp_run: Path, tmp_path: Path) -> 
     # behind them (GT lines and characters, detections) must be equal and non-trivial too.
     assert single_counts["num_gt"] > 0 and single_counts["num_char_gt"] > 0
     assert single_counts["num_det"] > 0 and single_counts["num_char_det"] > 0, single_counts
-    assert double_counts == pytest.approx(single_counts, abs=1e-6)
+    # exactly: every state is an integer-valued sum, so neither the ranks nor the pool may move a bit
+    assert double_counts == single_counts
 
 
 def test_ddp_training_profile_aggregates_ranks(ddp_run: Path) -> None:

@@ -36,6 +36,7 @@ from multiprocessing import shared_memory
 from typing import Any
 
 import numpy as np
+import psutil
 import torch
 
 from ocr.evaluation.handoff import NUMPY_DTYPES, TORCH_DTYPES
@@ -161,11 +162,13 @@ class EvaluatorPool:
         self._outstanding = [0] * self.workers
         self._last_event = [time.monotonic()] * self.workers
         self._current = ctx.Array("q", [-1] * self.workers, lock=False)
+        me = psutil.Process()
+        owner = (me.pid, me.create_time())
         for worker_id in range(self.workers):
             tasks = ctx.Queue()
             proc = ctx.Process(
                 target=worker_main,
-                args=(worker_id, tasks, self._results, os.environ.get(FAULT_ENV, ""), self._current),
+                args=(worker_id, tasks, self._results, os.environ.get(FAULT_ENV, ""), self._current, owner),
                 name=f"ocr-evaluator-{worker_id}",
             )
             proc.daemon = True

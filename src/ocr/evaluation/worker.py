@@ -16,6 +16,7 @@ Messages out (one queue shared by all): ``("ready", id, pid)``, ``("done", id, s
 from __future__ import annotations
 
 import os
+import queue
 import time
 import traceback
 from collections import defaultdict
@@ -23,6 +24,7 @@ from multiprocessing import shared_memory
 from typing import Any
 
 import numpy as np
+import psutil
 
 from ocr.evaluation.handoff import NUMPY_DTYPES, decode_map
 
@@ -30,6 +32,7 @@ from ocr.evaluation.handoff import NUMPY_DTYPES, decode_map
 # forkserver child would see the server's environment, not the caller's).
 FAULT_ENV = "OCR_EVALUATOR_INJECT_FAULT"
 STAGES = ("decode", "postprocess", "cleval", "iou")
+_OWNER_CHECK_S = 1.0  # how often an idle evaluator checks that the process that owns it lives
 _warm = False
 
 
@@ -80,12 +83,34 @@ def _attach(segments: dict[str, shared_memory.SharedMemory], name: str) -> share
     return segment
 
 
-def worker_main(worker_id: int, tasks: Any, results: Any, fault_spec: str = "", current: Any = None) -> None:
+def owner_gone(owner: tuple[int, float] | None) -> bool:
+    """Whether the process ``(pid, create_time)`` has exited (a zombie or a reused pid counts)."""
+    if owner is None:
+        return False
+    try:
+        proc = psutil.Process(owner[0])
+        return proc.create_time() != owner[1] or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def worker_main(
+    worker_id: int,
+    tasks: Any,
+    results: Any,
+    fault_spec: str = "",
+    current: Any = None,
+    owner: tuple[int, float] | None = None,
+) -> None:
     """Serve ``tasks`` until ``None``; ``current[worker_id]`` holds the seq being evaluated.
 
     ``current`` is shared memory, written before each image and cleared after: if this process
     dies, the pool reads there which image killed it. The results queue cannot tell, because
     messages still in this process's feeder thread die with it.
+
+    ``owner`` is the pool's process: a forkserver child is not its child, and the task queue
+    never reaches end-of-file (this process holds both ends), so after a ``kill -9`` of the owner
+    the evaluator would wait forever; it exits instead once the owner is gone.
     """
     warm_up()
     from ocr.metrics.detection import DetectionMetrics
@@ -100,7 +125,12 @@ def worker_main(worker_id: int, tasks: Any, results: Any, fault_spec: str = "", 
     results.put(("ready", worker_id, os.getpid()))
     try:
         while True:
-            msg = tasks.get()
+            try:
+                msg = tasks.get(timeout=_OWNER_CHECK_S)
+            except queue.Empty:
+                if owner_gone(owner):
+                    break
+                continue
             if msg is None:
                 break
             op = msg[0]

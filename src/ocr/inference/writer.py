@@ -1,8 +1,9 @@
 """Streaming submission CSV (``filename,polygons``): rows written as batches finish, never gathered.
 
-Each batch's rows are flushed and fsync'ed, so a ``kill -9`` loses at most the batch in flight and
-can tear only the last line. ``resume`` drops such a trailing partial line and reports which
-images already have a row, so a rerun predicts only the rest.
+Each batch's rows are flushed and fsync'ed, so a ``kill -9`` loses at most the images in flight
+(the batch, plus the evaluator pool's slots) and can tear only the last line. ``resume`` drops
+such a trailing partial line and reports which images already have a row, so a rerun predicts
+only the rest.
 """
 
 from __future__ import annotations
@@ -111,6 +112,9 @@ def completed_rows(output: Path) -> set[str]:
 class CsvPredictionWriter(BasePredictionWriter):
     """Writes each predict batch's rows to the CSV (and overlays), then forgets them.
 
+    Rows arrive in input order, each batch's complete ones (see ``ocr.inference.module``); a
+    module with a ``remaining_rows()`` method is asked for the rest at the end of the epoch.
+
     Args:
         output: the CSV path.
         names: the file name of every dataset index (unreadable images get an empty row by name).
@@ -158,13 +162,30 @@ class CsvPredictionWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int,
     ) -> None:
+        self.write_rows(prediction["rows"])
+
+    def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_predict_epoch_end(trainer, pl_module)
+        # The module may still hold rows (the evaluator pool's images in flight): they come last.
+        remaining = getattr(pl_module, "remaining_rows", None)
+        if callable(remaining):
+            self.write_rows(remaining())
+
+    def write_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Rows in input order: ``name`` + ``polygons``, or ``unreadable`` + the dataset ``index``."""
         if self._fh is None:
             self._open()
-        lines = [[row["name"], format_polygons(row["polygons"])] for row in prediction["rows"]]
-        for index in prediction["skipped_index"]:
-            name = self.names[index] if 0 <= index < len(self.names) else f"#{index}"
-            self.unreadable.append(name)
-            lines.append([name, ""])
+        if not rows:
+            return
+        lines = []
+        for row in rows:
+            if row.get("unreadable"):
+                index = int(row["index"])
+                name = self.names[index] if 0 <= index < len(self.names) else f"#{index}"
+                self.unreadable.append(name)
+                lines.append([name, ""])
+            else:
+                lines.append([row["name"], format_polygons(row["polygons"])])
         # one write per batch of complete lines, then flush + fsync: a kill tears at most the last
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows(lines)
@@ -173,8 +194,8 @@ class CsvPredictionWriter(BasePredictionWriter):
         self._sync()
         self.rows_written += len(lines)
         if self.visualize is not None:
-            for row in prediction["rows"]:
-                if row.get("path"):
+            for row in rows:
+                if row.get("path") and not row.get("unreadable"):
                     overlay = draw_overlay(read_image(row["path"]), row["polygons"])
                     cv2.imwrite(str(self.visualize / (Path(row["name"]).stem + ".png")), overlay)
 

@@ -3,12 +3,15 @@
 Rows are streamed to the CSV as batches finish (:class:`CsvPredictionWriter`), so memory does not
 grow with the number of images, and ``resume=true`` continues a killed run. Without ``ckpt_path``
 the shipped weights of ``model=`` (default ``sroie``) are used. ``backend=onnxruntime`` runs the
-same pre- and post-processing around an ONNX model (``ocr export``).
+same pre- and post-processing around an ONNX model (``ocr export``). Post-processing runs in a
+pool of evaluator processes (``evaluator.workers``, null: the checkpoint's setting; ``0``: in the
+main process, the reference path); rows reach the CSV in input order either way.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import hydra
 import lightning as L
@@ -17,6 +20,8 @@ from omegaconf import DictConfig
 
 from ocr.config_dir import config_dir
 from ocr.errors import UserInputError
+from ocr.evaluation.config import EvaluatorConfig, default_workers
+from ocr.evaluation.pool import EvaluatorPool
 from ocr.inference.backends import BACKENDS
 from ocr.inference.writer import (  # re-exported: the CSV format lives with the writer
     CsvPredictionWriter,
@@ -50,6 +55,22 @@ def onnx_model_for(ckpt: str, cfg: DictConfig, net: torch.nn.Module) -> Path:
         log.info("exporting %s to %s (once per checkpoint)", ckpt, cached)
         export_onnx(net, cached)
     return cached
+
+
+def evaluator_pool_for(config: EvaluatorConfig, datamodule: Any) -> tuple[EvaluatorPool | None, str]:
+    """The started pool for predict's post-processing (None: in-process) and its map encoding.
+
+    ``workers: null`` is resolved as for validation (cores left after the DataLoader workers).
+    Both backends return host float32 maps, so ``handoff: auto`` sends them as they are.
+    """
+    loader_workers = int(getattr(getattr(datamodule, "loader", None), "num_workers", 0) or 0)
+    workers = config.workers if config.workers is not None else default_workers(loader_workers)
+    handoff = "float32" if config.handoff == "auto" else config.handoff
+    if workers == 0:
+        return None, handoff
+    # Started now, so the evaluators warm up while the trainer and the model are set up.
+    pool = EvaluatorPool(workers, slots=config.slots, timeout_s=config.timeout_s).start()
+    return pool, handoff
 
 
 def predict(cfg: DictConfig) -> Path:
@@ -101,19 +122,26 @@ def predict(cfg: DictConfig) -> Path:
 
     model = DBNetModule.load_from_checkpoint(ckpt, map_location="cpu")
     model.configure_postprocess(**{k: v for k, v in (cfg.get("postprocess") or {}).items() if v is not None})
-    if backend == "torch":
-        module = DetectorModule(model.postprocessor, net=model.model)
-    else:
-        onnx_path = onnx_model_for(ckpt, cfg, model.model)
-        module = DetectorModule(model.postprocessor, onnx=OnnxBackend(onnx_path, threads=cfg.get("threads")))
-    # Every index gets a row: the listing's entries too (a .gif in the folder), by their file name.
-    names = [dataset.describe(i) for i in range(len(dataset))]
-    writer = CsvPredictionWriter(output, names, append=bool(done) or resume, visualize=visualize)
-    trainer = build_trainer(cfg, [*instantiate_callbacks(cfg), writer], False)
+    model.configure_evaluator(**{k: v for k, v in (cfg.get("evaluator") or {}).items() if v is not None})
+    pool, handoff = evaluator_pool_for(model.evaluator_config, datamodule)
     try:
-        trainer.predict(module, datamodule=datamodule, return_predictions=False)
+        if backend == "torch":
+            module = DetectorModule(model.postprocessor, net=model.model, pool=pool, handoff=handoff)
+        else:
+            onnx_path = onnx_model_for(ckpt, cfg, model.model)
+            onnx = OnnxBackend(onnx_path, threads=cfg.get("threads"))
+            module = DetectorModule(model.postprocessor, onnx=onnx, pool=pool, handoff=handoff)
+        # Every index gets a row: the listing's entries too (a .gif in the folder), by their file name.
+        names = [dataset.describe(i) for i in range(len(dataset))]
+        writer = CsvPredictionWriter(output, names, append=bool(done) or resume, visualize=visualize)
+        trainer = build_trainer(cfg, [*instantiate_callbacks(cfg), writer], False)
+        try:
+            trainer.predict(module, datamodule=datamodule, return_predictions=False)
+        finally:
+            writer.close()
     finally:
-        writer.close()
+        if pool is not None:
+            pool.close()
     count = writer.rows_written + len(done)
     log.info("wrote %d rows to %s", count, output)
     print(f"wrote {count} rows to {output}", flush=True)

@@ -62,3 +62,19 @@ def test_default_workers_are_the_cores_left_per_rank() -> None:
 def test_bad_evaluator_config_is_rejected(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=r"model\.evaluator"):
         EvaluatorConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_metas_reach_the_queue_without_torch_tensors() -> None:
+    """A DataLoader's default_convert turns GT arrays into tensors; they must travel as numpy
+    (a pickled CPU tensor takes torch's shared-memory file path: tens of ms per image)."""
+    import torch
+
+    from ocr.evaluation.pool import _plain
+
+    quads = [np.zeros((4, 2), np.float32), np.ones((4, 2), np.float32)]
+    as_numpy = {"gt_polygons": quads, "gt_texts": ["a", "b"], "scale": 0.5}
+    assert _plain(as_numpy["gt_polygons"]) is quads  # nothing to convert: not copied
+    converted = _plain({**as_numpy, "gt_polygons": [torch.from_numpy(q) for q in quads]})
+    assert all(type(q) is np.ndarray for q in converted["gt_polygons"])
+    assert all(np.array_equal(a, b) for a, b in zip(converted["gt_polygons"], quads, strict=True))
+    assert converted["gt_texts"] == ["a", "b"] and converted["scale"] == 0.5

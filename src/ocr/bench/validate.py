@@ -117,11 +117,22 @@ def _trainer(profiler: L.Callback, out: Path) -> L.Trainer:
     )
 
 
+def _as_is(batch: Any) -> Any:
+    return batch
+
+
 def _one_epoch(model: _PoolKept, batches: list[dict[str, Any]], out: Path) -> dict[str, Any]:
     from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
 
     profiler = PerformanceProfilerCallback(summary_file=None)
-    loader: DataLoader[Any] = DataLoader(batches, batch_size=None, shuffle=False)  # type: ignore[arg-type]
+    # collate_fn=_as_is: default_convert would turn the metas' numpy GT into tensors, which no
+    # real validation batch carries (DBCollateFN keeps them numpy)
+    loader: DataLoader[Any] = DataLoader(
+        batches,  # type: ignore[arg-type]
+        batch_size=None,
+        shuffle=False,
+        collate_fn=_as_is,
+    )
     _trainer(profiler, out).validate(model, dataloaders=loader, verbose=False)
     entry = [e for e in profiler.epochs if e["phase"] == "validate"][-1]
     samples = int(entry["samples"])

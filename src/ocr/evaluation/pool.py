@@ -46,6 +46,24 @@ _POLL_S = 0.2
 _META_KEYS = ("name", "orig_size", "scale", "gt_polygons", "gt_texts", "gt_ignore")
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with every torch tensor as a numpy array, for the task queue.
+
+    A CPU tensor pickled into a multiprocessing queue goes through torch's shared-memory file
+    path (one file descriptor and segment per tensor): tens of ms per image for a meta of GT
+    polygons, many times the evaluation itself. A DataLoader's default_convert makes such tensors.
+    """
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    if isinstance(value, list | tuple):
+        if not any(isinstance(v, torch.Tensor | list | tuple | dict) for v in value):
+            return value  # the usual case (a list of numpy polygons, of str, of bool): as it is
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def _no_timer(stage: str) -> AbstractContextManager[object]:
     return nullcontext()
 
@@ -288,7 +306,7 @@ class EvaluatorPool:
         worker = min(range(self.workers), key=self._outstanding.__getitem__)
         seq = self._seq
         self._seq += 1
-        small = {k: meta[k] for k in _META_KEYS if k in meta}
+        small = {k: _plain(meta[k]) for k in _META_KEYS if k in meta}
         if self._outstanding[worker] == 0:
             self._last_event[worker] = time.monotonic()
         self._outstanding[worker] += 1

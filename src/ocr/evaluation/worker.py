@@ -160,9 +160,12 @@ def worker_main(
                         results.put(("pred", worker_id, seq, polygons, scores))
                     else:
                         gt_polys, gt_ignore = meta["gt_polygons"], meta["gt_ignore"]
-                        metrics.cleval.update(polygons, gt_polys, meta["gt_texts"], gt_ignore)
+                        # the content-keyed GT cache, as DetectionMetrics.update uses it (timed
+                        # apart per metric here, so the two updates are called one by one)
+                        gt = metrics.gt_cache.get(gt_polys, meta["gt_texts"], gt_ignore)
+                        metrics.cleval.update(polygons, gt_polys, meta["gt_texts"], gt_ignore, gt=gt)
                         t3 = time.perf_counter()
-                        metrics.iou.update(polygons, gt_polys, gt_ignore)
+                        metrics.iou.update(polygons, gt_polys, gt_ignore, gt=gt)
                         t4 = time.perf_counter()
                         times["cleval"] += t3 - t2
                         times["iou"] += t4 - t3
@@ -176,7 +179,12 @@ def worker_main(
             elif op == "begin":
                 _, handoff, post_params, metric_params, mode = msg
                 post = DBPostProcessor(**post_params)
+                gt_cache = metrics.gt_cache
                 metrics = DetectionMetrics(**metric_params)
+                # the GT is the same every epoch: keep its prepared geometry across epochs, as the
+                # in-process path keeps its metrics object (the cache is keyed by GT content)
+                if metrics.gt_cache.max_entries == gt_cache.max_entries:
+                    metrics.gt_cache = gt_cache
             elif op == "flush":
                 results.put(("states", worker_id, states_of(metrics), dict(times), images))
                 metrics.reset()

@@ -244,6 +244,9 @@ class PerformanceProfilerCallback(PhaseCallback):
         memory_interval_s: seconds between memory readings (the memory timeline); a reading with
             worker RSS costs a few milliseconds, so it is paced by time, not by batch.
         summary_file: file name of the summary (``None``: keep it in memory, write nothing).
+        pss_phases: phases whose epoch end also reads the child processes' PSS (the memory
+            budget's figure): the kernel walks every child's page tables for it, tens of ms per
+            torch-sized process, too much for the timeline or every training epoch.
     """
 
     def __init__(
@@ -254,6 +257,7 @@ class PerformanceProfilerCallback(PhaseCallback):
         log_stats: tuple[str, ...] | list[str] = ("mean", "median", "p95", "p99"),
         memory_interval_s: float = 2.0,
         summary_file: str | None = "perf_summary.json",
+        pss_phases: tuple[str, ...] | list[str] = ("validate", "test"),
     ) -> None:
         super().__init__()
         self.enabled = enabled
@@ -261,6 +265,7 @@ class PerformanceProfilerCallback(PhaseCallback):
         self.cuda_sync_every = cuda_sync_every
         self.log_stats = tuple(log_stats)
         self.memory_interval_s = memory_interval_s
+        self.pss_phases = tuple(pss_phases)
         self._last_memory = 0.0
         self._claimed_spans: set[tuple[float, float]] = set()
         self._setup_time = time.perf_counter()
@@ -390,9 +395,9 @@ class PerformanceProfilerCallback(PhaseCallback):
             self._sample_memory(record)
 
     # -- summaries ----------------------------------------------------------------------------
-    def _sample_memory(self, record: _EpochRecord) -> dict[str, float]:
+    def _sample_memory(self, record: _EpochRecord, pss: bool = False) -> dict[str, float]:
         self._last_memory = time.perf_counter()
-        snap = memory_snapshot(self._process)
+        snap = memory_snapshot(self._process, pss=pss)
         self.timeline.append(
             {
                 "t": round(time.perf_counter() - self._t0, 4),
@@ -404,11 +409,13 @@ class PerformanceProfilerCallback(PhaseCallback):
         return snap
 
     def _local_payload(self, record: _EpochRecord, wall: float) -> dict[str, Any]:
-        memory = self._sample_memory(record)
+        memory = self._sample_memory(record, pss=record.phase in self.pss_phases)
         peaks = [m for m in self.timeline if m["phase"] == record.phase and m["epoch"] == record.epoch]
         memory["rss_peak_mb"] = max(m["rss_mb"] for m in peaks)
         memory["workers_rss_peak_mb"] = max(m["workers_rss_mb"] for m in peaks)
-        memory["workers_pss_peak_mb"] = max(m.get("workers_pss_mb", 0.0) for m in peaks)
+        pss = [m["workers_pss_mb"] for m in peaks if "workers_pss_mb" in m]
+        if pss:
+            memory["workers_pss_peak_mb"] = max(pss)
         return {
             "wall": wall,
             "samples": record.samples,

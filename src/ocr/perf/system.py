@@ -61,13 +61,15 @@ def versions() -> dict[str, Any]:
     }
 
 
-def memory_snapshot(process: psutil.Process | None = None) -> dict[str, float]:
-    """Main-process and child-process RSS, children's PSS, system memory %, and CUDA memory.
+def memory_snapshot(process: psutil.Process | None = None, pss: bool = False) -> dict[str, float]:
+    """Main-process and child-process RSS, system memory %, CUDA memory; children's PSS on request.
 
     ``workers_rss_mb`` counts a page once per child that maps it: forked DataLoader workers and
     evaluators share most of their pages with their parent, so the sum grows with the process
     count, not with memory use. ``workers_pss_mb`` (proportional set size: a shared page split
     between its sharers) is what the children really cost, and what the memory budget checks.
+    It is read only with ``pss=True``: the kernel walks each child's page tables for it, tens of
+    ms per torch-sized process, so the profiler reads it once per epoch, not on its timeline.
     """
     process = process or psutil.Process()
     snap = {"rss_mb": process.memory_info().rss / MB, "workers_rss_mb": 0.0, "workers": 0.0}
@@ -75,16 +77,18 @@ def memory_snapshot(process: psutil.Process | None = None) -> dict[str, float]:
         children = process.children(recursive=True)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         children = []
-    rss = pss = 0
+    rss = total_pss = 0
     for child in children:
         try:  # a child may exit between the listing and the read
             rss += child.memory_info().rss
-            pss += getattr(child.memory_full_info(), "pss", 0)  # Linux only; 0 elsewhere
+            if pss:
+                total_pss += getattr(child.memory_full_info(), "pss", 0)  # Linux only; 0 elsewhere
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
     snap["workers"] = float(len(children))
     snap["workers_rss_mb"] = rss / MB
-    snap["workers_pss_mb"] = pss / MB
+    if pss:
+        snap["workers_pss_mb"] = total_pss / MB
     snap["system_percent"] = psutil.virtual_memory().percent
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         snap["gpu_allocated_mb"] = torch.cuda.memory_allocated() / MB

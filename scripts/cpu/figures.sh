@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CPU acceptance figures of this round, one command after another, on a quiet machine (nothing
+# The CPU acceptance figures (docs/figures.md), one command after another, on a quiet machine (nothing
 # else running: every speed figure is a same-run ratio or a median of repeats, but 2 shared cores
 # still move). Each command's output goes to $OUT/<name>.txt; the last stdout line of each is JSON.
 #   bash scripts/cpu/figures.sh [OUT]       (default OUT=figures-cpu)

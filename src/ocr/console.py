@@ -6,8 +6,8 @@
   stderr puts the line above it. stdout keeps the tasks' results (the last line of ``ocr
   validate``/``ocr train``/``ocr bench`` is one JSON object).
 * :func:`configure_console` removes the noise of the libraries: Lightning's second console handler
-  (every Lightning record was printed twice, once by Hydra's handler), its "Tip" lines, and
-  known third-party deprecation warnings that a user cannot act on. Our own warnings, and
+  (which would print every Lightning record a second time, beside Hydra's handler), its "Tip"
+  lines, and known third-party deprecation warnings that a user cannot act on. Our own warnings, and
   Lightning's warnings about the run itself, are kept; Python warnings go through logging, so
   they too land on their own line above the bar.
 """

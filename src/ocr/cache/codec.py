@@ -7,14 +7,15 @@ maps, :func:`encode_blob` for raw bytes (a uint8 image crop, a pickled record). 
 * **Header** (56 bytes): magic, format version, entry kind, payload length, crc32 of the payload
   and the entry's own key digest. A truncated file, a flipped byte, a file from another format
   version or a file renamed to the wrong key is rejected (:class:`CorruptEntry`) and recomputed,
-  never returned. crc32 because it is the fastest checksum in the standard library (~0.2 ms/MB
-  here vs ~1 ms/MB for blake2b); it guards against damage, the key digest against mix-ups.
+  never returned. crc32 because it is the cheapest checksum in the standard library (several times
+  cheaper than blake2b, docs/cache.md); it guards against damage, the key digest against mix-ups.
 * **Maps**: every float32 map is stored exactly, in the cheapest of three encodings chosen per map:
   ``BITS`` (every value is +0.0 or 1.0: one bit per pixel, 32x smaller: prob map and both masks),
   ``SPARSE`` (a fill value, a bit mask of the pixels that differ from it, and their float32 values:
-  the threshold map, ~16% non-fill on SROIE at 1024) or ``RAW`` float32. Values are compared as
-  bit patterns, so -0.0 and NaN round-trip exactly. No float16 and no zlib: float16 is lossy and
-  zlib decompresses a 1024x1024 map in ~2.4 ms, longer than computing it (~2 ms).
+  the threshold map, whose pixels away from the text borders all hold the fill value) or ``RAW``
+  float32. Values are compared as bit patterns, so -0.0 and NaN round-trip exactly. No float16 and
+  no zlib: float16 is lossy, and inflating a map takes longer than computing it again
+  (docs/cache.md).
 * Sections start on 8-byte boundaries so numpy reads them in place without copies.
 """
 
@@ -92,8 +93,8 @@ def unframe(buf: Buffer, kind: int, digest: bytes) -> memoryview:
 
 
 # -- maps ---------------------------------------------------------------------------------------
-# One pass each, straight into the float32 output (numpy's unpackbits + convert + boolean scatter
-# took 0.21 / 0.37 ms per 1024x1024 map, these 0.15 / 0.27 ms: the fill bandwidth is the floor).
+# One pass each, straight into the float32 output: numpy's unpackbits + convert + boolean scatter
+# walk the map several times, these once, so writing the output is the only cost left.
 # Bit patterns are moved as uint32, so NaN payloads and -0.0 survive.
 @njit(cache=True, boundscheck=False)
 def unpack_bits(packed: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - numba
@@ -136,8 +137,8 @@ def _unpack_sparse(  # pragma: no cover - numba
 
 @njit(cache=True, boundscheck=False)
 def _pack_bits(bits: np.ndarray, one: np.uint32, packed: np.ndarray) -> bool:  # pragma: no cover - numba
-    """``packed`` = 1 where ``bits == one``; True when every value is 0 or ``one`` (branch-free:
-    0.34 ms per 1024x1024 map vs 0.88 ms for numpy's compare + count + packbits)."""
+    """``packed`` = 1 where ``bits == one``; True when every value is 0 or ``one`` (one branch-free
+    pass, where numpy's compare + count + packbits take three)."""
     n = bits.size
     full = n // 8
     bad = 0
@@ -246,8 +247,9 @@ def decode_blob(payload: memoryview, offset: int) -> tuple[memoryview, int]:
 def warm_up() -> None:
     """Compile (or load from numba's cache) the codec kernels for every argument type used.
 
-    A fresh process pays ~0.25 s on its first numba call; done in the parent before the DataLoader
-    forks, every worker inherits the compiled kernels instead of paying it on its first sample.
+    A fresh process pays for loading a kernel on its first numba call; done in the parent before the
+    DataLoader forks, every worker inherits the loaded kernels instead of paying it on its first
+    sample (the cost: docs/cache.md).
     Covers float32 and uint8 outputs, read-only (LRU ``bytes``) and writable (file ``bytearray``)
     payloads.
     """

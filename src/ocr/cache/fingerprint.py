@@ -1,8 +1,8 @@
 """One fingerprint of the code that shapes a cache entry: the whole ``ocr`` package source.
 
-A hand-kept list of "modules that matter" falls behind the code (the list this replaced left out
-the polygon preparation, the kernels, the GT cleaning and image decoding). Hashing every ``.py``
-file of the package costs a few milliseconds once per process and cannot miss one: any edit, or
+A hand-kept list of "modules that matter" falls behind the code (the polygon preparation, the
+kernels, the GT cleaning and image decoding all shape an entry, far from the cache). Hashing every
+``.py`` file of the package is cheap, once per process, and cannot miss one: any edit, or
 an upgrade of the package, gives new keys, so old entries are simply never read again (the byte
 budget evicts them). The versions of the libraries that decode, resize and rasterise are added,
 since their output is part of an entry too.

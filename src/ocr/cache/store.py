@@ -1,8 +1,8 @@
 """Node-wide on-disk entry store: one file per entry, published by atomic rename, a byte budget.
 
 Every DataLoader worker and every DDP rank on a node opens the same directory, so an entry
-written by one process is a hit for all the others (one cache per worker was half of the
-previous project's 10% hit rate). Why files and not diskcache: see docs/cache.md.
+written by one process is a hit for all the others (a cache per worker would miss every entry
+another worker computed). Why files and not diskcache: see docs/cache.md.
 
 * **One folder per node**: entries live under ``<dir>/node-<hostname>/``. The budget relies on
   ``flock``, which is coherent between the processes of one kernel but not across the machines
@@ -15,7 +15,7 @@ previous project's 10% hit rate). Why files and not diskcache: see docs/cache.md
   ``os.replace``: a reader sees the old entry, the new one or none, never a torn mix, and an
   insert writes only that entry.
 * **Reads** take the whole file (``readinto`` a fresh buffer, or an ``mmap``); the caller checks the
-  header and checksum (:mod:`ocr.targets.cache_format`) and drops a bad entry with :meth:`remove`.
+  header and checksum (:mod:`ocr.cache.codec`) and drops a bad entry with :meth:`remove`.
 * **Budget**: the bytes in use are kept in a small lock file, updated under ``flock`` together with
   each publication, so the total never exceeds ``max_bytes``. When an insert would, the oldest
   entries by modification time go first (reads refresh it: least recently used) down to 90% of

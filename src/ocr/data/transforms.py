@@ -8,9 +8,9 @@ normalised once, on the device, by :func:`normalize_images` in
 ``ReceiptDataModule.on_after_batch_transfer``. Why: bytes. A 1024² image is 3 MiB as uint8 and
 12 MiB as float32, so a batch of 4 moves 12 MiB instead of 48 MiB through every copy (the worker
 writes it, the DataLoader passes it through shared memory, the trainer copies it to the device),
-and the worker spends no float pass on it. There is one normalisation path: the option to
-normalise in the workers (``data.normalize_on_device: false``) was removed, and a config that
-still sets the key is an error (``ocr.data.datamodule``).
+and the worker spends no float pass on it. There is one normalisation path: workers never
+normalise, and a config that sets ``data.normalize_on_device`` is an error naming why
+(``ocr.data.datamodule``).
 
 The formula (:func:`normalization_constants`, ``x * scale - shift`` as two correctly rounded
 float32 operations, never fused) gives the same bits on every device
@@ -47,7 +47,7 @@ class AugmentConfig:
     blur_p: float = 0.2
     crop_size: int | None = None
     # Where training crops come from: "padded" cuts them anywhere in the image_size square (the
-    # receipt plus its bottom/right padding, as before); "content" pads only up to crop_size and
+    # receipt plus its bottom/right padding); "content" pads only up to crop_size and
     # cuts them from the receipt itself, so a narrow receipt's crop is not half padding.
     crop_from: str = "padded"
 

@@ -1,11 +1,12 @@
 """GT-side work of the detection metrics, done once per distinct ground truth and reused.
 
-The ground truth of a validation sample is the same every epoch, but each metric update used to
-rebuild it: CLEval quads in point order, cleval ``QUAD`` boxes (a Polygon3 object each), the
-pseudo-character centres, don't-care boxes minus the care boxes they overlap, and for the IoU
-metric the shapely geometries with their areas and bounds. :class:`PreparedGT` holds all of it;
-:class:`GTCache` maps a sample's GT *content* (a hash of the polygon bytes, texts and flags) to its
-PreparedGT, so a cache hit can never serve another sample's or a changed sample's GT.
+The ground truth of a validation sample is the same every epoch, yet a metric update would
+otherwise rebuild it each time: CLEval quads in point order, cleval ``QUAD`` boxes (a Polygon3
+object each), the pseudo-character centres, don't-care boxes minus the care boxes they overlap,
+and for the IoU metric the shapely geometries with their areas and bounds. :class:`PreparedGT`
+holds all of it; :class:`GTCache` maps a sample's GT *content* (a hash of the polygon bytes, texts
+and flags) to its PreparedGT, so a cache hit can never serve another sample's or a changed
+sample's GT.
 
 Nothing in a PreparedGT is mutated by an update (``tests/unit/test_metrics_exact.py`` checks
 that a cached GT gives the same states on its tenth use as on its first).

@@ -1,7 +1,6 @@
 """``PolygonCache``: DB target maps computed once per node, served bit-exactly afterwards.
 
-It replaces a cache that failed elsewhere (10% hit rate, validation 5x slower). What is done
-differently, point by point:
+Each choice below closes a way such a cache loses its hits or serves wrong maps:
 
 * **Keys** (:meth:`PolygonCache._generate_key`): blake2b-256 over each polygon's coordinates *in
   order*, with its dtype and shape, every field length-prefixed, plus the ignore flags, the image
@@ -127,8 +126,8 @@ def warm_up_kernels() -> None:
     """Load the numba kernels of the codec and of both target formulas in this process, once.
 
     DataLoader workers are forked after the cache is built: they inherit loaded kernels instead of
-    each paying ~0.25 s per kernel on first use (in epoch 1 on computing, in a later epoch on the
-    first hit), which would otherwise be charged to the first images of every worker.
+    each loading every kernel on first use (in epoch 1 on computing, in a later epoch on the first
+    hit), which would otherwise be charged to the first images of every worker.
     """
     global _warm
     if _warm:

@@ -136,7 +136,8 @@ def _border_map(
                 continue
             row = out[y, lo : hi + 1]
             qr = q[lo - x0 : hi - x0 + 1]
-            if exact:  # no bit-parity to keep: float32 sqrt and a multiply are ~2x cheaper
+            # exact has no bit-parity to keep: float32 sqrt and a multiply, not float64 sqrt and a divide
+            if exact:
                 for t in range(hi - lo + 1):
                     v32 = np.sqrt(np.float32(qr[t])) * inv_distance
                     v32 = min(v32, one)

@@ -105,7 +105,8 @@ def polygon_stats(
     Polygon k is ``points[starts[k]:starts[k + 1]]``. D = area * (1 - r**2) / perimeter (shoelace
     area, so a self-intersecting polygon gets its net area). The border box is
     ``[floor(min - D), ceil(max + D)]`` clipped to the image; x1 < x0 when none of it is visible.
-    A plain loop in numba: ~50 polygons of 4 points cost less than one numpy call each.
+    A plain loop in numba: a receipt's polygons are a few dozen quads, too small for numpy's
+    per-call overhead to pay off.
     """
     n = starts.shape[0] - 1
     verdict = np.zeros(n, dtype=np.int8)
@@ -204,7 +205,7 @@ def prepare_polygons(
 ) -> tuple[BorderJobs, int]:
     """Fill prob_map/prob_mask/thresh_mask (already reset) and return (border jobs, ignored_count).
 
-    At ~50 polygons per receipt the per-polygon Python overhead, not the arithmetic, is what costs:
+    With a few dozen polygons per receipt the per-polygon Python overhead, not the arithmetic, costs:
     the checks run in one numba call and the only per-polygon work left is pyclipper and cv2.
     """
     if len(polygons) != len(ignore):

@@ -69,7 +69,7 @@ def _worker_advice(analysis: Analysis, phase: str) -> str:
 
 
 def data_wait(analysis: Analysis) -> list[Finding]:
-    """Data wait above the limit share of the epoch: the loader cannot keep up."""
+    """Data wait above data_wait_share of the epoch: the loader cannot keep up."""
     out = []
     for phase in analysis.perf.phases:
         share = analysis.fig(f"{phase}.data_wait_share")
@@ -135,7 +135,7 @@ def data_wait(analysis: Analysis) -> list[Finding]:
 
 
 def worker_targets(analysis: Analysis) -> list[Finding]:
-    """Target-map generation above the limit share of per-sample worker time."""
+    """Target-map generation above worker_targets_share of per-sample worker time."""
     out = []
     for phase in analysis.perf.phases:
         share = analysis.fig(f"{phase}.worker.targets.share")
@@ -165,7 +165,7 @@ def worker_targets(analysis: Analysis) -> list[Finding]:
 
 
 def cache_hit_rate(analysis: Analysis) -> list[Finding]:
-    """Target-cache hit rate below the limit after the first epoch."""
+    """Target-cache hit rate below cache_hit_rate after the first epoch."""
     out = []
     for phase in analysis.perf.phases:
         later = [e for e in analysis.epochs(phase)[1:] if e.cache_hit_rate is not None]
@@ -204,7 +204,7 @@ def cache_hit_rate(analysis: Analysis) -> list[Finding]:
 
 
 def cache_slow_hits(analysis: Analysis) -> list[Finding]:
-    """A cache hit costing more than the limit share of computing the targets (a miss)."""
+    """A cache hit costing more than cache_hit_cost_ratio of computing the targets (a miss)."""
     out = []
     for phase in analysis.perf.phases:
         hit, miss = analysis.fig(f"{phase}.cache.hit_cost_s"), analysis.fig(f"{phase}.cache.miss_cost_s")

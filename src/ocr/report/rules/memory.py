@@ -188,7 +188,7 @@ def _signed_pct(x: float) -> str:
 
 
 def memory_growth(analysis: Analysis) -> list[Finding]:
-    """Main-process or per-worker RSS with a sustained rising trend above the rule limit."""
+    """Main-process or per-worker RSS with a sustained rising trend above memory_growth."""
     out: list[Finding] = []
     for key in ("rss_mb", "workers_rss_mb"):
         trend = memory_trend(analysis, key)

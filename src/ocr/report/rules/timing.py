@@ -31,7 +31,7 @@ VARIANCE_STAGES = frozenset({"data_wait", "h2d", "compute", "postprocess", "metr
 
 
 def variance(analysis: Analysis) -> list[Finding]:
-    """A stage whose p95 exceeds the limit times its median (and takes a real share)."""
+    """A stage whose p95 exceeds variance_ratio times its median (and takes a real share)."""
     limits = analysis.rule_limits
     out = []
     for phase in analysis.perf.phases:
@@ -156,7 +156,7 @@ def _data_wait_stalls(analysis: Analysis, phase: str, share: float, median: floa
 
 
 def low_attribution(analysis: Analysis) -> list[Finding]:
-    """Named stages cover less than the limit share of the epoch."""
+    """Named stages cover less than attributed_share of the epoch."""
     out = []
     for phase in analysis.perf.phases:
         covered = analysis.fig(f"{phase}.attributed_share")

@@ -10,7 +10,7 @@ METRIC_STAGES = ("metric_update", "metric_compute")
 
 
 def validation_postprocess(analysis: Analysis) -> list[Finding]:
-    """Post-processing + metric above the limit share of the validation epoch."""
+    """Post-processing + metric above postprocess_share of the validation epoch."""
     post = analysis.fig("validate.stage.postprocess.share") or 0.0
     metric = sum(analysis.fig(f"validate.stage.{s}.share") or 0.0 for s in METRIC_STAGES)
     compute = analysis.fig("validate.stage.compute.share")

@@ -1,12 +1,14 @@
 #!/usr/bin/env python
-"""Baseline performance report of one run: a thin wrapper around ``ocr report``.
+"""Reference report of one run, the run later ones are compared with: a thin wrapper around ``ocr report``.
 
-Writes ``<out-dir>/baseline_report.md`` (+ ``baseline_report_plots/``), ``baseline.json`` (schema
-``ocr.report/1``: the flat ``figures`` a regression check compares against) and ``baseline.csv``.
-Any further arguments go to ``ocr report`` unchanged (e.g. ``--rule-threshold data_wait_share=0.3``).
+Writes ``<out-dir>/reference_report.md`` (+ ``reference_report_plots/``), ``reference.json``
+(schema ``ocr.report/1``: the flat ``figures`` a comparison reads) and ``reference.csv``. Any
+further arguments go to ``ocr report`` unchanged (e.g. ``--rule-limit data_wait_share=0.3``).
+(The script keeps its old name; "baseline" now means only the regression suite's committed
+figures, tests/performance/baselines/baseline.json.)
 
-    python scripts/performance/generate_baseline_report.py outputs/RUN --out-dir reports/baseline
-    ocr report --compare reports/baseline/baseline.json outputs/new-run --output cmp.md   # later
+    python scripts/performance/generate_baseline_report.py outputs/RUN --out-dir reports/reference
+    ocr report --compare reports/reference/reference.json outputs/new-run --output cmp.md   # later
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
         "run", help="run directory, W&B offline run, TensorBoard dir or wandb://ENTITY/PROJECT/ID"
     )
     parser.add_argument(
-        "--out-dir", type=Path, default=Path("reports/baseline"), help="default: reports/baseline"
+        "--out-dir", type=Path, default=Path("reports/reference"), help="default: reports/reference"
     )
     args, rest = parser.parse_known_args(argv)
     out = args.out_dir
@@ -33,11 +35,11 @@ def main(argv: list[str] | None = None) -> None:
         [
             args.run,
             "--output",
-            str(out / "baseline_report.md"),
+            str(out / "reference_report.md"),
             "--export-json",
-            str(out / "baseline.json"),
+            str(out / "reference.json"),
             "--export-csv",
-            str(out / "baseline.csv"),
+            str(out / "reference.csv"),
             *rest,
         ]
     )

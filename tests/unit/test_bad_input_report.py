@@ -68,11 +68,34 @@ def test_binary_config_yaml_is_a_note_not_a_crash(tmp_path: Path, capsys: pytest
 
 
 @pytest.mark.parametrize(
+    ("old", "value", "new"),
+    [
+        ("--threshold", "0.05", "--min-change 0.05"),
+        ("--rule-threshold", "data_wait_share=0.3", "--rule-limit data_wait_share=0.3"),
+        ("--thresholds", "limits.yaml", "--rule-limits-file limits.yaml"),
+        ("--thresholds", None, "--rule-limits-file"),
+    ],
+)
+def test_renamed_flags_fail_naming_the_new_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, value: str | None, new: str
+) -> None:
+    """The old spelling is refused (exit 2, one line naming the new flag), never ignored."""
+    output = tmp_path / "r.md"
+    with pytest.raises(SystemExit) as info:
+        main([str(FIXTURE), old, *([value] if value else []), "--output", str(output), "--no-plots"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ocr report: error: {old} was renamed ") and f"use {new}\n" in err, err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
     ("argv", "fix"),
     [
         (["{tmp}/nowhere"], "pass a run directory"),
         (["{tmp}"], "or --source NAME (see --list-sources)"),
-        (["{fixture}", "--rule-threshold", "nope=1"], "use one of:"),
+        (["{fixture}", "--rule-limit", "nope=1"], "use one of:"),
     ],
 )
 def test_other_report_errors_name_the_fix(

@@ -14,6 +14,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ocr.bench.identity import same_bits, same_targets
 from ocr.cache.codec import HEADER_SIZE
 from ocr.data.collate import DBCollateFN
 from ocr.errors import UserInputError
@@ -33,23 +34,10 @@ def key(
     return PolygonCache(persist_to_disk=False)._generate_key(polygons, shape, params, ignore)
 
 
-def same_bits(a: DBTargets, b: DBTargets) -> bool:
-    return a.ignored_count == b.ignored_count and all(
-        x.shape == y.shape and np.array_equal(x.view(np.uint32), y.view(np.uint32))
-        for x, y in zip(a.maps(), b.maps(), strict=True)
-    )
-
-
 def deep_equal(a: Any, b: Any) -> bool:
     """Structural equality, arrays compared bit for bit (with dtype and shape)."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return (
-            isinstance(a, np.ndarray)
-            and isinstance(b, np.ndarray)
-            and a.dtype == b.dtype
-            and a.shape == b.shape
-            and a.tobytes() == b.tobytes()
-        )
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and same_bits(a, b)
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(deep_equal(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
@@ -246,9 +234,9 @@ def test_corrupt_or_truncated_entries_are_recomputed_never_returned(tmp_path: Pa
             )
         )
         got.ignored_count = t1.ignored_count
-        assert same_bits(got, t1), name
+        assert same_targets(got, t1), name
         hit = PolygonCache(max_size=0, cache_dir=tmp_path).get(k1)
-        assert hit is not None and same_bits(hit, t1), name
+        assert hit is not None and same_targets(hit, t1), name
 
 
 # -- concurrency ----------------------------------------------------------------------------------
@@ -276,7 +264,7 @@ def _hammer(root: str, budget: int, seed: int, ops: int, out: Any) -> None:
                 got = cache.get(k)
                 if got is not None:
                     hits += 1
-                    torn += not same_bits(got, _versioned(index, got.ignored_count))
+                    torn += not same_targets(got, _versioned(index, got.ignored_count))
         except Exception:
             errors += 1
     out.put((torn, hits, errors, cache.corrupt_count))
@@ -313,7 +301,7 @@ def test_pickled_cache_carries_config_only_and_reopens_the_store(tmp_path: Path)
     assert (clone.memory_items, clone.hit_count, clone.miss_count) == (0, 0, 0)
     assert (clone.max_size, clone.max_bytes, clone.cache_dir) == (8, 10**8, tmp_path)
     hit = clone.get(k)
-    assert hit is not None and same_bits(hit, targets)
+    assert hit is not None and same_targets(hit, targets)
     collate = pickle.loads(pickle.dumps(DBCollateFN(P, cache=cache, use_cache=True)))
     assert collate.use_cache and collate.cache.memory_items == 0
 
@@ -362,7 +350,7 @@ def test_cached_targets_are_bit_identical_to_recomputed(
     out = DBTargets.empty(shape)
     disk = PolygonCache(max_size=0, cache_dir=root).get(k, out)  # disk path
     assert memory is not None and disk is out
-    assert same_bits(memory, fresh) and same_bits(disk, fresh)
+    assert same_targets(memory, fresh) and same_targets(disk, fresh)
     # only the maps an evaluation batch carries, straight into uint8 slots; the others untouched
     slots = DBTargets(
         np.full(shape, 9, np.uint8), np.full(shape, 9, np.uint8), *DBTargets.empty(shape).maps()[2:]
@@ -386,7 +374,7 @@ def test_odd_float_values_round_trip_exactly() -> None:
     maps[3][2:5, 1:6] = 0.25  # sparse against 0
     targets = DBTargets(*maps, ignored_count=3)
     payload = memoryview(b"".join(bytes(p) for p in encode_targets(targets)))
-    assert same_bits(decode_targets(payload), targets)
+    assert same_targets(decode_targets(payload), targets)
 
 
 @pytest.mark.parametrize("size", [640, 1024])
@@ -400,7 +388,7 @@ def test_cached_sroie_targets_are_bit_identical(sroie_root: Path, tmp_path: Path
         k = cache._generate_key(polygons, square, P, ignore)
         cache.set(k, fresh)
         hit = PolygonCache(max_size=0, cache_dir=tmp_path).get(k)
-        assert hit is not None and same_bits(hit, fresh)
+        assert hit is not None and same_targets(hit, fresh)
 
 
 # -- configuration --------------------------------------------------------------------------------
@@ -494,7 +482,7 @@ def test_sample_cache_hits_are_bit_identical_to_the_live_samples(tmp_path: Path)
     for batch in (cold, warm):
         for name in ("images", "prob_maps", "prob_masks", "thresh_maps", "thresh_masks"):
             a, b = batch[name].numpy(), reference[name].numpy()
-            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), name
+            assert same_bits(a, b), name
         for name in ("polygons", "ignore", "meta", "index"):
             assert deep_equal(batch[name], reference[name]), name
     assert cached.exact

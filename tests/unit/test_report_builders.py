@@ -12,9 +12,9 @@ import pytest
 from ocr.perf.schema import SCHEMA
 from ocr.report.context import Analysis
 from ocr.report.epoch_perf import from_summary
+from ocr.report.rule_limits import RuleLimits
 from ocr.report.rules import run_rules
 from ocr.report.run import RunData, long_table
-from ocr.report.thresholds import Thresholds
 
 STATS = ("count", "total", "mean", "median", "p95", "p99", "std", "min", "max")
 
@@ -192,8 +192,8 @@ def run_from(doc: dict[str, Any], hmeans: list[float] | None = None, name: str =
     return RunData("run-dir", f"/runs/{name}", hmean_table(hmeans or [0.5, 0.6, 0.7]), info, doc)
 
 
-def analyze(doc: dict[str, Any], thresholds: Thresholds | None = None, **kw: Any) -> Analysis:
-    analysis = Analysis.build(run_from(doc, **kw), thresholds)
+def analyze(doc: dict[str, Any], rule_limits: RuleLimits | None = None, **kw: Any) -> Analysis:
+    analysis = Analysis.build(run_from(doc, **kw), rule_limits)
     analysis.findings = run_rules(analysis)
     return analysis
 

@@ -123,7 +123,7 @@ def test_wandb_run_without_perf_keys_marks_sections(tmp_path: Path, monkeypatch:
             "missing metric(s) val/cleval_f1",
         ),
         (["{fixture}", "--source", "wandb-offline"], "not a wandb-offline run"),
-        (["{fixture}", "--rule-threshold", "data_wait_share"], "expects NAME=VALUE"),
+        (["{fixture}", "--rule-limit", "data_wait_share"], "expects NAME=VALUE"),
     ],
 )
 def test_errors_are_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:

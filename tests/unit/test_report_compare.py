@@ -1,4 +1,4 @@
-"""Comparison: direction-aware verdicts with a threshold, tables and overlay plots."""
+"""Comparison: direction-aware verdicts with a minimum change, tables and overlay plots."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_verdicts_know_each_figures_direction(key: str, base: float, new: float,
     assert verdict(key, base, new, 0.10) == expected
 
 
-def test_threshold_is_configurable() -> None:
+def test_min_change_is_configurable() -> None:
     assert verdict("train.time_per_sample_s", 1.0, 1.05, 0.01) == "regressed"
     assert verdict("train.time_per_sample_s", 1.0, 1.3, 0.5) == "unchanged"
     assert relative_change(2.0, 1.0) == -0.5 and math.isinf(relative_change(0.0, 1.0) or 0)
@@ -46,7 +46,7 @@ def test_threshold_is_configurable() -> None:
 def test_compare_runs_side_by_side() -> None:
     base = analyze(summary(healthy_epochs()), hmeans=[0.5, 0.6, 0.7], name="base")
     faster = analyze(summary(healthy_epochs(train={"wall": 5.0})), hmeans=[0.5, 0.6, 0.5], name="faster")
-    cmp = compare([base, faster], threshold=0.10)
+    cmp = compare([base, faster], min_change=0.10)
     assert cmp.labels == ["A: base", "B: faster"]
     row = cmp.row("train.time_per_sample_s")
     assert row is not None and row.values == pytest.approx([0.1, 0.05])
@@ -78,7 +78,7 @@ def test_compare_cli_writes_tables_plots_and_exports(
             str(slower),
             "--output",
             str(out),
-            "--threshold",
+            "--min-change",
             "0.2",
             "--export-json",
             str(tmp_path / "cmp.json"),
@@ -89,7 +89,7 @@ def test_compare_cli_writes_tables_plots_and_exports(
     text = out.read_text()
     assert (
         "## Regressions" in text
-        and "`train.time_per_sample_s` (baseline 100 ms): B: slower 150 ms (+50.0%)" in text
+        and "`train.time_per_sample_s` (reference 100 ms): B: slower 150 ms (+50.0%)" in text
     )
     assert "| `train.time_per_sample_s` | 100 ms | 150 ms | +50.0% | **regressed** |" in text
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
@@ -97,6 +97,7 @@ def test_compare_cli_writes_tables_plots_and_exports(
     for link in links:
         assert (out.parent / link).is_file() and (out.parent / link).stat().st_size > 10_000
     document = json.loads((tmp_path / "cmp.json").read_text())
+    assert document["schema"] == "ocr.report.compare/2" and document["min_change"] == 0.2
     row = next(r for r in document["rows"] if r["key"] == "train.time_per_sample_s")
     assert row["better"] == "lower" and row["verdicts"] == ["", "regressed"]
     assert "train.time_per_sample_s" in (tmp_path / "cmp.csv").read_text()

@@ -133,7 +133,7 @@ def test_worker_processes_joining_is_not_memory_growth() -> None:
     text = render(SectionInput(analysis, analysis.findings, {}))
     assert "the readings before the worker process count last changed (13 -> 25 at epoch 4" in text
     assert "a step from more processes, not growth" in text
-    assert "Verdict: below the `memory_growth` threshold (25.0%)" in text
+    assert "Verdict: below the `memory_growth` rule limit (25.0%)" in text
 
 
 def test_per_process_growth_after_the_last_process_change_fires() -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from ocr.report.errors import ReportError
+from ocr.report.rule_limits import RuleLimits, load_rule_limits
 from ocr.report.rules import list_rules
-from ocr.report.thresholds import Thresholds, load_thresholds
 from tests.unit.test_report_builders import analyze, epoch, healthy_epochs, summary
 
 
-def rules_fired(doc: dict, thresholds: Thresholds | None = None) -> dict[str, list]:
+def rules_fired(doc: dict, limits: RuleLimits | None = None) -> dict[str, list]:
     out: dict[str, list] = {}
-    for finding in analyze(doc, thresholds).findings:
+    for finding in analyze(doc, limits).findings:
         out.setdefault(finding.rule, []).append(finding)
     return out
 
@@ -168,17 +168,17 @@ def test_findings_are_ranked_by_impact() -> None:
     assert [f.impact for f in findings] == sorted((f.impact for f in findings), reverse=True)
 
 
-def test_thresholds_are_configurable(tmp_path) -> None:
+def test_rule_limits_are_configurable(tmp_path) -> None:
     doc = summary(healthy_epochs(train={"shares": {"data_wait": 0.3, "compute": 0.65}}))
     assert "data_wait" in rules_fired(doc)
-    assert "data_wait" not in rules_fired(doc, Thresholds().with_overrides({"data_wait_share": 0.5}))
-    path = tmp_path / "th.yaml"
+    assert "data_wait" not in rules_fired(doc, RuleLimits().with_overrides({"data_wait_share": 0.5}))
+    path = tmp_path / "limits.yaml"
     path.write_text("data_wait_share: 0.5\n")
-    assert load_thresholds(str(path), ["variance_ratio=2"]) == Thresholds(
+    assert load_rule_limits(str(path), ["variance_ratio=2"]) == RuleLimits(
         data_wait_share=0.5, variance_ratio=2.0
     )
-    with pytest.raises(ReportError, match="unknown rule threshold"):
-        load_thresholds(None, ["nope=1"])
+    with pytest.raises(ReportError, match="unknown rule limit"):
+        load_rule_limits(None, ["nope=1"])
 
 
 def test_every_rule_is_registered_with_a_doc() -> None:

@@ -156,7 +156,7 @@ def test_detection_picks_the_right_source(tmp_path: Path) -> None:
     assert detect_source(str(TB_RUN)).name == "run-dir"
     assert detect_source(str(TB_RUN / "tensorboard")).name == "tensorboard"
     assert detect_source("wandb://e/p/id").name == "wandb-online"
-    export = write_json(analyze(load_run(str(TB_RUN))), tmp_path / "baseline.json")
+    export = write_json(analyze(load_run(str(TB_RUN))), tmp_path / "reference.json")
     assert detect_source(str(export)).name == "report-json"
     with pytest.raises(ReportError, match="no source recognises"):
         detect_source(str(tmp_path / "nothing-here"))
@@ -164,10 +164,11 @@ def test_detection_picks_the_right_source(tmp_path: Path) -> None:
 
 def test_report_json_round_trip(tmp_path: Path) -> None:
     original = analyze(load_run(str(TB_RUN)))
-    path = write_json(original, tmp_path / "baseline.json")
+    path = write_json(original, tmp_path / "reference.json")
     document = json.loads(path.read_text())
     assert document["schema"] == "ocr.report/1"
     assert document["figures"] == pytest.approx(original.figures)
+    assert document["rule_limits"] == original.rule_limits.to_dict() and "thresholds" not in document
     again = analyze(load_run(str(path)))
     assert again.figures == pytest.approx(original.figures)
     assert [f.title for f in again.findings] == [f.title for f in original.findings]

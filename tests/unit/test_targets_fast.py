@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ocr.bench.identity import same_bits
 from ocr.targets import (
     DBTargetParams,
     DBTargets,
@@ -133,7 +135,9 @@ def assert_same(a: DBTargets, b: DBTargets) -> None:
     for name in ("prob_map", "prob_mask", "thresh_map", "thresh_mask"):
         x, y = getattr(a, name), getattr(b, name)
         assert x.dtype == y.dtype == np.float32, name
-        assert np.array_equal(x, y), f"{name} differs at {np.argwhere(x != y)[:5].tolist()}"
+        assert same_bits(x, y), (
+            f"{name} differs at {np.argwhere(x.view(np.uint32) != y.view(np.uint32))[:5].tolist()}"
+        )
 
 
 def assert_finite(t: DBTargets) -> None:
@@ -285,7 +289,7 @@ def test_slowdown_env_falls_back_to_the_reference(monkeypatch: pytest.MonkeyPatc
 def test_bench_on_a_tiny_sroie_folder(tmp_path: Path) -> None:
     from PIL import Image
 
-    from ocr.bench.targets import bench_targets, load_sroie_items
+    from ocr.bench.targets import CACHE_HIT, FAST_DB, FAST_EXACT, REFERENCE, load_sroie_items, time_targets
 
     (tmp_path / "images").mkdir()
     (tmp_path / "gt").mkdir()
@@ -303,7 +307,34 @@ def test_bench_on_a_tiny_sroie_folder(tmp_path: Path) -> None:
     )
     assert ignore == [False, True]
     calls: list[tuple[int, int]] = []
-    result = bench_targets(items, repeats=1, cache_lookup=lambda s, p, g: calls.append(s))
-    assert result["images"] == 1 and result["db_identical_images"] == 1
-    assert set(result) >= {"reference_ms", "fast_db_ms", "fast_exact_ms", "speedup_db", "speedup_exact"}
-    assert result["cache_hit_ms"] >= 0 and calls == [(800, 400)]
+    timing = time_targets(items, repeats=3, exact=True, cache_lookup=lambda s, p, g: calls.append(s))
+    assert timing.images == 1 and timing.db_identical == 1
+    # one pass per arm per repeat (plus one untimed warm-up pass of the cache arm)
+    assert calls == [(800, 400)] * 4
+    assert {arm: len(v) for arm, v in timing.passes_s.items()} == dict.fromkeys(
+        (REFERENCE, FAST_DB, FAST_EXACT, CACHE_HIT), 3
+    )
+    assert set(timing.ratios) == {FAST_DB, FAST_EXACT, CACHE_HIT}
+    for arm in timing.passes_s:
+        assert timing.ms_per_image(arm) > 0
+    assert timing.speedup(FAST_DB) == pytest.approx(
+        sorted(r / f for r, f in zip(timing.passes_s[REFERENCE], timing.passes_s[FAST_DB], strict=True))[1]
+    )
+
+
+def test_timer_counts_a_fast_path_that_differs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The identity count is real: a fast path off by one ulp in one pixel is not identical."""
+    import ocr.bench.targets as bench
+
+    real = bench.make_db_targets
+
+    def off_by_one_ulp(*args: Any, **kwargs: Any) -> DBTargets:
+        out = real(*args, **kwargs)
+        out.thresh_map[0, 0] = np.nextafter(out.thresh_map[0, 0], np.float32(2))
+        return out
+
+    rect = np.array([[10, 10], [100, 10], [100, 50], [10, 50]], np.float32)
+    items = [((60, 110), [rect], [False]), ((70, 120), [rect], [False])]
+    assert bench.time_targets(items, repeats=1).db_identical == 2
+    monkeypatch.setattr(bench, "make_db_targets", off_by_one_ulp)
+    assert bench.time_targets(items, repeats=1).db_identical == 0

@@ -4,9 +4,9 @@
 baseline holds exactly the figures the suite compares. Everything runs the project's real
 pipeline on built-in synthetic receipts (no data set needed, the same in CI):
 
-* :func:`measure_targets`: fast DB targets vs the numpy reference ("db" formula): bit-identity per
-  image, and the speed ratio from interleaved A/B passes (ABAB..., median of the per-pair ratios,
-  so load on a shared machine hits both arms of a pair alike).
+* :func:`measure_targets`: fast DB targets vs the numpy reference ("db" formula) through the one
+  targets timer, :func:`ocr.bench.targets.time_targets`: bit-identity per image, and the speed
+  ratio from interleaved passes (median of the per-repeat ratios).
 * :func:`measure_cache`: :class:`~ocr.data.collate.DBCollateFN` + :class:`~ocr.targets.cache.PolygonCache`
   over several "validation epochs": hit rate and maps computed after the warm-up epoch (through a
   fresh cache instance, i.e. another process's view of the shared folder, and through the warm
@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from ocr.bench.targets import same_bits, same_targets
+from ocr.bench.identity import same_bits
 
 SUITE_VERSION = "ocr-perf-suite/1"
 
@@ -71,9 +71,8 @@ class SuiteSettings:
     trainer_epochs: int = 3
     trainer_workers: int = 2
     # Intra-op threads of the main process while timing steps. One: on an oversubscribed machine a
-    # multi-threaded step stalls at OpenMP barriers whenever a thread is descheduled (steps 10-20x
-    # slower, A/B ratios of -60%..+110% measured); single-threaded, step time follows the CPU share
-    # (the same A/B within +-6% under the same load). 0 keeps torch's default.
+    # multi-threaded step stalls at OpenMP barriers whenever a thread is descheduled, while a
+    # single-threaded step follows the CPU share (figures: docs/performance.md). 0 keeps torch's default.
     torch_threads: int = 1
     evalwork_images: int = 8  # synthetic receipts, perfect-model maps (ocr.bench.eval_work)
     evalwork_size: int = 384
@@ -125,57 +124,22 @@ def _single_thread_cv2() -> Callable[[], None]:
 
 # -- targets ----------------------------------------------------------------------------------------
 def measure_targets(settings: SuiteSettings) -> dict[str, float]:
-    """Fast "db" targets vs the reference: identity per image and the interleaved A/B speed ratio."""
-    from ocr.targets.db_targets import make_db_targets
-    from ocr.targets.maps import DBTargets
-    from ocr.targets.params import DBTargetParams
-    from ocr.targets.reference import make_db_targets_reference
+    """Fast "db" targets vs the reference through :func:`ocr.bench.targets.time_targets`."""
+    from ocr.bench.targets import FAST_DB, REFERENCE, Item, time_targets
 
     samples = validation_samples(settings.target_images, settings.target_size, settings.seed)
-    items = [(tuple(s["image"].shape[-2:]), s["polygons"], s["ignore"]) for s in samples]
-    params = DBTargetParams(formula="db")
-    restore = _single_thread_cv2()
-    try:
-        buffers: dict[tuple[int, ...], DBTargets] = {}
-        identical = 0
-        for shape, polygons, ignore in items:  # also the warm-up: numba load, first-touch buffers
-            ref = make_db_targets_reference(polygons, ignore, shape, params)
-            fast = make_db_targets(polygons, ignore, shape, params, out=buffers.get(shape))
-            buffers[shape] = fast
-            identical += same_targets(ref, fast)
-
-        def fast_pass() -> float:
-            t0 = time.perf_counter()
-            for shape, polygons, ignore in items:
-                make_db_targets(polygons, ignore, shape, params, out=buffers[shape])
-            return time.perf_counter() - t0
-
-        def reference_pass() -> float:
-            t0 = time.perf_counter()
-            for shape, polygons, ignore in items:
-                make_db_targets_reference(polygons, ignore, shape, params)
-            return time.perf_counter() - t0
-
-        fast_s, ref_s, ratios = [], [], []
-        for r in range(settings.target_repeats):
-            # ABAB with the order flipped every pair: drift and load hit both arms of a pair.
-            if r % 2 == 0:
-                a, b = fast_pass(), reference_pass()
-            else:
-                b, a = reference_pass(), fast_pass()
-            fast_s.append(a)
-            ref_s.append(b)
-            ratios.append(b / a)
-    finally:
-        restore()
-    n = len(items)
+    items: list[Item] = []
+    for s in samples:
+        height, width = s["image"].shape[-2:]
+        items.append(((int(height), int(width)), s["polygons"], s["ignore"]))
+    timing = time_targets(items, settings.target_repeats)
     return {
-        "bench.targets.images": float(n),
-        "bench.targets.db_identical_share": identical / n,
-        "bench.targets.fast_vs_reference_ratio": statistics.median(ratios),
-        "bench.targets.fast_vs_reference_ratio_min": min(ratios),
-        "bench.targets.fast_ms_per_image": 1e3 * statistics.median(fast_s) / n,
-        "bench.targets.reference_ms_per_image": 1e3 * statistics.median(ref_s) / n,
+        "bench.targets.images": float(timing.images),
+        "bench.targets.db_identical_share": timing.db_identical / timing.images,
+        "bench.targets.fast_vs_reference_ratio": timing.speedup(FAST_DB),
+        "bench.targets.fast_vs_reference_ratio_min": min(timing.ratios[FAST_DB]),
+        "bench.targets.fast_ms_per_image": timing.ms_per_image(FAST_DB),
+        "bench.targets.reference_ms_per_image": timing.ms_per_image(REFERENCE),
     }
 
 
@@ -489,8 +453,8 @@ def measure_trainer_isolated(settings: SuiteSettings, run_dir: Path) -> TrainerR
     """:func:`measure_trainer` in a fresh (spawned) process.
 
     Its peak RSS is a budgeted figure: measured in-process it would also hold whatever the
-    measurements before it (or, in pytest, every earlier test) left in the interpreter, so the
-    same code gave 1.16 GB alone and 1.52 GB at the end of the test suite.
+    measurements before it (or, in pytest, every earlier test) left in the interpreter
+    (docs/performance.md has the figures).
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

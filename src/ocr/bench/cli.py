@@ -3,7 +3,7 @@
 Subcommands live in :data:`SUBCOMMANDS`: name -> (help, loader). A loader returns the pair
 ``(add_arguments(parser), run(args) -> dict | None)``; it is called only for the subcommand being
 run, so ``ocr bench targets`` never imports Lightning. A new subcommand is one entry in
-:data:`SUBCOMMANDS`, usually ``module_loader("ocr.bench.<module>")`` for a module that has
+:data:`SUBCOMMANDS`: ``module_loader("ocr.bench.<module>")`` for a module that has
 ``add_arguments`` and ``run``.
 """
 
@@ -14,10 +14,7 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
-
-from ocr.errors import UserInputError
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], "dict[str, Any] | None"]
@@ -34,35 +31,10 @@ def module_loader(module: str) -> Loader:
     return load
 
 
-# -- targets ------------------------------------------------------------------------------------
-def _targets_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="SROIE split folder (images/*.jpg + gt/*.txt)")
-    parser.add_argument("--size", type=int, default=1024, help="longest image side")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per image (median)")
-    parser.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
-
-
-def _targets_run(args: argparse.Namespace) -> dict[str, Any]:
-    from ocr.bench.targets import bench_targets, cache_hit_lookup, load_sroie_items
-
-    root = Path(args.data)
-    if not (root / "images").is_dir() or not (root / "gt").is_dir():
-        raise UserInputError(f"--data {root}: expected a SROIE split folder with images/ and gt/")
-    items = load_sroie_items(root, args.size)
-    if args.limit:
-        items = items[: args.limit]
-    if not items:
-        raise UserInputError(f"--data {root}: no images with a gt file")
-    with cache_hit_lookup(items) as (lookup, check):
-        result = bench_targets(items, repeats=args.repeats, cache_lookup=lookup)
-        result["cache_identical_images"] = check()
-    return {"size": args.size, **result}
-
-
 SUBCOMMANDS: dict[str, tuple[str, Loader]] = {
     "targets": (
         "DB targets per image: reference vs fast db/exact vs a PolygonCache hit from disk",
-        lambda: (_targets_arguments, _targets_run),
+        module_loader("ocr.bench.targets"),
     ),
     "pipeline": (
         "validation data time per image and cache hit rate, epoch by epoch (real Lightning); "

@@ -35,9 +35,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ocr.bench.identity import same_bits
+
 STAGES = ("postprocess", "cleval", "iou")
 # CPU time of this thread: the work is single-threaded, and on a shared machine the wall clock
-# also counts the time the thread waited for a core (x2-x10 here under load), the CPU time not.
+# also counts the time the thread waited for a core (figures: docs/eval_exact.md), the CPU time not.
 _clock = time.thread_time
 CLEVAL_STATES = (
     "det_num_char_gt",
@@ -172,10 +174,11 @@ def fast_pass(items: list[Item], metrics: Any) -> tuple[Pass, list[Any], Any]:
 
 
 def same_detections(a: list[Any], b: list[Any]) -> bool:
+    """Same scores, and every detection's polygon bit-identical."""
     for (pa, sa), (pb, sb) in zip(a, b, strict=True):
         if sa != sb or len(pa) != len(pb):
             return False
-        if not all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(pa, pb, strict=True)):
+        if not all(same_bits(np.asarray(x), np.asarray(y)) for x, y in zip(pa, pb, strict=True)):
             return False
     return True
 

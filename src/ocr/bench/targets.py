@@ -1,26 +1,35 @@
-"""Benchmark of the DB targets: numpy reference vs the numba fast path, on real receipts.
+"""``ocr bench targets``: the DB targets' fast path against the numpy reference.
 
-Run: ``ocr bench targets --data /work/shared/datasets/sroie/val --size 1024``.
-Single-threaded on purpose (numba kernels are serial; cv2 is pinned to one thread), timings are
-per image, the median over ``repeats`` after an untimed warm-up that compiles/loads the kernels.
+Run: ``ocr bench targets --data ../shared/datasets/sroie/val --size 1024``.
+
+:func:`time_targets` is the one fast-vs-reference timer: this command runs it on real receipts
+(with the fast "exact" formula and a :class:`~ocr.targets.cache.PolygonCache` disk hit as extra
+arms) and the performance suite (:func:`ocr.bench.baseline.measure_targets`) on its synthetic
+ones. Each repeat runs one pass over all images per arm, the arms' order reversed every other
+repeat, so drift and load on a shared machine hit every arm of a repeat alike; a speed-up is the
+median of the per-repeat ratios. Single-threaded on purpose: the numba kernels are serial and cv2
+is pinned to one thread, as in a DataLoader worker.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import shutil
 import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from functools import partial
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from ocr.errors import SampleError
+from ocr.bench.identity import same_targets
+from ocr.errors import SampleError, UserInputError
 from ocr.targets.db_targets import make_db_targets
 from ocr.targets.maps import DBTargets
 from ocr.targets.params import DBTargetParams
@@ -29,6 +38,98 @@ from ocr.targets.reference import make_db_targets_reference
 Item = tuple[tuple[int, int], list[np.ndarray], list[bool]]
 # Hook for a target cache: called with one item, it should look the targets up (a hit).
 CacheLookup = Callable[[tuple[int, int], list[np.ndarray], list[bool]], object]
+
+REFERENCE, FAST_DB, FAST_EXACT, CACHE_HIT = "reference", "fast_db", "fast_exact", "cache_hit"
+
+
+@dataclass(frozen=True)
+class TargetsTiming:
+    """What :func:`time_targets` measured.
+
+    ``passes_s``: arm -> seconds of each repeat's pass over all images. ``ratios``: arm -> the
+    reference pass over that arm's pass, one per repeat (every arm but the reference).
+    """
+
+    images: int
+    db_identical: int  # images whose fast "db" maps are bit-identical to the reference's
+    passes_s: dict[str, list[float]]
+    ratios: dict[str, list[float]]
+
+    def ms_per_image(self, arm: str) -> float:
+        return 1e3 * statistics.median(self.passes_s[arm]) / self.images
+
+    def speedup(self, arm: str) -> float:
+        return statistics.median(self.ratios[arm])
+
+
+def time_targets(
+    items: Sequence[Item],
+    repeats: int,
+    params: DBTargetParams | None = None,
+    exact: bool = False,
+    cache_lookup: CacheLookup | None = None,
+) -> TargetsTiming:
+    """Fast "db" targets vs the reference (bit-identity per image, interleaved passes).
+
+    ``exact`` adds the fast "exact" formula as an arm, ``cache_lookup`` a cache hit per image. The
+    fast arms reuse one ``out`` buffer per image size, as the collate function does.
+    """
+    if not items:
+        raise ValueError("time_targets needs at least one item")
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    base = params or DBTargetParams()
+    db, exact_params = replace(base, formula="db"), replace(base, formula="exact")
+    previous_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        buffers: dict[tuple[int, int], DBTargets] = {}
+        identical = 0
+        for shape, polygons, ignore in items:  # also the warm-up: numba load, first-touch buffers
+            ref = make_db_targets_reference(polygons, ignore, shape, db)
+            fast = make_db_targets(polygons, ignore, shape, db, out=buffers.get(shape))
+            buffers[shape] = fast
+            identical += same_targets(ref, fast)
+
+        def reference_pass() -> None:
+            for shape, polygons, ignore in items:
+                make_db_targets_reference(polygons, ignore, shape, db)
+
+        def fast_pass(formula_params: DBTargetParams) -> Callable[[], None]:
+            def run() -> None:
+                for shape, polygons, ignore in items:
+                    make_db_targets(polygons, ignore, shape, formula_params, out=buffers[shape])
+
+            return run
+
+        arms: dict[str, Callable[[], None]] = {REFERENCE: reference_pass, FAST_DB: fast_pass(db)}
+        if exact:
+            arms[FAST_EXACT] = fast_pass(exact_params)
+            arms[FAST_EXACT]()  # warm-up: the "exact" kernel's load
+        if cache_lookup is not None:
+            lookup = cache_lookup
+
+            def cache_pass() -> None:
+                for shape, polygons, ignore in items:
+                    lookup(shape, polygons, ignore)
+
+            arms[CACHE_HIT] = cache_pass
+            cache_pass()  # warm-up: the page cache, first-touch buffers
+        passes: dict[str, list[float]] = {name: [] for name in arms}
+        order = list(arms)
+        for r in range(repeats):
+            for name in order if r % 2 == 0 else order[::-1]:
+                t0 = time.perf_counter()
+                arms[name]()
+                passes[name].append(time.perf_counter() - t0)
+    finally:
+        cv2.setNumThreads(previous_threads)
+    ratios = {
+        name: [ref_s / arm_s for ref_s, arm_s in zip(passes[REFERENCE], passes[name], strict=True)]
+        for name in order
+        if name != REFERENCE
+    }
+    return TargetsTiming(len(items), identical, passes, ratios)
 
 
 def load_sroie_items(root: str | Path, size: int) -> list[Item]:
@@ -54,104 +155,11 @@ def load_sroie_items(root: str | Path, size: int) -> list[Item]:
     return items
 
 
-def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
-    """Bit-identical arrays (NaN and -0.0 included), not merely ``==``: the one identity check."""
-    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
-
-
-def same_targets(a: DBTargets, b: DBTargets) -> bool:
-    """Bit-identical target maps with the same ignore count."""
-    return a.ignored_count == b.ignored_count and all(
-        same_bits(x, y) for x, y in zip(a.maps(), b.maps(), strict=True)
-    )
-
-
-def _median_ms(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000.0 * statistics.median(times)
-
-
-def bench_targets(
-    items: Sequence[Item],
-    repeats: int = 3,
-    params: DBTargetParams | None = None,
-    cache_lookup: CacheLookup | None = None,
-    reuse_buffers: bool = True,
-) -> dict[str, float | int]:
-    """Time reference / fast "db" / fast "exact" per image and check fast "db" is bit-identical.
-
-    Milliseconds are the mean over images of each image's median. ``reuse_buffers`` times the fast
-    path as a collate function runs it (one ``out`` reused per image size). ``cache_lookup``, when
-    given, is timed the same way and reported as ``cache_hit_ms``.
-    """
-    base = params or DBTargetParams()
-    db, exact = _with_formula(base, "db"), _with_formula(base, "exact")
-    previous_threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        if items:  # warm-up: numba compile / cache load, first-touch allocations
-            shape, polys, ign = items[0]
-            make_db_targets(polys, ign, shape, db)
-            make_db_targets(polys, ign, shape, exact)
-        ref_ms: list[float] = []
-        db_ms: list[float] = []
-        exact_ms: list[float] = []
-        cache_ms: list[float] = []
-        identical = 0
-        buffers: dict[tuple[int, int], DBTargets] = {}
-        for shape, polys, ign in items:
-            ref = make_db_targets_reference(polys, ign, shape, db)
-            out_db = buffers.get(shape) if reuse_buffers else None
-            fast = make_db_targets(polys, ign, shape, db, out=out_db)
-            identical += same_targets(ref, fast)
-            if reuse_buffers:
-                buffers[shape] = fast
-
-            out = buffers.get(shape) if reuse_buffers else None
-            ref_ms.append(_median_ms(partial(make_db_targets_reference, polys, ign, shape, db), repeats))
-            db_ms.append(_median_ms(partial(make_db_targets, polys, ign, shape, db, out=out), repeats))
-            exact_ms.append(_median_ms(partial(make_db_targets, polys, ign, shape, exact, out=out), repeats))
-            if cache_lookup is not None:
-                cache_ms.append(_median_ms(partial(cache_lookup, shape, polys, ign), repeats))
-    finally:
-        cv2.setNumThreads(previous_threads)
-
-    def mean(v: list[float]) -> float:
-        return float(np.mean(v)) if v else float("nan")
-
-    result: dict[str, float | int] = {
-        "images": len(items),
-        "reference_ms": mean(ref_ms),
-        "fast_db_ms": mean(db_ms),
-        "fast_exact_ms": mean(exact_ms),
-        "speedup_db": mean(ref_ms) / mean(db_ms) if db_ms else float("nan"),
-        "speedup_exact": mean(ref_ms) / mean(exact_ms) if exact_ms else float("nan"),
-        "db_identical_images": identical,
-    }
-    if cache_lookup is not None:
-        result["cache_hit_ms"] = mean(cache_ms)
-    return result
-
-
-def _with_formula(params: DBTargetParams, formula: str) -> DBTargetParams:
-    return DBTargetParams(
-        shrink_ratio=params.shrink_ratio,
-        thresh_min=params.thresh_min,
-        thresh_max=params.thresh_max,
-        min_text_size=params.min_text_size,
-        formula=formula,  # type: ignore[arg-type]
-    )
-
-
 @contextlib.contextmanager
 def cache_hit_lookup(
     items: Sequence[Item], params: DBTargetParams | None = None
 ) -> Iterator[tuple[CacheLookup, Callable[[], int]]]:
-    """``bench_targets``' ``cache_lookup`` hook: a real :class:`PolygonCache` hit from disk.
+    """``time_targets``' ``cache_lookup`` hook: a real :class:`PolygonCache` hit from disk.
 
     Every item is stored first by one cache; the timed lookups go through a second one with no
     in-process LRU (``max_size=0``), i.e. the path a fresh DataLoader worker or another rank takes:
@@ -188,3 +196,41 @@ def cache_hit_lookup(
         yield lookup, identical
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="SROIE split folder (images/*.jpg + gt/*.txt)")
+    parser.add_argument("--size", type=int, default=1024, help="longest image side")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed passes over all images per arm (interleaved; median)"
+    )
+    parser.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    root = Path(args.data)
+    if not (root / "images").is_dir() or not (root / "gt").is_dir():
+        raise UserInputError(f"--data {root}: expected a SROIE split folder with images/ and gt/")
+    if args.repeats < 1:
+        raise UserInputError(f"--repeats {args.repeats}: must be at least 1")
+    items = load_sroie_items(root, args.size)
+    if args.limit:
+        items = items[: args.limit]
+    if not items:
+        raise UserInputError(f"--data {root}: no images with a gt file")
+    with cache_hit_lookup(items) as (lookup, check):
+        timing = time_targets(items, args.repeats, exact=True, cache_lookup=lookup)
+        cache_identical = check()
+    return {
+        "size": args.size,
+        "images": timing.images,
+        "repeats": args.repeats,
+        "reference_ms": timing.ms_per_image(REFERENCE),
+        "fast_db_ms": timing.ms_per_image(FAST_DB),
+        "fast_exact_ms": timing.ms_per_image(FAST_EXACT),
+        "cache_hit_ms": timing.ms_per_image(CACHE_HIT),
+        "speedup_db": timing.speedup(FAST_DB),
+        "speedup_exact": timing.speedup(FAST_EXACT),
+        "db_identical_images": timing.db_identical,
+        "cache_identical_images": cache_identical,
+    }

@@ -2,11 +2,12 @@
 
 Examples::
 
-    ocr report outputs/run --output report.md --export-json baseline.json
+    ocr report outputs/run --output report.md --export-json reference.json
     ocr report outputs/run/wandb/offline-run-20250101_000000-abc123 --output report.md
     ocr report outputs/run/tensorboard --output report.md
     ocr report --run-id abc123 --project ocr --entity me --output report.md
-    ocr report --compare baseline.json outputs/run --output cmp.md --threshold 0.05
+    ocr report --compare reference.json outputs/run --output cmp.md --min-change 0.05
+    ocr report outputs/run --rule-limit data_wait_share=0.3 --rule-limits-file limits.yaml
 """
 
 from __future__ import annotations
@@ -23,11 +24,37 @@ from ocr.report.context import Analysis
 from ocr.report.errors import ReportError
 from ocr.report.export import write_csv, write_json
 from ocr.report.report import analyze, plots_dir, write_report
+from ocr.report.rule_limits import RuleLimits, load_rule_limits
 from ocr.report.rules import list_rules
 from ocr.report.sources import list_sources, load_run
 from ocr.report.sources.wandb_online import target_for
-from ocr.report.thresholds import Thresholds, load_thresholds
 from ocr.user_errors import USER_ERROR
+
+# Flags renamed so that "threshold" means one thing, the regression suite's thresholds.yaml, and
+# "baseline" the suite's committed figures. The old spellings fail naming the new one (for one
+# release), never silently.
+RENAMED_FLAGS = {
+    "--threshold": "--min-change",
+    "--rule-threshold": "--rule-limit",
+    "--thresholds": "--rule-limits-file",
+}
+
+
+class _RenamedFlag(argparse.Action):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        old = option_string or self.dest
+        value = f" {values}" if isinstance(values, str) else ""
+        print(
+            f"ocr report: error: {old} was renamed {RENAMED_FLAGS[old]}: use {RENAMED_FLAGS[old]}{value}",
+            file=sys.stderr,
+        )
+        raise SystemExit(USER_ERROR)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         "run", nargs="?", help="run directory, W&B run folder/file, TensorBoard dir or report JSON"
     )
     parser.add_argument(
-        "--compare", nargs="+", metavar="RUN", help="compare two or more runs (the first is the baseline)"
+        "--compare",
+        nargs="+",
+        metavar="RUN",
+        help="compare two or more runs (the first is the reference the others are measured against)",
     )
     parser.add_argument("--run-id", help="W&B run id on a server (with --project [--entity])")
     parser.add_argument("--project", help="W&B project of --run-id")
@@ -58,19 +88,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--export-csv", metavar="PATH", help="write metrics + figures + findings as one long CSV"
     )
     parser.add_argument(
-        "--threshold",
+        "--min-change",
         type=float,
         default=0.10,
-        help="comparison: relative change counted as improved/regressed (default 0.10)",
+        metavar="FRACTION",
+        help="comparison: the relative change that counts as improved/regressed (default 0.10)",
     )
     parser.add_argument(
-        "--rule-threshold",
+        "--rule-limit",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override a bottleneck-rule threshold (repeatable; see --list-rules)",
+        help="override a bottleneck rule's limit (repeatable; see --list-rules)",
     )
-    parser.add_argument("--thresholds", metavar="FILE", help="YAML/JSON mapping of rule thresholds")
+    parser.add_argument(
+        "--rule-limits-file", metavar="FILE", help="YAML/JSON mapping of rule limits (name: value)"
+    )
+    for old in RENAMED_FLAGS:
+        parser.add_argument(old, nargs="?", action=_RenamedFlag, help=argparse.SUPPRESS)
     parser.add_argument(
         "--require",
         action="append",
@@ -80,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--list-sources", action="store_true", help="list the sources and exit")
-    parser.add_argument("--list-rules", action="store_true", help="list the rules and thresholds and exit")
+    parser.add_argument("--list-rules", action="store_true", help="list the rules and their limits and exit")
     return parser
 
 
@@ -126,8 +161,8 @@ def check_writable(path: Path, option: str, example: str) -> None:
         path.unlink(missing_ok=True)
 
 
-def _single(target: str, args: argparse.Namespace, thresholds: Thresholds) -> None:
-    analysis = analyze(load_run(target, args.source), thresholds)
+def _single(target: str, args: argparse.Namespace, limits: RuleLimits) -> None:
+    analysis = analyze(load_run(target, args.source), limits)
     check_required(analysis, args.require)
     output = write_report(analysis, Path(args.output), plots=not args.no_plots)
     print(f"report: {output}" + ("" if args.no_plots else f" (plots in {plots_dir(output)})"))
@@ -139,13 +174,13 @@ def _single(target: str, args: argparse.Namespace, thresholds: Thresholds) -> No
         print(f"  [{finding.severity}] {finding.title}")
 
 
-def _compare(targets: list[str], args: argparse.Namespace, thresholds: Thresholds) -> None:
+def _compare(targets: list[str], args: argparse.Namespace, limits: RuleLimits) -> None:
     from ocr.report.plots.compare import draw_all
 
-    analyses = [analyze(load_run(t, args.source), thresholds) for t in targets]
+    analyses = [analyze(load_run(t, args.source), limits) for t in targets]
     for analysis in analyses:
         check_required(analysis, args.require)
-    cmp = compare(analyses, args.threshold)
+    cmp = compare(analyses, args.min_change)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     plots = {} if args.no_plots else draw_all(cmp, plots_dir(output))
@@ -181,10 +216,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.list_rules:
         for rule in list_rules():
             print(f"{rule.name:<24} {rule.doc}")
-        print("\nthresholds: " + ", ".join(f"{k}={v:g}" for k, v in Thresholds().to_dict().items()))
+        print("\nrule limits: " + ", ".join(f"{k}={v:g}" for k, v in RuleLimits().to_dict().items()))
         return
-    if args.threshold < 0:
-        parser.error("--threshold must be >= 0 (a relative change, e.g. 0.10)")
+    if args.min_change < 0:
+        parser.error("--min-change must be >= 0 (a relative change, e.g. 0.10)")
     targets = _targets(args, parser)
     try:
         outputs = (
@@ -195,11 +230,11 @@ def main(argv: list[str] | None = None) -> None:
         for option, value, example in outputs:
             if value:
                 check_writable(Path(value), option, example)
-        thresholds = load_thresholds(args.thresholds, args.rule_threshold)
+        limits = load_rule_limits(args.rule_limits_file, args.rule_limit)
         if len(targets) == 1:
-            _single(targets[0], args, thresholds)
+            _single(targets[0], args, limits)
         else:
-            _compare(targets, args, thresholds)
+            _compare(targets, args, limits)
     except ReportError as exc:
         print(f"ocr report: error: {exc}", file=sys.stderr)
         raise SystemExit(USER_ERROR) from None

@@ -1,7 +1,9 @@
 """Side-by-side comparison of runs: the same figures, deltas against the first run, verdicts.
 
-Verdicts are direction-aware (``FigureSpec.better``: lower is better for times and memory, higher
-for hmean, throughput and hit rate); a relative change within ``threshold`` is "unchanged".
+The first run is the *reference* (a previous run, or a stored report export); "baseline" is kept
+for the regression suite's committed figures. Verdicts are direction-aware (``FigureSpec.better``:
+lower is better for times and memory, higher for hmean, throughput and hit rate); a relative change
+within ``min_change`` is "unchanged".
 Figures without a direction (shares, counts) only report "changed" or "unchanged".
 """
 
@@ -32,11 +34,11 @@ def relative_change(base: float | None, new: float | None) -> float | None:
     return (new - base) / abs(base)
 
 
-def verdict(key: str, base: float | None, new: float | None, threshold: float) -> str:
+def verdict(key: str, base: float | None, new: float | None, min_change: float) -> str:
     change = relative_change(base, new)
     if change is None:
         return MISSING
-    if abs(change) <= threshold:
+    if abs(change) <= min_change:
         return UNCHANGED
     spec = spec_for(key)
     better = spec.better if spec else None
@@ -68,7 +70,7 @@ class Comparison:
     labels: list[str]
     analyses: list[Analysis]
     rows: list[Row]
-    threshold: float
+    min_change: float
 
     def row(self, key: str) -> Row | None:
         return next((r for r in self.rows if r.key == key), None)
@@ -88,17 +90,17 @@ def negligible(key: str, analyses: list[Analysis]) -> bool:
     return bool(shares) and max(shares) < NEGLIGIBLE_SHARE
 
 
-def compare(analyses: list[Analysis], threshold: float = 0.10) -> Comparison:
+def compare(analyses: list[Analysis], min_change: float = 0.10) -> Comparison:
     keys = sorted({k for a in analyses for k in a.figures})
     rows = []
     for key in keys:
         values = [a.fig(key) for a in analyses]
         changes = [None] + [relative_change(values[0], v) for v in values[1:]]
-        verdicts = [""] + [verdict(key, values[0], v, threshold) for v in values[1:]]
+        verdicts = [""] + [verdict(key, values[0], v, min_change) for v in values[1:]]
         if negligible(key, analyses):
             verdicts = [""] + [NEGLIGIBLE if v in (IMPROVED, REGRESSED, CHANGED) else v for v in verdicts[1:]]
         rows.append(Row(key, values, changes, verdicts))
-    return Comparison(labels_for(analyses), analyses, rows, threshold)
+    return Comparison(labels_for(analyses), analyses, rows, min_change)
 
 
 def _change_text(change: float | None) -> str:
@@ -138,7 +140,7 @@ def _regressions(cmp: Comparison) -> str:
             if verdict_ == REGRESSED
         ]
         if worse:
-            lines.append(f"- `{r.key}` (baseline {fmt.value(r.key, r.values[0])}): " + ", ".join(worse))
+            lines.append(f"- `{r.key}` (reference {fmt.value(r.key, r.values[0])}): " + ", ".join(worse))
     return "\n".join(lines) or "None."
 
 
@@ -171,8 +173,8 @@ def render(cmp: Comparison, plots: dict[str, tuple[Path | None, str]], output: P
     parts = [
         "# Performance comparison",
         runs,
-        f"Baseline: **{cmp.labels[0]}**. A relative change within {fmt.pct(cmp.threshold)} is unchanged "
-        "(`--threshold`); verdicts know each figure's direction (lower is better for times and memory, "
+        f"Reference: **{cmp.labels[0]}**. A relative change within {fmt.pct(cmp.min_change)} is unchanged "
+        "(`--min-change`); verdicts know each figure's direction (lower is better for times and memory, "
         f"higher for hmean, throughput and hit rate); changes of stages under {fmt.pct(NEGLIGIBLE_SHARE)} of "
         f"the time in every run are marked negligible. {counts[IMPROVED]} improved, "
         f"{counts[REGRESSED]} regressed.",
@@ -196,8 +198,8 @@ def render(cmp: Comparison, plots: dict[str, tuple[Path | None, str]], output: P
 
 def document(cmp: Comparison) -> dict[str, Any]:
     return {
-        "schema": "ocr.report.compare/1",
-        "threshold": cmp.threshold,
+        "schema": "ocr.report.compare/2",  # /2: "threshold" became "min_change"
+        "min_change": cmp.min_change,
         "runs": [
             {"label": label, "source": a.run.source, "location": a.run.location, "figures": a.figures}
             for label, a in zip(cmp.labels, cmp.analyses, strict=True)

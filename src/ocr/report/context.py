@@ -1,4 +1,4 @@
-"""The analysis context every rule and section reads: run, per-epoch perf, figures, thresholds."""
+"""The analysis context every rule and section reads: run, per-epoch perf, figures, rule limits."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 from ocr.report.epoch_perf import EpochPerf, PerfData, perf_data
 from ocr.report.figures import compute_figures
 from ocr.report.finding import Finding
+from ocr.report.rule_limits import RuleLimits
 from ocr.report.run import RunData
-from ocr.report.thresholds import Thresholds
 
 
 @dataclass
@@ -17,13 +17,13 @@ class Analysis:
     run: RunData
     perf: PerfData
     figures: dict[str, float]
-    thresholds: Thresholds
+    rule_limits: RuleLimits
     findings: list[Finding] = field(default_factory=list)
 
     @classmethod
-    def build(cls, run: RunData, thresholds: Thresholds | None = None) -> Analysis:
+    def build(cls, run: RunData, rule_limits: RuleLimits | None = None) -> Analysis:
         perf = perf_data(run)
-        return cls(run, perf, compute_figures(run, perf), thresholds or Thresholds())
+        return cls(run, perf, compute_figures(run, perf), rule_limits or RuleLimits())
 
     def fig(self, key: str) -> float | None:
         return self.figures.get(key)

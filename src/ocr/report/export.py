@@ -1,8 +1,9 @@
 """JSON and CSV exports: the normalised metrics plus the analysis.
 
-The JSON (``schema: ocr.report/1``) is also the baseline format: ``figures`` is flat and stable
-(see :mod:`ocr.report.figures`), and the ``report-json`` source reads the file back, so a stored
-export can stand in for its run in ``ocr report --compare``.
+The JSON (``schema: ocr.report/1``) is also what a reference run is kept as: ``figures`` is flat
+and stable (see :mod:`ocr.report.figures`), and the ``report-json`` source reads the file back, so
+a stored export can stand in for its run in ``ocr report --compare`` (the regression suite's
+committed baseline is one too). ``rule_limits`` holds the bottleneck rules' limits used.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def document(analysis: Analysis) -> dict[str, Any]:
             "run": run.info,
             "figures": dict(sorted(analysis.figures.items())),
             "findings": [f.to_dict() for f in analysis.findings],
-            "thresholds": analysis.thresholds.to_dict(),
+            "rule_limits": analysis.rule_limits.to_dict(),
             "perf_origin": analysis.perf.origin if analysis.has_perf else None,
             "notes": run.notes,
             "epochs": [e.to_dict() for e in analysis.perf.epochs],

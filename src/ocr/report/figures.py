@@ -1,6 +1,7 @@
 """Headline figures: the flat ``{name: number}`` dict of the JSON export and the comparison.
 
-This is the baseline format the regression suite reads, so names are stable and each is
+The regression suite's baseline and the reference runs of ``ocr report --compare`` are such
+exports, so names are stable and each is
 documented here (``FIGURE_SPECS``) and in ``docs/report.md``. Conventions:
 
 * times are seconds (``_s``), memory MB (``_mb``), shares and rates are fractions in [0, 1];

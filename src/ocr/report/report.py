@@ -7,10 +7,10 @@ from pathlib import Path
 
 from ocr.report.context import Analysis
 from ocr.report.plots.single import draw_all
+from ocr.report.rule_limits import RuleLimits
 from ocr.report.rules import run_rules
 from ocr.report.run import RunData
 from ocr.report.sections import SectionInput, render
-from ocr.report.thresholds import Thresholds
 
 
 def plots_dir(output: Path) -> Path:
@@ -18,8 +18,8 @@ def plots_dir(output: Path) -> Path:
     return output.parent / f"{output.stem}_plots"
 
 
-def analyze(run: RunData, thresholds: Thresholds | None = None) -> Analysis:
-    analysis = Analysis.build(run, thresholds)
+def analyze(run: RunData, rule_limits: RuleLimits | None = None) -> Analysis:
+    analysis = Analysis.build(run, rule_limits)
     analysis.findings = run_rules(analysis)
     return analysis
 

@@ -128,11 +128,11 @@ def bottlenecks(s: SectionInput) -> str:
             + "\n".join("  " + line for line in evidence.splitlines())
             + f"\n   - Recommendation: {f.recommendation}"
         )
-    th = s.analysis.thresholds.to_dict()
+    limits = s.analysis.rule_limits.to_dict()
     parts.append(
-        "\nThresholds: "
-        + ", ".join(f"`{k}={v:g}`" for k, v in th.items())
-        + " (`--rule-threshold NAME=VALUE`)."
+        "\nRule limits: "
+        + ", ".join(f"`{k}={v:g}`" for k, v in limits.items())
+        + " (`--rule-limit NAME=VALUE`)."
     )
     return "\n".join(parts)
 
@@ -343,8 +343,8 @@ def data_wait(s: SectionInput) -> str:
             )
         )
     lead = (
-        f"Share of the epoch the main process spent blocked on the DataLoader (rule threshold "
-        f"{fmt.pct(a.thresholds.data_wait_share)}); workers: {a.config.get('num_workers', fmt.NA)}, "
+        f"Share of the epoch the main process spent blocked on the DataLoader (rule limit "
+        f"{fmt.pct(a.rule_limits.data_wait_share)}); workers: {a.config.get('num_workers', fmt.NA)}, "
         f"cores: {a.cpu_count or fmt.NA}.\n\n"
     )
     return (
@@ -415,8 +415,8 @@ def _memory_trends(a: Analysis) -> str:
         trend = memory_trend(a, key)
         if trend is None:
             continue
-        limit = f"the `memory_growth` threshold ({fmt.pct(a.thresholds.memory_growth)})"
-        if trend.growth <= a.thresholds.memory_growth:
+        limit = f"the `memory_growth` rule limit ({fmt.pct(a.rule_limits.memory_growth)})"
+        if trend.growth <= a.rule_limits.memory_growth:
             verdict = f"below {limit}"
         elif not trend.sustained:
             verdict = f"above {limit} but not sustained (the later half of the window grows too slowly)"

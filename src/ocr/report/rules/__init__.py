@@ -1,6 +1,6 @@
 """Bottleneck rules: small functions ``rule(analysis) -> [Finding]``.
 
-Each rule reads the analysis (figures, per-epoch perf, config, thresholds) and returns findings
+Each rule reads the analysis (figures, per-epoch perf, config, rule limits) and returns findings
 with their evidence (the numbers) and a concrete recommendation. Findings are ranked by
 ``impact``, roughly the share of the epoch at stake; when no rule fires, one "no bottleneck found"
 finding says so, with the numbers that were checked. A new rule is a function in one of the rule
@@ -53,25 +53,27 @@ def list_rules() -> list[RuleEntry]:
 
 
 def no_bottleneck(analysis: Analysis) -> Finding:
-    th = analysis.thresholds
+    limits = analysis.rule_limits
     evidence = []
     for phase in analysis.perf.phases:
         share = analysis.fig(f"{phase}.data_wait_share")
         covered = analysis.fig(f"{phase}.attributed_share")
         evidence.append(
-            f"{phase}: data wait {fmt.pct(share)} (limit {fmt.pct(th.data_wait_share)}), "
-            f"named stages cover {fmt.pct(covered)} (minimum {fmt.pct(th.attributed_share)})"
+            f"{phase}: data wait {fmt.pct(share)} (limit {fmt.pct(limits.data_wait_share)}), "
+            f"named stages cover {fmt.pct(covered)} (minimum {fmt.pct(limits.attributed_share)})"
         )
     ratio = analysis.fig("val_vs_train_ratio")
     if ratio is not None:
-        evidence.append(f"validation/training time per sample: {ratio:.2f} (limit {th.val_train_ratio:.2f})")
+        evidence.append(
+            f"validation/training time per sample: {ratio:.2f} (limit {limits.val_train_ratio:.2f})"
+        )
     return Finding(
         "none",
         "No bottleneck found",
         0.0,
         evidence,
-        "Nothing crosses the thresholds; the step is compute-bound as it should be. Lower the thresholds "
-        "(--rule-threshold NAME=VALUE) to look for smaller gains.",
+        "Nothing crosses the rule limits; the step is compute-bound as it should be. Lower the limits "
+        "(--rule-limit NAME=VALUE) to look for smaller gains.",
     )
 
 

@@ -38,7 +38,7 @@ def targets_advice(analysis: Analysis, phase: str) -> str:
             "enable the target cache (data.cache.enabled=true; for training also data.cache.train=true with "
             f"augmentation off) {cheaper}"
         )
-    if rate < analysis.thresholds.cache_hit_rate:
+    if rate < analysis.rule_limits.cache_hit_rate:
         return f"the cache hits only {fmt.pct(rate)} here (see the cache findings) {cheaper}"
     return (
         f"the cache already hits {fmt.pct(rate)}, so what is left is the hits themselves "
@@ -69,17 +69,17 @@ def _worker_advice(analysis: Analysis, phase: str) -> str:
 
 
 def data_wait(analysis: Analysis) -> list[Finding]:
-    """Data wait above the threshold share of the epoch: the loader cannot keep up."""
+    """Data wait above data_wait_share of the epoch: the loader cannot keep up."""
     out = []
     for phase in analysis.perf.phases:
         share = analysis.fig(f"{phase}.data_wait_share")
-        if share is None or share <= analysis.thresholds.data_wait_share:
+        if share is None or share <= analysis.rule_limits.data_wait_share:
             continue
         wait = analysis.fig(f"{phase}.stage.data_wait.median_s")
         compute = analysis.fig(f"{phase}.stage.compute.median_s")
         evidence = [
             f"data wait is {fmt.pct(share)} of the {phase} epoch "
-            f"(threshold {fmt.pct(analysis.thresholds.data_wait_share)})",
+            f"(limit {fmt.pct(analysis.rule_limits.data_wait_share)})",
             f"median batch: data wait {fmt.ms(wait)} vs compute {fmt.ms(compute)}",
         ]
         advice = [_worker_advice(analysis, phase)]
@@ -95,7 +95,7 @@ def data_wait(analysis: Analysis) -> list[Finding]:
                 f"{fmt.pct(spread.rest_epoch_share)} of the epoch ({spread.batches} batches per epoch)"
             )
             lead, samples_matter = one_batch_advice(analysis, phase, spread)
-            rest_fed = spread.rest_epoch_share <= analysis.thresholds.data_wait_share
+            rest_fed = spread.rest_epoch_share <= analysis.rule_limits.data_wait_share
             if rest_fed:
                 advice = [lead]  # the rest of the epoch is fed: the worker count is not the problem
             else:
@@ -135,11 +135,11 @@ def data_wait(analysis: Analysis) -> list[Finding]:
 
 
 def worker_targets(analysis: Analysis) -> list[Finding]:
-    """Target-map generation above the threshold share of per-sample worker time."""
+    """Target-map generation above worker_targets_share of per-sample worker time."""
     out = []
     for phase in analysis.perf.phases:
         share = analysis.fig(f"{phase}.worker.targets.share")
-        if share is None or share <= analysis.thresholds.worker_targets_share:
+        if share is None or share <= analysis.rule_limits.worker_targets_share:
             continue
         mean = analysis.fig(f"{phase}.worker.targets.mean_s")
         wait = analysis.fig(f"{phase}.data_wait_share") or 0.0
@@ -165,14 +165,14 @@ def worker_targets(analysis: Analysis) -> list[Finding]:
 
 
 def cache_hit_rate(analysis: Analysis) -> list[Finding]:
-    """Target-cache hit rate below the threshold after the first epoch."""
+    """Target-cache hit rate below cache_hit_rate after the first epoch."""
     out = []
     for phase in analysis.perf.phases:
         later = [e for e in analysis.epochs(phase)[1:] if e.cache_hit_rate is not None]
         if not later:
             continue
         rate = sum(e.cache_hit_rate or 0.0 for e in later) / len(later)
-        if rate >= analysis.thresholds.cache_hit_rate:
+        if rate >= analysis.rule_limits.cache_hit_rate:
             continue
         per_epoch = ", ".join(f"epoch {e.epoch}: {fmt.pct(e.cache_hit_rate)}" for e in analysis.epochs(phase))
         if phase == "train" and analysis.config.get("augment"):
@@ -194,7 +194,7 @@ def cache_hit_rate(analysis: Analysis) -> list[Finding]:
                 (1 - rate) * max(share, 0.05) * 0.5,
                 [
                     f"hit rate per epoch: {per_epoch}",
-                    f"threshold after the first epoch: {fmt.pct(analysis.thresholds.cache_hit_rate)}",
+                    f"limit after the first epoch: {fmt.pct(analysis.rule_limits.cache_hit_rate)}",
                 ],
                 _sentence(advice),
                 {"hit_rate_after_first_epoch": rate},
@@ -204,11 +204,11 @@ def cache_hit_rate(analysis: Analysis) -> list[Finding]:
 
 
 def cache_slow_hits(analysis: Analysis) -> list[Finding]:
-    """A cache hit costing more than the threshold share of computing the targets (a miss)."""
+    """A cache hit costing more than cache_hit_cost_ratio of computing the targets (a miss)."""
     out = []
     for phase in analysis.perf.phases:
         hit, miss = analysis.fig(f"{phase}.cache.hit_cost_s"), analysis.fig(f"{phase}.cache.miss_cost_s")
-        if hit is None or not miss or hit <= analysis.thresholds.cache_hit_cost_ratio * miss:
+        if hit is None or not miss or hit <= analysis.rule_limits.cache_hit_cost_ratio * miss:
             continue
         share = analysis.fig(f"{phase}.worker.targets.share") or 0.0
         out.append(
@@ -218,7 +218,7 @@ def cache_slow_hits(analysis: Analysis) -> list[Finding]:
                 max(share, 0.02) * max(analysis.fig(f"{phase}.data_wait_share") or 0.0, 0.02),
                 [
                     f"{phase}: a hit costs {fmt.ms(hit)} per sample, a miss (computing) {fmt.ms(miss)} "
-                    f"(threshold {fmt.pct(analysis.thresholds.cache_hit_cost_ratio)} of a miss)",
+                    f"(limit {fmt.pct(analysis.rule_limits.cache_hit_cost_ratio)} of a miss)",
                     f"estimated net time saved over the run: {fmt.sec(analysis.fig('cache.time_saved_s'))}",
                 ],
                 "The cache does not pay here: targets are cheap to compute (small images, "

@@ -10,9 +10,9 @@ What it compares, and why:
   joining at the first validation epoch, say) the sum steps up: more processes, not growth. So
   the worker trend uses the RSS per process, over the readings taken with the final process count.
 * **Sustained, not a step.** A least-squares line over those epochs gives the trend; it fires
-  when the fitted rise exceeds the threshold share of the first value **and** the later half of
-  the window still grows (at least a third of the whole window's rate), so a one-off step that then
-  stays flat (a cache filling up to its bound) does not fire.
+  when the fitted rise exceeds the ``memory_growth`` limit share of the first value **and** the
+  later half of the window still grows (at least a third of the whole window's rate), so a
+  one-off step that then stays flat (a cache filling up to its bound) does not fire.
 """
 
 from __future__ import annotations
@@ -188,11 +188,11 @@ def _signed_pct(x: float) -> str:
 
 
 def memory_growth(analysis: Analysis) -> list[Finding]:
-    """Main-process or per-worker RSS with a sustained rising trend above the threshold."""
+    """Main-process or per-worker RSS with a sustained rising trend above memory_growth."""
     out: list[Finding] = []
     for key in ("rss_mb", "workers_rss_mb"):
         trend = memory_trend(analysis, key)
-        if trend is None or not trend.sustained or trend.growth <= analysis.thresholds.memory_growth:
+        if trend is None or not trend.sustained or trend.growth <= analysis.rule_limits.memory_growth:
             continue
         whom = "per DataLoader worker process" if trend.per_process else "of the main process"
         out.append(
@@ -203,7 +203,7 @@ def memory_growth(analysis: Analysis) -> list[Finding]:
                 min(0.5, trend.growth / 4),
                 [
                     *describe(trend),
-                    f"threshold: a fitted rise above {fmt.pct(analysis.thresholds.memory_growth)} of the "
+                    f"limit: a fitted rise above {fmt.pct(analysis.rule_limits.memory_growth)} of the "
                     f"first value, with the later half still growing",
                 ],
                 "Memory that grows every epoch is a leak or an unbounded cache: check "

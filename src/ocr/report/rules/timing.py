@@ -31,14 +31,14 @@ VARIANCE_STAGES = frozenset({"data_wait", "h2d", "compute", "postprocess", "metr
 
 
 def variance(analysis: Analysis) -> list[Finding]:
-    """A stage whose p95 exceeds the threshold times its median (and takes a real share)."""
-    th = analysis.thresholds
+    """A stage whose p95 exceeds variance_ratio times its median (and takes a real share)."""
+    limits = analysis.rule_limits
     out = []
     for phase in analysis.perf.phases:
         for key, share in analysis.figures.items():
             if (
                 not (key.startswith(f"{phase}.stage.") and key.endswith(".share"))
-                or share < th.variance_min_share
+                or share < limits.variance_min_share
             ):
                 continue
             stage = key.split(".")[2]
@@ -46,7 +46,7 @@ def variance(analysis: Analysis) -> list[Finding]:
                 continue
             median = analysis.fig(f"{phase}.stage.{stage}.median_s")
             p95 = analysis.fig(f"{phase}.stage.{stage}.p95_s")
-            if not median or not p95 or p95 <= th.variance_ratio * median:
+            if not median or not p95 or p95 <= limits.variance_ratio * median:
                 continue
             if stage == "data_wait":
                 out.append(_data_wait_stalls(analysis, phase, share, median, p95))
@@ -60,7 +60,7 @@ def variance(analysis: Analysis) -> list[Finding]:
                     [
                         f"{phase} {stage}: median {fmt.ms(median)}, p95 {fmt.ms(p95)}, p99 "
                         f"{fmt.ms(analysis.fig(f'{phase}.stage.{stage}.p99_s'))} "
-                        f"(threshold {th.variance_ratio:.1f}x)",
+                        f"(limit {limits.variance_ratio:.1f}x)",
                         f"{stage} takes {fmt.pct(share)} of the {phase} epoch",
                     ],
                     _sentence(_variance_cause(analysis, stage)),
@@ -127,7 +127,7 @@ def _data_wait_stalls(analysis: Analysis, phase: str, share: float, median: floa
         else f"The wait is uneven: the median batch waits {fmt.ms(median)}, one in twenty over {fmt.ms(p95)}"
     )
     if spread and spread.slowest_share >= 0.5:
-        if share > analysis.thresholds.data_wait_share:  # the data_wait finding says what to change
+        if share > analysis.rule_limits.data_wait_share:  # the data_wait finding says what to change
             advice += (
                 f"; one batch per epoch holds {fmt.pct(spread.slowest_share)} of it (see the data_wait "
                 "finding for this phase)."
@@ -156,11 +156,11 @@ def _data_wait_stalls(analysis: Analysis, phase: str, share: float, median: floa
 
 
 def low_attribution(analysis: Analysis) -> list[Finding]:
-    """Named stages cover less than the threshold share of the epoch."""
+    """Named stages cover less than attributed_share of the epoch."""
     out = []
     for phase in analysis.perf.phases:
         covered = analysis.fig(f"{phase}.attributed_share")
-        if covered is None or covered >= analysis.thresholds.attributed_share:
+        if covered is None or covered >= analysis.rule_limits.attributed_share:
             continue
         out.append(
             Finding(
@@ -170,7 +170,7 @@ def low_attribution(analysis: Analysis) -> list[Finding]:
                 [
                     f"named stages cover {fmt.pct(covered)} of the {phase} epoch "
                     "(minimum "
-                    f"{fmt.pct(analysis.thresholds.attributed_share)})"
+                    f"{fmt.pct(analysis.rule_limits.attributed_share)})"
                 ],
                 "The missing time is outside the timed stages: logging, progress bar, "
                 "optimizer/scheduler hooks, "

@@ -10,11 +10,11 @@ METRIC_STAGES = ("metric_update", "metric_compute")
 
 
 def validation_postprocess(analysis: Analysis) -> list[Finding]:
-    """Post-processing + metric above the threshold share of the validation epoch."""
+    """Post-processing + metric above postprocess_share of the validation epoch."""
     post = analysis.fig("validate.stage.postprocess.share") or 0.0
     metric = sum(analysis.fig(f"validate.stage.{s}.share") or 0.0 for s in METRIC_STAGES)
     compute = analysis.fig("validate.stage.compute.share")
-    if post + metric <= analysis.thresholds.postprocess_share:
+    if post + metric <= analysis.rule_limits.postprocess_share:
         return []
     evidence = [
         f"post-processing {fmt.pct(post)}, metric {fmt.pct(metric)} (update + compute) of the "
@@ -53,7 +53,7 @@ def validation_postprocess(analysis: Analysis) -> list[Finding]:
 def val_slower_than_train(analysis: Analysis) -> list[Finding]:
     """Validation time per sample above training's (validation has no backward pass)."""
     ratio = analysis.fig("val_vs_train_ratio")
-    if ratio is None or ratio <= analysis.thresholds.val_train_ratio:
+    if ratio is None or ratio <= analysis.rule_limits.val_train_ratio:
         return []
     val = analysis.fig("validate.time_per_sample_s")
     train = analysis.fig("train.time_per_sample_s")
@@ -65,7 +65,7 @@ def val_slower_than_train(analysis: Analysis) -> list[Finding]:
     top = sorted(stages, key=lambda s: -stages[s])[:3]
     evidence = [
         f"validation {fmt.ms(val)} per sample vs training {fmt.ms(train)} (ratio {ratio:.2f}, "
-        f"threshold {analysis.thresholds.val_train_ratio:.2f})",
+        f"limit {analysis.rule_limits.val_train_ratio:.2f})",
         "largest validation stages: " + ", ".join(f"{s} {fmt.pct(stages[s])}" for s in top),
     ]
     return [

@@ -1,7 +1,7 @@
 """A report exported by ``ocr report --export-json`` (schema ``ocr.report/1``), read back.
 
-This is the baseline format: ``ocr report --compare baseline.json RUN`` compares a fresh run with a
-stored one without the original run directory.
+A stored export is a reference run: ``ocr report --compare reference.json RUN`` compares a fresh
+run with it without the original run directory.
 """
 
 from __future__ import annotations

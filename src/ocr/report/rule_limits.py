@@ -1,4 +1,9 @@
-"""Thresholds of the bottleneck rules, overridable from the command line or a YAML/JSON file."""
+"""Limits of the bottleneck rules, overridable from the command line or a YAML/JSON file.
+
+Called "rule limits" (``--rule-limit NAME=VALUE``, ``--rule-limits-file FILE``) so that
+"thresholds" keeps one meaning in the project: the regression suite's
+``tests/performance/baselines/thresholds.yaml``.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from ocr.schema import from_dotlist
 
 
 @dataclass(frozen=True)
-class Thresholds:
+class RuleLimits:
     data_wait_share: float = 0.20  # data wait above this share of the epoch -> input-bound
     postprocess_share: float = 0.30  # post-processing + metric above this share of validation
     variance_ratio: float = 1.5  # p95 above this many medians -> a variance source
@@ -29,36 +34,33 @@ class Thresholds:
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
 
-    def with_overrides(self, values: dict[str, Any]) -> Thresholds:
+    def with_overrides(self, values: dict[str, Any]) -> RuleLimits:
         known = {f.name for f in fields(self)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ReportError(
-                f"unknown rule threshold(s) {', '.join(unknown)}; use one of: {', '.join(sorted(known))}"
+                f"unknown rule limit(s) {', '.join(unknown)}; use one of: {', '.join(sorted(known))}"
             )
         try:
             return replace(self, **{k: float(v) for k, v in values.items()})
         except (TypeError, ValueError) as exc:
-            raise ReportError(
-                f"rule thresholds must be numbers ({exc}); e.g. --rule-threshold NAME=0.2"
-            ) from exc
+            raise ReportError(f"rule limits must be numbers ({exc}); e.g. --rule-limit NAME=0.2") from exc
 
 
-def load_thresholds(path: str | None, assignments: list[str] | None = None) -> Thresholds:
-    thresholds = Thresholds()
+def load_rule_limits(path: str | None, assignments: list[str] | None = None) -> RuleLimits:
+    """The defaults, then ``path``'s mapping (``--rule-limits-file``), then ``NAME=VALUE`` assignments."""
+    limits = RuleLimits()
     if path:
         try:
             text = Path(path).read_text()
             data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             raise ReportError(
-                f"{path}: unreadable thresholds file ({exc}); write a YAML/JSON mapping of name: value"
+                f"{path}: unreadable rule limits file ({exc}); write a YAML/JSON mapping of name: value"
             ) from exc
         if not isinstance(data, dict):
             raise ReportError(
-                f"{path}: thresholds file must be a mapping of name: value (see ocr report --list-rules)"
+                f"{path}: a rule limits file must be a mapping of name: value (see ocr report --list-rules)"
             )
-        thresholds = thresholds.with_overrides(data)
-    return from_dotlist(
-        Thresholds, assignments or [], "--rule-threshold", thresholds, ReportError, "rule threshold"
-    )
+        limits = limits.with_overrides(data)
+    return from_dotlist(RuleLimits, assignments or [], "--rule-limit", limits, ReportError, "rule limit")

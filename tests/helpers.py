@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import UnionType
+from typing import Union, get_args, get_origin, get_type_hints, is_typeddict
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -53,3 +55,30 @@ def run_cli(
     return subprocess.run(
         [str(ocr), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env, check=False
     )
+
+
+def schema_problems(value: object, hint: object, path: str = "$") -> list[str]:
+    """Where ``value`` (JSON as written) leaves the typed schema ``hint``: keys a TypedDict does not
+    declare, and required keys it lacks. ``[]``: the value is within the schema."""
+    if is_typeddict(hint):
+        if not isinstance(value, dict):
+            return [f"{path}: {type(value).__name__}, not an object"]
+        hints = get_type_hints(hint)
+        problems = [
+            f"{path}.{k}: missing" for k in sorted(getattr(hint, "__required_keys__", ())) if k not in value
+        ]
+        for key, item in value.items():
+            if key not in hints:
+                problems.append(f"{path}.{key}: not in {getattr(hint, '__name__', hint)}")
+            else:
+                problems += schema_problems(item, hints[key], f"{path}.{key}")
+        return problems
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is list and isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in schema_problems(item, args[0], f"{path}[{i}]")]
+    if origin is dict and isinstance(value, dict):
+        return [p for k, item in value.items() for p in schema_problems(item, args[1], f"{path}.{k}")]
+    if origin in (Union, UnionType) and value is not None:
+        nested = [a for a in args if is_typeddict(a) or get_origin(a) in (list, dict)]
+        return schema_problems(value, nested[0], path) if nested else []
+    return []

@@ -20,8 +20,10 @@ from ocr.data.datasets import register_dataset
 from ocr.data.datasets.synthetic import SyntheticReceipts
 from ocr.data.sample import TextSample
 from ocr.models.lit_module import DBNetModule
-from ocr.perf.schema import SCHEMA
+from ocr.perf.keys import parse_key
+from ocr.perf.schema import SCHEMA, PerfSummary
 from ocr.perf.stage_timer import NullStageTimer
+from tests.helpers import schema_problems
 
 pytestmark = pytest.mark.slow
 
@@ -88,6 +90,7 @@ def test_fit_summary_has_every_stage_and_attributes_the_epoch(tmp_path: Path) ->
     _fit(tmp_path, callback, data=_data(tmp_path, workers=2))
     summary = json.loads((tmp_path / "perf_summary.json").read_text())
     assert summary["schema"] == SCHEMA
+    assert schema_problems(summary, PerfSummary) == []  # nothing written outside the typed schema
     assert summary["run"]["config"]["image_size"] == 128 and summary["run"]["config_hash"]
     train = [e for e in summary["epochs"] if e["phase"] == "train"]
     val = [e for e in summary["epochs"] if e["phase"] == "validate"]
@@ -126,6 +129,8 @@ def test_fit_summary_has_every_stage_and_attributes_the_epoch(tmp_path: Path) ->
         "perf/validate/memory/rss_mb",
     ):
         assert key in header
+    logged = [k for k in header if k.startswith("perf/")]
+    assert logged and [k for k in logged if str(parse_key(k)) != k] == []  # all in the key grammar
 
 
 def test_data_wait_and_transfer_are_timed_where_they_happen(tmp_path: Path) -> None:

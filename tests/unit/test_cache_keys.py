@@ -158,7 +158,7 @@ def test_nodes_sharing_a_folder_write_apart(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_profiler_reports_each_cache_client_apart() -> None:
-    from ocr.callbacks.performance_profiler import cache_stats
+    from ocr.perf.aggregate import cache_stats
     from ocr.report.epoch_perf import from_summary
 
     counters = {

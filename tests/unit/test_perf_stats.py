@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ocr.callbacks.performance_profiler import classify_action
+from ocr.perf.aggregate import merge_ranks
+from ocr.perf.clock import classify_action
 from ocr.perf.stats import merge_rank_stats, summarize
 
 
@@ -53,3 +54,21 @@ def test_merge_pools_mean_and_std_exactly_and_takes_max_percentiles() -> None:
 )
 def test_action_classification(action: str, stage: str | None) -> None:
     assert classify_action(action, "PerformanceProfilerCallback") == stage
+
+
+def test_ranks_merge_into_one_entry_and_keep_their_own_rows() -> None:
+    from tests.unit.test_perf_schema import rank_payload
+
+    fast, slow = rank_payload(1.0, "validate", 0), rank_payload(2.0, "validate", 1)
+    slow["stages"]["data_wait"] = summarize([0.5, 0.1, 0.1])
+    entry = merge_ranks("validate", 3, [fast, slow])
+    assert (entry["world_size"], entry["samples"], entry["batches"]) == (2, 24, 6)
+    assert entry["wall_s"] == 2.0 and entry["time_per_sample_s"] == pytest.approx(2.0 * 2 / 24)
+    assert [r["rank"] for r in entry["ranks"]] == [0, 1]
+    assert entry["data_wait_share"] == entry["ranks"][1]["data_wait_share"] == pytest.approx(0.7 / 2.0)
+    assert entry["attributed_share"] == min(r["attributed_share"] for r in entry["ranks"])
+    assert entry["counters"]["target_cache_hits"] == 18 and entry["cache"]["target"]["hit_rate"] == 0.75
+    assert entry["memory"] == fast["memory"]  # rank zero's
+    pool = entry["evaluator"]
+    assert (pool["workers"], pool["images"]) == (4, 8) and pool["busy_s"] == pytest.approx(0.8 + 1.8)
+    assert pool["drain_s"] == 0.1 and pool["hidden_share"] == pytest.approx(1 - 0.3 / 2.6)

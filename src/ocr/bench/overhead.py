@@ -24,6 +24,7 @@ from ocr.data.collate import DBCollateFN
 from ocr.data.datasets.synthetic import SyntheticReceipts
 from ocr.data.transforms import ReceiptTransform, TransformConfig, normalize_images
 from ocr.models.lit_module import DBNetModule
+from ocr.perf.stats import stage_total
 
 
 class _StepClock(L.Callback):
@@ -88,7 +89,7 @@ def _fit(
     times = clock.times[2:]  # the first steps warm up allocators and kernels
     out: dict[str, Any] = {"median_step_s": statistics.median(times), "steps": len(times)}
     if profiler is not None and profiler.epochs:
-        own = sum(e["stages"].get("profiler", {}).get("total", 0.0) for e in profiler.epochs)
+        own = sum(stage_total(e["stages"], "profiler") for e in profiler.epochs)
         out["callback_hook_s_per_step"] = own / max(1, sum(e["batches"] for e in profiler.epochs))
         out["attributed_share"] = min(e["attributed_share"] for e in profiler.epochs)
     return out

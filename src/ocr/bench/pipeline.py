@@ -31,6 +31,8 @@ from typing import Any
 import lightning as L
 
 from ocr.errors import UserInputError
+from ocr.perf.schema import EpochEntry
+from ocr.perf.stats import stage_total
 
 STAGES = ("decode", "transform", "sample_identity", "sample_cache", "targets", "collate")
 
@@ -68,26 +70,26 @@ class _WorkerCPU(L.Callback):
         self.pids = set()
 
 
-def _epoch_summary(entry: dict[str, Any]) -> dict[str, Any]:
+def _epoch_summary(entry: EpochEntry) -> dict[str, Any]:
     samples = int(entry["samples"])
-    worker = entry.get("worker_stages", {})
+    worker = entry["worker_stages"]
     per_image = {s: 1000.0 * worker[s]["total"] / samples for s in STAGES if s in worker and samples}
-    counters = entry.get("counters", {})
+    counters = entry["counters"]
 
     def rate(hits: str, misses: str) -> dict[str, Any]:
         h, m = int(counters.get(hits, 0)), int(counters.get(misses, 0))
         return {"hits": h, "misses": m, "hit_rate": h / (h + m) if h + m else None}
 
-    wait = entry.get("stages", {}).get("data_wait", {}).get("total", 0.0)
+    wait = stage_total(entry["stages"], "data_wait")
     return {
         "samples": samples,
-        "workers": entry.get("workers"),
+        "workers": entry["workers"],
         "worker_ms_per_image": {**per_image, "total": sum(per_image.values())},
         "data_wait_ms_per_image": 1000.0 * wait / samples if samples else None,
         "target_cache": rate("target_cache_hits", "target_cache_misses"),
         "sample_cache": rate("sample_cache_hits", "sample_cache_misses"),
         "targets_computed": int(counters.get("targets_computed", 0)),
-        "wall_s": entry.get("wall_s"),
+        "wall_s": entry["wall_s"],
     }
 
 

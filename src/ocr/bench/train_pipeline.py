@@ -33,6 +33,7 @@ import lightning as L
 import torch
 
 from ocr.errors import UserInputError
+from ocr.perf.schema import EpochEntry
 
 STAGES = ("decode", "decoded_cache", "transform", "targets", "collate")
 
@@ -83,23 +84,23 @@ class _TrainWorkerCPU(L.Callback):
         self.totals.append(total)
 
 
-def _epoch_line(entry: dict[str, Any], cpu_s: float | None) -> dict[str, Any]:
+def _epoch_line(entry: EpochEntry, cpu_s: float | None) -> dict[str, Any]:
     samples = int(entry["samples"])
-    worker = entry.get("worker_stages", {})
+    worker = entry["worker_stages"]
     per_sample = {s: 1000.0 * worker[s]["total"] / samples for s in STAGES if s in worker and samples}
     return {
         "epoch": int(entry["epoch"]) + 1,
         "samples": samples,
         "wall_s": entry["wall_s"],
-        "first_batch_wait_s": entry.get("first_batch_wait_s"),
-        "steady_data_wait_share": entry.get("steady_data_wait_share"),
-        "data_wait_share": entry.get("data_wait_share"),
-        "samples_per_s": entry.get("samples_per_s"),
+        "first_batch_wait_s": entry["first_batch_wait_s"],
+        "steady_data_wait_share": entry["steady_data_wait_share"],
+        "data_wait_share": entry["data_wait_share"],
+        "samples_per_s": entry["samples_per_s"],
         "worker_ms_per_sample": {**per_sample, "total": sum(per_sample.values())},
         "worker_cpu_ms_per_sample": 1000.0 * cpu_s / samples if cpu_s is not None and samples else None,
-        "workers_seen": entry.get("workers"),
-        "decoded_cache_hits": int(entry.get("counters", {}).get("decoded_cache_hits", 0)),
-        "decoded_cache_misses": int(entry.get("counters", {}).get("decoded_cache_misses", 0)),
+        "workers_seen": entry["workers"],
+        "decoded_cache_hits": int(entry["counters"].get("decoded_cache_hits", 0)),
+        "decoded_cache_misses": int(entry["counters"].get("decoded_cache_misses", 0)),
     }
 
 

@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader
 
 from ocr.errors import UserInputError
 from ocr.models.lit_module import DBNetModule
+from ocr.perf.stats import stage_total
 
 STANDIN_NET = {"backbone": "mobilenetv3_small_050", "inner_channels": 16}
 
@@ -137,13 +138,13 @@ def _one_epoch(model: _PoolKept, batches: list[dict[str, Any]], out: Path) -> di
     entry = [e for e in profiler.epochs if e["phase"] == "validate"][-1]
     samples = int(entry["samples"])
     stages = entry["stages"]
-    evaluator = entry.get("evaluator") or {}
-    drain = stages.get("eval_drain", {}).get("total", 0.0)
+    evaluator = entry.get("evaluator")
+    drain = stage_total(stages, "eval_drain")
     if evaluator:
         work = float(evaluator["busy_s"])
-        hidden = evaluator.get("hidden_share")
+        hidden = evaluator["hidden_share"]
     else:
-        work = sum(stages.get(s, {}).get("total", 0.0) for s in ("postprocess", "metric_update"))
+        work = sum(stage_total(stages, s) for s in ("postprocess", "metric_update"))
         hidden = 0.0
     work_per_image = work / samples
     return {
@@ -151,16 +152,16 @@ def _one_epoch(model: _PoolKept, batches: list[dict[str, Any]], out: Path) -> di
         "wall_s": entry["wall_s"],
         "images_per_s": samples / entry["wall_s"],
         "main_ms_per_image": 1000.0 * (entry["wall_s"] - drain) / samples,
-        "handoff_ms_per_image": 1000.0 * stages.get("handoff", {}).get("total", 0.0) / samples,
-        "slot_wait_ms_per_image": 1000.0 * stages.get("eval_wait", {}).get("total", 0.0) / samples,
+        "handoff_ms_per_image": 1000.0 * stage_total(stages, "handoff") / samples,
+        "slot_wait_ms_per_image": 1000.0 * stage_total(stages, "eval_wait") / samples,
         "drain_ms": 1000.0 * drain,
         "drain_images_worth": drain / work_per_image if work_per_image > 0 else None,
         "eval_work_ms_per_image": 1000.0 * work_per_image,
         "hidden_share": hidden,
-        "busy_share": evaluator.get("busy_share"),
+        "busy_share": evaluator["busy_share"] if evaluator else None,
         **{
             f"pool_{stage}_ms_per_image": 1000.0 * seconds / samples
-            for stage, seconds in (evaluator.get("stages") or {}).items()
+            for stage, seconds in (evaluator["stages"] if evaluator else {}).items()
         },
         "counts": _counts(getattr(model, "last_val_metrics", {})),
     }

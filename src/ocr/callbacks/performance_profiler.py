@@ -1,40 +1,25 @@
 """``PerformanceProfilerCallback``: where every millisecond of training and validation goes.
 
-How it measures, and why this way:
+The callback wires the pieces of :mod:`ocr.perf` into Lightning: it puts a tap
+(:class:`~ocr.callbacks.profiler_tap.TapProfiler`) in front of the trainer's profiler to feed the
+stage clock (:mod:`ocr.perf.clock`), hands the clock to the LightningModule as its
+``stage_timer``, opens one record per phase's epoch, and at each epoch end gathers every DDP
+rank's payload and merges them (:mod:`ocr.perf.aggregate`). Only rank zero logs and writes.
 
-* **Data wait, host-to-device, step.** Lightning already wraps the DataLoader fetch
-  (``*_dataloader_next`` / ``val_next``), ``batch_to_device`` and the training batch in
-  ``trainer.profiler`` actions. The callback puts a thin tap in front of whatever profiler the
-  trainer has, so data wait is timed around the fetch itself, not as the gap between hooks
-  (which would also hold the host-to-device copy). Only the outermost named action is counted,
-  so nested actions are never counted twice.
-* **Post-processing and metric.** The LightningModule marks them with its ``stage_timer``; their
-  time is subtracted from the enclosing step so that "compute" means forward (+ loss).
 * **Loader start.** ``iter(DataLoader)`` forks or resets the workers before any hook runs; the
   data module's :class:`~ocr.data.loader.TimedDataLoader` records that span and the callback adds
-  it to the epoch it belongs to as ``loader_start`` (moving a validation loader's start-up out of
-  the enclosing training epoch).
+  it to the epoch it belongs to as ``loader_start``.
 * **Worker stages.** Decode, transform, targets and collate are timed inside the DataLoader
   workers and carried back in ``batch["perf"]``, with cache hit/miss counters.
-* **CUDA.** ``time.perf_counter`` everywhere; the device is synchronised only every
-  ``cuda_sync_every`` batches, so the overhead stays small.
-* **DDP.** Every rank measures; at each epoch end the ranks' statistics are gathered: samples and
-  counts add, p95/p99 take the maximum, data wait is kept per rank. Only rank zero logs and writes.
 
-Epoch summaries are logged as ``perf/<phase>/<stage>/<stat>`` through the trainer's loggers (CSV,
-W&B, TensorBoard: whichever are configured) and written to ``perf_summary.json`` (schema in
-``ocr.perf.schema``) at the end of fit, validate, test and predict.
+Epoch summaries are logged through the trainer's loggers (CSV, W&B, TensorBoard: whichever are
+configured) with the keys of :mod:`ocr.perf.keys`, and written to ``perf_summary.json``
+(:mod:`ocr.perf.schema`) after every epoch and at the end of fit, validate, test and predict.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -42,195 +27,25 @@ import lightning as L
 import psutil
 import torch
 import torch.distributed as dist
-from lightning.pytorch.profilers import Profiler
 
 from ocr.callbacks.phases import PhaseCallback
-from ocr.perf.schema import SCHEMA
-from ocr.perf.stats import merge_rank_stats, summarize
-from ocr.perf.system import hardware_info, memory_snapshot, versions
-
-# Stages that run on the device and need a synchronisation to be timed honestly on CUDA.
-_DEVICE_STAGES = frozenset({"h2d", "compute"})
-_STEP_HOOKS = {
-    "validation_step": "compute",
-    "test_step": "compute",
-    "predict_step": "compute",
-}
-
-
-def merge_evaluator_stats(pools: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ranks' evaluator pools as one: work and images add, the epoch's waits take the maximum.
-
-    ``hidden_share`` is the share of the evaluators' work the main processes did not wait for
-    (waits = the epoch-end drain plus any wait for a free slot); ``busy_share`` is the evaluators'
-    work over their capacity (processes x epoch wall time).
-    """
-    workers = sum(int(p["workers"]) for p in pools)
-    busy = sum(float(p["busy_s"]) for p in pools)
-    waited = sum(float(p["drain_s"]) + float(p.get("slot_wait_s", 0.0)) for p in pools)
-    wall = max(float(p["wall_s"]) for p in pools)
-    stages: dict[str, float] = defaultdict(float)
-    for p in pools:
-        for stage, seconds in p.get("stages", {}).items():
-            stages[stage] += float(seconds)
-    return {
-        "workers": workers,
-        "handoff": pools[0].get("handoff"),
-        "images": sum(int(p["images"]) for p in pools),
-        "wall_s": wall,
-        "busy_s": busy,
-        "busy_share": busy / (workers * wall) if workers and wall > 0 else 0.0,
-        "drain_s": max(float(p["drain_s"]) for p in pools),
-        "slot_wait_s": max(float(p.get("slot_wait_s", 0.0)) for p in pools),
-        "hidden_share": max(0.0, 1.0 - waited / busy) if busy > 0 else None,
-        "stages": dict(stages),
-    }
-
-
-def classify_action(action: str, own_key: str) -> str | None:
-    """Map a Lightning profiler action to a stage name, or ``None`` when it is not a stage."""
-    if action.endswith("_dataloader_next") or (action.startswith("[_") and action.endswith("_next")):
-        return "data_wait"
-    if action == "run_training_batch":
-        return "compute"
-    if action == "save_checkpoint":
-        return "checkpoint"
-    if action.startswith("[Strategy]"):
-        hook = action.rsplit(".", 1)[-1]
-        if hook == "batch_to_device":
-            return "h2d"
-        return _STEP_HOOKS.get(hook)
-    if action.startswith("[Callback]"):
-        return "profiler" if action.startswith(f"[Callback]{own_key}.") else "callbacks"
-    if action.startswith("[LightningModule]"):
-        return "hooks"
-    return None
-
-
-@dataclass
-class _EpochRecord:
-    phase: str
-    epoch: int
-    start: float
-    excluded: float = 0.0
-    stages: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    worker: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    counters: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    worker_pids: set[int] = field(default_factory=set)
-    samples: int = 0
-    batches: int = 0
-
-
-class _InnerStage:
-    """Context manager for a stage the model marks itself; cheap enough for every batch."""
-
-    __slots__ = ("clock", "stage", "t0")
-
-    def __init__(self, clock: _StageClock, stage: str) -> None:
-        self.clock, self.stage, self.t0 = clock, stage, 0.0
-
-    def __enter__(self) -> _InnerStage:
-        self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.clock.record_inner(self.stage, time.perf_counter() - self.t0)
-
-
-class _StageClock:
-    """Times the outermost named action at any moment, and the inner stages the model marks."""
-
-    def __init__(self, own_key: str, sync_every: int) -> None:
-        self.own_key = own_key
-        self.sync_every = max(1, sync_every)
-        self.cuda = torch.cuda.is_available()
-        self.record: _EpochRecord | None = None
-        self._classes: dict[str, str | None] = {}
-        self._open_action: str | None = None
-        self._open_stage = ""
-        self._open_start = 0.0
-        self._inner_total = 0.0
-        self._fetches = 0
-        self._sync = False
-
-    def start(self, action: str) -> None:
-        if self._open_action is not None or self.record is None:
-            return
-        stage = self._classes.get(action, "?")
-        if stage == "?":
-            stage = self._classes[action] = classify_action(action, self.own_key)
-        if stage is None:
-            return
-        if stage == "data_wait":
-            self._fetches += 1
-            self._sync = self.cuda and self._fetches % self.sync_every == 0
-        self._open_action, self._open_stage, self._inner_total = action, stage, 0.0
-        self._open_start = time.perf_counter()
-
-    def stop(self, action: str) -> None:
-        if action != self._open_action:
-            return
-        if self._sync and self._open_stage in _DEVICE_STAGES:
-            torch.cuda.synchronize()
-        elapsed = time.perf_counter() - self._open_start
-        self._open_action = None
-        if self.record is not None:
-            self.record.stages[self._open_stage].append(elapsed - self._inner_total)
-
-    def record_inner(self, stage: str, elapsed: float) -> None:
-        if self.record is None:
-            return
-        self.record.stages[stage].append(elapsed)
-        if self._open_action is not None:
-            self._inner_total += elapsed
-
-    def __call__(self, stage: str) -> _InnerStage:
-        return _InnerStage(self, stage)
-
-
-class _TapProfiler(Profiler):
-    """Forwards every call to the trainer's own profiler and feeds the stage clock on the way."""
-
-    def __init__(self, inner: Profiler, clock: _StageClock) -> None:
-        super().__init__()
-        self.inner = inner
-        self.clock = clock
-
-    def start(self, action_name: str) -> None:
-        self.clock.start(action_name)
-        self.inner.start(action_name)
-
-    def stop(self, action_name: str) -> None:
-        self.inner.stop(action_name)
-        self.clock.stop(action_name)
-
-    def summary(self) -> str:
-        return self.inner.summary()
-
-    def describe(self) -> None:
-        self.inner.describe()
-
-    def setup(self, stage: str, local_rank: int | None = None, log_dir: str | None = None) -> None:
-        self.inner.setup(stage, local_rank, log_dir)
-
-    def teardown(self, stage: str | None) -> None:
-        self.inner.teardown(stage)
-
-
-CACHE_CLIENTS = ("target", "sample")
-
-
-def cache_stats(counters: dict[str, int]) -> dict[str, dict[str, Any]]:
-    """Per cache client (``target``, ``sample``), its ``<client>_cache_*`` counters apart: hits,
-    misses, hit rate (``None`` without lookups) and any fault counter (``write_errors``...)."""
-    out: dict[str, dict[str, Any]] = {}
-    for client in CACHE_CLIENTS:
-        prefix = f"{client}_cache_"
-        stats: dict[str, Any] = {k[len(prefix) :]: v for k, v in counters.items() if k.startswith(prefix)}
-        hits, misses = int(stats.get("hits", 0)), int(stats.get("misses", 0))
-        stats.update(hits=hits, misses=misses, hit_rate=hits / (hits + misses) if hits + misses else None)
-        out[client] = stats
-    return out
+from ocr.callbacks.profiler_tap import TapProfiler
+from ocr.perf.aggregate import RankPayload, link_train_validation, local_payload, merge_ranks
+from ocr.perf.clock import EpochRecord, StageClock
+from ocr.perf.keys import epoch_keys
+from ocr.perf.schema import (
+    SUMMARY_FILE,
+    EpochEntry,
+    EpochMemory,
+    MemoryReading,
+    PerfSummary,
+    RankEvaluator,
+    RunBlock,
+    TimelinePoint,
+)
+from ocr.perf.stage_timer import NullStageTimer
+from ocr.perf.summary import epochs_before, summary_document, write_summary
+from ocr.perf.system import memory_snapshot, run_block
 
 
 class PerformanceProfilerCallback(PhaseCallback):
@@ -242,11 +57,11 @@ class PerformanceProfilerCallback(PhaseCallback):
         cuda_sync_every: synchronise CUDA on one batch in this many.
         log_stats: which statistics of each stage are logged per epoch (all are in the JSON).
         memory_interval_s: seconds between memory readings (the memory timeline); a reading with
-            worker RSS costs a few milliseconds, so it is paced by time, not by batch.
+            worker RSS is not free, so it is paced by time, not by batch.
         summary_file: file name of the summary (``None``: keep it in memory, write nothing).
         pss_phases: phases whose epoch end also reads the child processes' PSS (the memory
-            budget's figure): the kernel walks every child's page tables for it, tens of ms per
-            torch-sized process, too much for the timeline or every training epoch.
+            budget's figure): the kernel walks every child's page tables for it, too costly for
+            the timeline or every training epoch.
     """
 
     def __init__(
@@ -256,7 +71,7 @@ class PerformanceProfilerCallback(PhaseCallback):
         cuda_sync_every: int = 20,
         log_stats: tuple[str, ...] | list[str] = ("mean", "median", "p95", "p99"),
         memory_interval_s: float = 2.0,
-        summary_file: str | None = "perf_summary.json",
+        summary_file: str | None = SUMMARY_FILE,
         pss_phases: tuple[str, ...] | list[str] = ("validate", "test"),
     ) -> None:
         super().__init__()
@@ -270,11 +85,11 @@ class PerformanceProfilerCallback(PhaseCallback):
         self._claimed_spans: set[tuple[float, float]] = set()
         self._setup_time = time.perf_counter()
         self.summary_file = summary_file
-        self.epochs: list[dict[str, Any]] = []
-        self.timeline: list[dict[str, Any]] = []
-        self.run_info: dict[str, Any] = {}
-        self._clock: _StageClock | None = None
-        self._stack: list[_EpochRecord] = []
+        self.epochs: list[EpochEntry] = []
+        self.timeline: list[TimelinePoint] = []
+        self.run_info: RunBlock | None = None
+        self._clock: StageClock | None = None
+        self._stack: list[EpochRecord] = []
         self._t0 = time.perf_counter()
         self._process = psutil.Process()
         self._trainer_ref: L.Trainer | None = None
@@ -284,13 +99,13 @@ class PerformanceProfilerCallback(PhaseCallback):
         if not self.enabled:
             return
         if self._clock is None:
-            self._clock = _StageClock(self.state_key, self.cuda_sync_every)
+            self._clock = StageClock(self.state_key, self.cuda_sync_every)
         host = cast(Any, trainer)  # ``profiler`` is a plain attribute Lightning sets at init
-        if not isinstance(host.profiler, _TapProfiler):
-            host.profiler = _TapProfiler(host.profiler, self._clock)
+        if not isinstance(host.profiler, TapProfiler):
+            host.profiler = TapProfiler(host.profiler, self._clock)
         if hasattr(pl_module, "stage_timer"):
             cast(Any, pl_module).stage_timer = self._clock
-        if not self.run_info:
+        if self.run_info is None:
             self.run_info = self._run_info(trainer, pl_module)
         self._trainer_ref = trainer
         self._setup_time = time.perf_counter()
@@ -299,14 +114,13 @@ class PerformanceProfilerCallback(PhaseCallback):
         if not self.enabled:
             return
         host = cast(Any, trainer)
-        if isinstance(host.profiler, _TapProfiler):
+        if isinstance(host.profiler, TapProfiler):
             host.profiler = host.profiler.inner
         if hasattr(pl_module, "stage_timer"):
-            from ocr.perf.stage_timer import NullStageTimer
-
             cast(Any, pl_module).stage_timer = NullStageTimer()
         self._trainer_ref = None
-        self.run_info.setdefault("stages_run", []).append(stage)
+        if self.run_info is not None:
+            self.run_info.setdefault("stages_run", []).append(stage)
         if trainer.is_global_zero and self.summary_file:
             self.write_summary(trainer)
 
@@ -316,7 +130,7 @@ class PerformanceProfilerCallback(PhaseCallback):
 
     def phase_start(self, trainer: L.Trainer, phase: str) -> None:
         assert self._clock is not None
-        record = _EpochRecord(phase, int(trainer.current_epoch), time.perf_counter())
+        record = EpochRecord(phase, int(trainer.current_epoch), time.perf_counter())
         self._stack.append(record)
         self._clock.record = record
         self._claim_loader_start(trainer, record)
@@ -330,14 +144,14 @@ class PerformanceProfilerCallback(PhaseCallback):
         "predict": "predict_dataloaders",
     }
 
-    def _claim_loader_start(self, trainer: L.Trainer, record: _EpochRecord) -> None:
+    def _claim_loader_start(self, trainer: L.Trainer, record: EpochRecord) -> None:
         """Add this phase's latest ``iter(DataLoader)`` span to the epoch, once.
 
         A span inside the window is a stage of it. A span that started before the window counts
         only when an enclosing window holds it (a validation loader started inside a training
         epoch): the validation window then starts at the span, which moves that time out of
         training. The very first training iterator starts before any epoch (during fit set-up,
-        with other set-up work after it) and is recorded as ``loader_start_before_epoch_s``.
+        with other set-up work after it) and is counted as ``loader_start_before_epoch_us``.
         """
         loaders = getattr(trainer, self._LOADERS[record.phase], None)
         if loaders is None:
@@ -394,45 +208,34 @@ class PerformanceProfilerCallback(PhaseCallback):
         if time.perf_counter() - self._last_memory >= self.memory_interval_s:
             self._sample_memory(record)
 
-    # -- summaries ----------------------------------------------------------------------------
-    def _sample_memory(self, record: _EpochRecord, pss: bool = False) -> dict[str, float]:
+    # -- epoch ends ---------------------------------------------------------------------------
+    def _sample_memory(self, record: EpochRecord, pss: bool = False) -> MemoryReading:
         self._last_memory = time.perf_counter()
         snap = memory_snapshot(self._process, pss=pss)
-        self.timeline.append(
-            {
-                "t": round(time.perf_counter() - self._t0, 4),
-                "phase": record.phase,
-                "epoch": record.epoch,
-                **snap,
-            }
-        )
+        point: TimelinePoint = {
+            "t": round(time.perf_counter() - self._t0, 4),
+            "phase": record.phase,
+            "epoch": record.epoch,
+            **snap,
+        }
+        self.timeline.append(point)
         return snap
 
-    def _local_payload(self, record: _EpochRecord, wall: float) -> dict[str, Any]:
-        memory = self._sample_memory(record, pss=record.phase in self.pss_phases)
+    def _epoch_memory(self, record: EpochRecord) -> EpochMemory:
+        """The epoch-end reading with the epoch's peaks over the timeline."""
+        snap = self._sample_memory(record, pss=record.phase in self.pss_phases)
         peaks = [m for m in self.timeline if m["phase"] == record.phase and m["epoch"] == record.epoch]
-        memory["rss_peak_mb"] = max(m["rss_mb"] for m in peaks)
-        memory["workers_rss_peak_mb"] = max(m["workers_rss_mb"] for m in peaks)
+        memory: EpochMemory = {
+            **snap,
+            "rss_peak_mb": max(m["rss_mb"] for m in peaks),
+            "workers_rss_peak_mb": max(m["workers_rss_mb"] for m in peaks),
+        }
         pss = [m["workers_pss_mb"] for m in peaks if "workers_pss_mb" in m]
         if pss:
             memory["workers_pss_peak_mb"] = max(pss)
-        return {
-            "wall": wall,
-            "samples": record.samples,
-            "batches": record.batches,
-            "stages": {k: summarize(v) for k, v in record.stages.items()},
-            "worker": {k: summarize(v) for k, v in record.worker.items()},
-            "counters": dict(record.counters),
-            "workers": len(record.worker_pids - {os.getpid()}),
-            "memory": memory,
-            # The epoch's first fetch plus any loader start in the window: the epoch-boundary stall.
-            "first_batch_wait": sum(record.stages.get("loader_start", []))
-            + (record.stages["data_wait"][0] if record.stages.get("data_wait") else 0.0),
-            "first_data_wait": record.stages["data_wait"][0] if record.stages.get("data_wait") else 0.0,
-            "evaluator": self._evaluator_stats(record),
-        }
+        return memory
 
-    def _evaluator_stats(self, record: _EpochRecord) -> dict[str, Any] | None:
+    def _evaluator_stats(self, record: EpochRecord) -> RankEvaluator | None:
         """The evaluator pool's figures for this evaluation epoch (``None``: in-process evaluation)."""
         module = self._trainer_ref.lightning_module if self._trainer_ref is not None else None
         if record.phase not in ("validate", "test") or module is None:
@@ -440,56 +243,23 @@ class PerformanceProfilerCallback(PhaseCallback):
         stats = getattr(module, "evaluator_stats", None)
         if stats is not None:
             cast(Any, module).evaluator_stats = None  # consumed once
-        return stats
+        return cast(RankEvaluator | None, stats)
 
     @staticmethod
-    def _gather(trainer: L.Trainer, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    def _gather(trainer: L.Trainer, payload: RankPayload) -> list[RankPayload]:
         if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
             gathered: list[Any] = [None] * dist.get_world_size()
             dist.all_gather_object(gathered, payload)
             return gathered
         return [payload]
 
-    def _finish(self, trainer: L.Trainer, record: _EpochRecord, wall: float) -> None:
-        ranks = self._gather(trainer, self._local_payload(record, wall))
+    def _finish(self, trainer: L.Trainer, record: EpochRecord, wall: float) -> None:
+        payload = local_payload(record, wall, self._epoch_memory(record), self._evaluator_stats(record))
+        ranks = self._gather(trainer, payload)
         if not trainer.is_global_zero:
             return
-        stage_names = sorted({s for r in ranks for s in r["stages"]})
-        worker_names = sorted({s for r in ranks for s in r["worker"]})
-        stages = {s: merge_rank_stats([r["stages"].get(s, {}) for r in ranks]) for s in stage_names}
-        worker = {s: merge_rank_stats([r["worker"].get(s, {}) for r in ranks]) for s in worker_names}
-        counters: dict[str, int] = defaultdict(int)
-        for r in ranks:
-            for k, v in r["counters"].items():
-                counters[k] += v
-        samples = sum(r["samples"] for r in ranks)
-        wall_max = max(r["wall"] for r in ranks)
-        rank_rows = [self._rank_row(i, r) for i, r in enumerate(ranks)]
-        entry: dict[str, Any] = {
-            "phase": record.phase,
-            "epoch": record.epoch,
-            "world_size": len(ranks),
-            "wall_s": wall_max,
-            "samples": samples,
-            "batches": sum(r["batches"] for r in ranks),
-            "samples_per_s": samples / wall_max if wall_max > 0 else 0.0,
-            "time_per_sample_s": wall_max * len(ranks) / samples if samples else None,
-            "data_wait_share": max(row["data_wait_share"] for row in rank_rows),
-            "first_batch_wait_s": max(row["first_batch_wait_s"] for row in rank_rows),
-            "steady_data_wait_share": max(row["steady_data_wait_share"] for row in rank_rows),
-            "attributed_share": min(row["attributed_share"] for row in rank_rows),
-            "stages": stages,
-            "worker_stages": worker,
-            "workers": sum(r["workers"] for r in ranks),
-            "counters": dict(counters),
-            "cache": cache_stats(counters),
-            "ranks": rank_rows,
-            "memory": ranks[0]["memory"],
-        }
-        pools = [r["evaluator"] for r in ranks if r.get("evaluator")]
-        if pools:
-            entry["evaluator"] = merge_evaluator_stats(pools)
-        self._link_train_validation(entry)
+        entry = merge_ranks(record.phase, record.epoch, ranks)
+        link_train_validation(self.epochs, entry)
         self.epochs.append(entry)
         self._log(trainer, entry)
         if self.summary_file:
@@ -503,93 +273,29 @@ class PerformanceProfilerCallback(PhaseCallback):
         restored_epoch = int(trainer.current_epoch)
         candidates = [self._summary_path(trainer), Path(trainer.ckpt_path).parent.parent / self.summary_file]
         for path in candidates:
-            try:
-                previous = json.loads(path.read_text())["epochs"]
-            except (OSError, ValueError, KeyError, TypeError):
+            kept = epochs_before(path, restored_epoch)
+            if kept is None:
                 continue
-            kept = [e for e in previous if isinstance(e, dict) and int(e.get("epoch", -1)) < restored_epoch]
             self.epochs[:0] = kept
-            self.run_info["resumed"] = {"from": str(path), "epoch": restored_epoch, "epochs_kept": len(kept)}
+            if self.run_info is not None:
+                self.run_info["resumed"] = {
+                    "from": str(path),
+                    "epoch": restored_epoch,
+                    "epochs_kept": len(kept),
+                }
             return
 
-    @staticmethod
-    def _rank_row(rank: int, payload: dict[str, Any]) -> dict[str, Any]:
-        """One rank's wall time, data wait and attributed share (data wait is kept per rank)."""
-        wall = payload["wall"]
-        data_wait = payload["stages"].get("data_wait", {}).get("total", 0.0)
-        named = sum(st["total"] for st in payload["stages"].values())
-        first = float(payload.get("first_batch_wait", 0.0))
-        steady_wall = wall - first
-        steady_wait = data_wait - float(payload.get("first_data_wait", 0.0))
-        return {
-            "rank": rank,
-            "wall_s": wall,
-            "samples": payload["samples"],
-            "data_wait_s": data_wait,
-            "data_wait_share": data_wait / wall if wall > 0 else 0.0,
-            "first_batch_wait_s": first,
-            # data wait after the first batch, as a share of the epoch after it
-            "steady_data_wait_share": steady_wait / steady_wall if steady_wall > 0 else 0.0,
-            "attributed_share": named / wall if wall > 0 else 0.0,
-            "memory": payload["memory"],
-        }
-
-    def _link_train_validation(self, entry: dict[str, Any]) -> None:
-        """validation-vs-training time per sample, once both epochs of the same index are known."""
-        other = "validate" if entry["phase"] == "train" else "train" if entry["phase"] == "validate" else None
-        if other is None:
-            return
-        for previous in reversed(self.epochs):
-            if previous["phase"] == other and previous["epoch"] == entry["epoch"]:
-                val, train = (entry, previous) if entry["phase"] == "validate" else (previous, entry)
-                if val["time_per_sample_s"] and train["time_per_sample_s"]:
-                    ratio = val["time_per_sample_s"] / train["time_per_sample_s"]
-                    val["val_vs_train_time_per_sample"] = ratio
-                    train["val_vs_train_time_per_sample"] = ratio
-                return
-
-    def _log(self, trainer: L.Trainer, entry: dict[str, Any]) -> None:
+    def _log(self, trainer: L.Trainer, entry: EpochEntry) -> None:
         if not trainer.loggers:
             return
-        phase = entry["phase"]
-        metrics: dict[str, float] = {"epoch": float(entry["epoch"])}
-        for key in (
-            "wall_s",
-            "samples_per_s",
-            "time_per_sample_s",
-            "data_wait_share",
-            "first_batch_wait_s",
-            "steady_data_wait_share",
-            "attributed_share",
-            "val_vs_train_time_per_sample",
-        ):
-            if entry.get(key) is not None:
-                metrics[f"perf/{phase}/{key}"] = float(entry[key])
-        for stage, stats in entry["stages"].items():
-            for stat in self.log_stats:
-                metrics[f"perf/{phase}/{stage}/{stat}"] = stats[stat]
-            metrics[f"perf/{phase}/{stage}/total"] = stats["total"]
-        for stage, stats in entry["worker_stages"].items():
-            for stat in self.log_stats:
-                metrics[f"perf/{phase}/worker_{stage}/{stat}"] = stats[stat]
-        for client, stats in entry["cache"].items():
-            if stats["hit_rate"] is not None:
-                metrics[f"perf/{phase}/{client}_cache_hit_rate"] = float(stats["hit_rate"])
-        for key, value in entry["memory"].items():
-            metrics[f"perf/{phase}/memory/{key}"] = float(value)
-        for rank in entry["ranks"]:
-            metrics[f"perf/{phase}/data_wait_share/rank{rank['rank']}"] = rank["data_wait_share"]
-        for key, value in (entry.get("evaluator") or {}).items():
-            if key == "stages":
-                for stage, seconds in value.items():
-                    metrics[f"perf/{phase}/evaluator/{stage}_s"] = float(seconds)
-            elif isinstance(value, int | float):
-                metrics[f"perf/{phase}/evaluator/{key}"] = float(value)
+        metrics = {"epoch": float(entry["epoch"])}
+        metrics.update((str(key), value) for key, value in epoch_keys(entry, self.log_stats).items())
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
 
     # -- output -------------------------------------------------------------------------------
-    def _run_info(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+    @staticmethod
+    def _run_info(trainer: L.Trainer, pl_module: L.LightningModule) -> RunBlock:
         hparams: dict[str, Any] = {"model": dict(pl_module.hparams)}
         datamodule = getattr(trainer, "datamodule", None)
         if datamodule is not None and hasattr(datamodule, "hparams"):
@@ -603,57 +309,16 @@ class PerformanceProfilerCallback(PhaseCallback):
             "accelerator": type(trainer.accelerator).__name__,
             "max_epochs": trainer.max_epochs,
         }
-        blob = json.dumps(hparams, sort_keys=True, default=str)
-        data = hparams.get("data", {})
-        net = hparams["model"].get("net") or {}
-        loader = data.get("loader") or {}
-        workers = loader.get("num_workers")
         plan = getattr(datamodule, "loader_plan", None)
-        if workers is None and callable(plan):  # null: derived from the machine; record the count used
-            workers = plan().train_workers
-        return {
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "hardware": hardware_info(),
-            "versions": versions(),
-            "config_hash": hashlib.sha256(blob.encode()).hexdigest()[:16],
-            "config": {
-                "reader": data.get("reader"),
-                "image_size": data.get("image_size"),
-                "batch_size": loader.get("batch_size"),
-                "num_workers": workers,
-                "cache_enabled": (data.get("cache") or {}).get("enabled"),
-                "target_formula": (data.get("targets") or {}).get("formula"),
-                "augment": (data.get("augment") or {}).get("enabled"),
-                "backbone": net.get("backbone"),
-                **hparams["trainer"],
-            },
-            "hparams": json.loads(blob),
-        }
+        return run_block(hparams, (lambda: plan().train_workers) if callable(plan) else None)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> PerfSummary:
         """The ``perf_summary.json`` document (see :mod:`ocr.perf.schema`)."""
-        totals: dict[str, int] = defaultdict(int)
-        for e in self.epochs:
-            for client, stats in e["cache"].items():
-                for name, value in stats.items():
-                    if name != "hit_rate":
-                        totals[f"{client}_cache_{name}"] += int(value)
-        return {
-            "schema": SCHEMA,
-            "run": self.run_info,
-            "epochs": self.epochs,
-            "cache": cache_stats(totals),
-            "memory_timeline": self.timeline,
-        }
+        return summary_document(self.run_info or cast(RunBlock, {}), self.epochs, self.timeline)
 
     def _summary_path(self, trainer: L.Trainer) -> Path:
         directory = Path(self.output_dir or trainer.log_dir or trainer.default_root_dir)
-        return directory / (self.summary_file or "perf_summary.json")
+        return directory / (self.summary_file or SUMMARY_FILE)
 
     def write_summary(self, trainer: L.Trainer) -> Path:
-        path = self._summary_path(trainer)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.summary(), indent=1, default=float))
-        os.replace(tmp, path)
-        return path
+        return write_summary(self._summary_path(trainer), self.summary())

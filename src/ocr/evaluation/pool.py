@@ -40,7 +40,8 @@ import psutil
 import torch
 
 from ocr.evaluation.handoff import NUMPY_DTYPES, TORCH_DTYPES
-from ocr.evaluation.worker import FAULT_ENV, STAGES, worker_main
+from ocr.evaluation.worker import FAULT_ENV, worker_main
+from ocr.perf.schema import EVALUATOR_STAGES
 
 _POLL_S = 0.2
 _META_KEYS = ("name", "orig_size", "scale", "gt_polygons", "gt_texts", "gt_ignore")
@@ -330,7 +331,7 @@ class EvaluatorPool:
         while len(self._states) < self.workers:
             self._poll(block=True, waiting_for_states=True)
         summed: dict[str, dict[str, int | float]] = {}
-        stages = dict.fromkeys(STAGES, 0.0)
+        stages = dict.fromkeys(EVALUATOR_STAGES, 0.0)
         images = 0
         for _, states, times, count in self._states.values():
             for child, values in states.items():

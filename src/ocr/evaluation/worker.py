@@ -31,7 +31,6 @@ from ocr.evaluation.handoff import NUMPY_DTYPES, decode_map
 # Tests only: "crash:NAME", "hang:NAME" or "raise:NAME", read by the pool when it starts (a
 # forkserver child would see the server's environment, not the caller's).
 FAULT_ENV = "OCR_EVALUATOR_INJECT_FAULT"
-STAGES = ("decode", "postprocess", "cleval", "iou")
 _OWNER_CHECK_S = 1.0  # how often an idle evaluator checks that the process that owns it lives
 _warm = False
 

@@ -1,64 +1,158 @@
-"""The ``perf_summary.json`` schema, versioned so that readers (``ocr report``) can check it.
+"""The ``perf_summary.json`` document, version ``ocr.perf_summary/1``, as types.
 
-Version 1 (``"schema": "ocr.perf_summary/1"``)::
+The profiler (:mod:`ocr.callbacks.performance_profiler`) builds its entries as these types and
+``ocr report`` reads them back through them; :mod:`ocr.perf.keys` is the one grammar of the keys
+the profiler logs. What each field means, for users: ``docs/report.md`` ("perf_summary.json").
 
-    {
-      "schema": "ocr.perf_summary/1",
-      "run": {
-        "created": ISO-8601 UTC,
-        "hardware": {hostname, platform, cpu, cpu_count, cpu_affinity, memory_gb, cuda, gpu?, gpu_count?},
-        "versions": {python, torch, cuda, ocr, lightning, numpy, numba, albumentations, timm, cleval},
-        "config_hash": sha256 prefix of the model/data/trainer hyper-parameters,
-        "config": {reader, image_size, batch_size, num_workers, cache_enabled, target_formula, augment,
-                   backbone, precision, devices, num_nodes, world_size, strategy, accelerator, max_epochs},
-        "hparams": the full hyper-parameters hashed above,
-        "stages_run": ["fit", "validate", ...]
-      },
-      "epochs": [                                   # one entry per phase and epoch, in order
-        {
-          "phase": "train" | "validate" | "test" | "predict",
-          "epoch": int, "world_size": int,
-          "wall_s": epoch wall time (max over ranks); validation inside a training epoch is not training time,
-          "samples": int (summed over ranks), "batches": int,
-          "samples_per_s": float,
-          "time_per_sample_s": wall_s * world_size / samples (device-seconds per sample),
-          "val_vs_train_time_per_sample": float (train and validate entries of the same epoch, when both ran),
-          "data_wait_share": data-wait time / wall time (max over ranks),
-          "first_batch_wait_s": loader start in the epoch + its first fetch (max over ranks): boundary stall,
-          "steady_data_wait_share": data wait after the first batch / wall time after it (max over ranks),
-          "attributed_share": share of the wall time covered by named stages (min over ranks),
-          "stages": {stage: {count, total, mean, median, p95, p99, std, min, max}},   # seconds
-          "worker_stages": {decode|transform|targets|collate: {same statistics}},   # per sample, in workers
-          "workers": number of distinct DataLoader worker processes seen,
-          "counters": {samples, target_cache_hits, target_cache_misses, sample_cache_hits, ...,
-                       targets_computed, ignored_polygons, skipped_*...},
-          "cache": {"target": {hits, misses, hit_rate | null, write_errors?, ...},
-                    "sample": {same}},            # each cache client's counters apart
-          "ranks": [{rank, wall_s, samples, data_wait_s, data_wait_share, first_batch_wait_s,
-                     steady_data_wait_share, attributed_share, memory}],
-          "memory": {rss_mb, rss_peak_mb, workers_rss_mb, workers_rss_peak_mb, workers_pss_mb?,
-                     workers_pss_peak_mb?, workers, system_percent,
-                     gpu_allocated_mb?, gpu_reserved_mb?, gpu_peak_mb?},
-          "evaluator"?: {workers, handoff, images, wall_s, busy_s, busy_share, drain_s, slot_wait_s,
-                         hidden_share, stages: {decode|postprocess|cleval|iou: seconds summed over the pool}}
-                                                    # validate/test epochs evaluated by an evaluator pool
-        }
-      ],
-      "cache": {"target": {...}, "sample": {...}},  # over all epochs
-      "memory_timeline": [{t, phase, epoch, rss_mb, workers_rss_mb, workers, system_percent, gpu_*?}]
-    }
-
-Stages (main process, per batch unless noted): ``data_wait`` (blocked on the DataLoader fetch),
-``h2d`` (host-to-device copy), ``compute`` (training: forward + backward + optimizer; evaluation:
-forward + loss, and the device-to-host copy that waits for it), ``postprocess``, ``metric_update``
-(in-process evaluation), ``handoff`` (copying the encoded maps into the evaluator pool's slots),
-``eval_wait`` (blocked on a full ring of slots: the pool is behind), ``eval_drain`` (once per epoch:
-waiting for the pool's last images), ``metric_compute`` (once per epoch),
-``callbacks`` (other callbacks' hooks), ``hooks`` (LightningModule hooks, minus marked stages),
-``checkpoint``, ``profiler`` (this callback's own hooks), ``loader_start`` (``iter(DataLoader)``:
-worker start-up). Statistics combine across ranks as
-``ocr.perf.stats.merge_rank_stats`` documents: counts and totals add, mean/std are pooled,
-median/p95/p99 take the maximum.
+Keys marked ``NotRequired`` may be absent: readers must accept summaries that lack them (written
+by older versions, or a phase that did not measure them). Times are seconds, memory MB.
 """
 
+# No ``from __future__ import annotations``: TypedDict reads NotRequired from evaluated annotations.
+from typing import Any, NotRequired, TypedDict
+
 SCHEMA = "ocr.perf_summary/1"
+SUMMARY_FILE = "perf_summary.json"
+PHASES = ("train", "validate", "test", "predict")
+CACHE_CLIENTS = ("target", "sample")  # each reports ``<client>_cache_<counter>`` counters
+EVALUATOR_STAGES = ("decode", "postprocess", "cleval", "iou")  # an evaluator's per-image work
+
+
+class StageStats(TypedDict):
+    """One stage's durations in an epoch (floats, counts too: they merge across ranks)."""
+
+    count: float
+    total: float
+    mean: float
+    median: float
+    p95: float
+    p99: float
+    std: float
+    min: float
+    max: float
+
+
+STAT_KEYS: tuple[str, ...] = tuple(StageStats.__annotations__)
+
+
+class MemoryReading(TypedDict):
+    """One memory reading (:func:`ocr.perf.system.memory_snapshot`)."""
+
+    rss_mb: float
+    workers_rss_mb: float  # summed over child processes: shared pages count once per child
+    workers: float  # child processes seen
+    system_percent: float
+    workers_pss_mb: NotRequired[float]  # read at the epoch end of ``pss_phases`` only (costly)
+    gpu_allocated_mb: NotRequired[float]
+    gpu_reserved_mb: NotRequired[float]
+    gpu_peak_mb: NotRequired[float]
+
+
+class EpochMemory(MemoryReading):
+    """The epoch-end reading plus the epoch's peaks over the timeline."""
+
+    rss_peak_mb: float
+    workers_rss_peak_mb: float
+    workers_pss_peak_mb: NotRequired[float]
+
+
+class TimelinePoint(MemoryReading):
+    t: float  # seconds since the callback was built
+    phase: str
+    epoch: int
+
+
+# Per cache client: hits, misses, hit_rate (None without lookups) and any fault counter the
+# client reports (write_errors...): an open set, so a mapping rather than fixed keys.
+CacheClientStats = dict[str, int | float | None]
+
+
+class RankEvaluator(TypedDict):
+    """One rank's evaluator pool over an evaluation epoch (set by the LightningModule)."""
+
+    workers: int
+    handoff: str | None  # the encoding of the maps handed to the pool
+    images: int
+    wall_s: float
+    busy_s: float  # work summed over the pool's processes
+    busy_share: float
+    drain_s: float
+    slot_wait_s: float
+    stages: dict[str, float]  # EVALUATOR_STAGES: seconds summed over the pool
+
+
+class EvaluatorBlock(RankEvaluator):
+    """The ranks' pools merged (:func:`ocr.perf.aggregate.merge_evaluator_stats`)."""
+
+    hidden_share: float | None  # share of the pool's work the main processes did not wait for
+
+
+class RankRow(TypedDict):
+    """One rank's own figures: DDP merges hide a slow rank, so these stay per rank."""
+
+    rank: int
+    wall_s: float
+    samples: int
+    data_wait_s: float
+    data_wait_share: float
+    first_batch_wait_s: float
+    steady_data_wait_share: float
+    attributed_share: float
+    memory: EpochMemory
+
+
+class EpochScalars(TypedDict):
+    """The per-epoch figures logged as ``perf/<phase>/<name>`` (:data:`EPOCH_SCALARS`)."""
+
+    wall_s: float  # max over ranks; validation inside a training epoch is not training time
+    samples_per_s: float
+    time_per_sample_s: float | None  # wall_s x world_size / samples: device-seconds per sample
+    data_wait_share: float  # max over ranks
+    first_batch_wait_s: float  # loader start in the epoch + its first fetch (max over ranks)
+    steady_data_wait_share: float  # data wait after the first batch / wall after it (max)
+    attributed_share: float  # share of the wall the named stages cover (min over ranks)
+    val_vs_train_time_per_sample: NotRequired[float]  # once train and validate of the epoch ran
+
+
+EPOCH_SCALARS: tuple[str, ...] = tuple(EpochScalars.__annotations__)
+
+
+class EpochEntry(EpochScalars):
+    """One phase's epoch, all ranks merged: counts add, percentiles take the slowest rank."""
+
+    phase: str  # one of PHASES
+    epoch: int
+    world_size: int
+    samples: int
+    batches: int
+    stages: dict[str, StageStats]  # main-process stages, per batch (a few once per epoch)
+    worker_stages: dict[str, StageStats]  # timed in the DataLoader workers, per sample
+    workers: int  # distinct DataLoader worker processes seen
+    counters: dict[str, int]
+    cache: dict[str, CacheClientStats]  # CACHE_CLIENTS
+    ranks: list[RankRow]
+    memory: EpochMemory  # rank zero's
+    evaluator: NotRequired[EvaluatorBlock]  # evaluation epochs evaluated by an evaluator pool
+
+
+# A resumed fit: the summary it continued ("from" is a keyword, hence the functional form).
+ResumeInfo = TypedDict("ResumeInfo", {"from": str, "epoch": int, "epochs_kept": int})
+
+
+class RunBlock(TypedDict):
+    created: str  # ISO-8601 UTC
+    hardware: dict[str, Any]  # :func:`ocr.perf.system.hardware_info`
+    versions: dict[str, str | None]
+    config_hash: str  # sha256 prefix of ``hparams``
+    config: dict[str, Any]  # the key settings the report's header shows
+    hparams: dict[str, Any]  # model, data and trainer hyper-parameters
+    stages_run: NotRequired[list[str]]  # fit, validate, test, predict, in order
+    resumed: NotRequired[ResumeInfo]
+
+
+class PerfSummary(TypedDict):
+    schema: str  # SCHEMA
+    run: RunBlock
+    epochs: list[EpochEntry]  # one per phase and epoch, in the order they ended
+    cache: dict[str, CacheClientStats]  # over all epochs
+    memory_timeline: list[TimelinePoint]

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
 import psutil
 import torch
+
+from ocr.perf.schema import MemoryReading, RunBlock
 
 MB = 1024.0**2
 
@@ -61,18 +67,18 @@ def versions() -> dict[str, Any]:
     }
 
 
-def memory_snapshot(process: psutil.Process | None = None, pss: bool = False) -> dict[str, float]:
+def memory_snapshot(process: psutil.Process | None = None, pss: bool = False) -> MemoryReading:
     """Main-process and child-process RSS, system memory %, CUDA memory; children's PSS on request.
 
     ``workers_rss_mb`` counts a page once per child that maps it: forked DataLoader workers and
     evaluators share most of their pages with their parent, so the sum grows with the process
     count, not with memory use. ``workers_pss_mb`` (proportional set size: a shared page split
     between its sharers) is what the children really cost, and what the memory budget checks.
-    It is read only with ``pss=True``: the kernel walks each child's page tables for it, tens of
-    ms per torch-sized process, so the profiler reads it once per epoch, not on its timeline.
+    It is read only with ``pss=True``: the kernel walks each child's page tables for it (costly
+    for torch-sized processes, see docs/performance.md), so the profiler reads it once per epoch,
+    not on its timeline.
     """
     process = process or psutil.Process()
-    snap = {"rss_mb": process.memory_info().rss / MB, "workers_rss_mb": 0.0, "workers": 0.0}
     try:
         children = process.children(recursive=True)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -85,13 +91,49 @@ def memory_snapshot(process: psutil.Process | None = None, pss: bool = False) ->
                 total_pss += getattr(child.memory_full_info(), "pss", 0)  # Linux only; 0 elsewhere
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
-    snap["workers"] = float(len(children))
-    snap["workers_rss_mb"] = rss / MB
+    snap: MemoryReading = {
+        "rss_mb": process.memory_info().rss / MB,
+        "workers_rss_mb": rss / MB,
+        "workers": float(len(children)),
+        "system_percent": psutil.virtual_memory().percent,
+    }
     if pss:
         snap["workers_pss_mb"] = total_pss / MB
-    snap["system_percent"] = psutil.virtual_memory().percent
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         snap["gpu_allocated_mb"] = torch.cuda.memory_allocated() / MB
         snap["gpu_reserved_mb"] = torch.cuda.memory_reserved() / MB
         snap["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / MB
     return snap
+
+
+def run_block(hparams: dict[str, Any], planned_workers: Callable[[], int] | None = None) -> RunBlock:
+    """The summary's ``run`` block from the model/data/trainer hyper-parameters.
+
+    ``planned_workers`` gives the worker count the data module derived from the machine, for a
+    config that left ``num_workers`` null: the block records the count used, not ``None``.
+    """
+    blob = json.dumps(hparams, sort_keys=True, default=str)
+    data = hparams.get("data", {})
+    net = hparams["model"].get("net") or {}
+    loader = data.get("loader") or {}
+    workers = loader.get("num_workers")
+    if workers is None and planned_workers is not None:
+        workers = planned_workers()
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "hardware": hardware_info(),
+        "versions": versions(),
+        "config_hash": hashlib.sha256(blob.encode()).hexdigest()[:16],
+        "config": {
+            "reader": data.get("reader"),
+            "image_size": data.get("image_size"),
+            "batch_size": loader.get("batch_size"),
+            "num_workers": workers,
+            "cache_enabled": (data.get("cache") or {}).get("enabled"),
+            "target_formula": (data.get("targets") or {}).get("formula"),
+            "augment": (data.get("augment") or {}).get("enabled"),
+            "backbone": net.get("backbone"),
+            **hparams["trainer"],
+        },
+        "hparams": json.loads(blob),
+    }

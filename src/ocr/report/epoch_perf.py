@@ -1,31 +1,25 @@
 """Per-epoch performance records, from ``perf_summary.json`` or rebuilt from logged perf keys.
 
-W&B and TensorBoard runs only carry what the profiler logged: ``perf/<phase>/<field>``,
-``perf/<phase>/<stage>/<stat>`` (mean, median, p95, p99 and total), ``perf/<phase>/worker_<stage>/
-<stat>``, ``perf/<phase>/cache_hit_rate`` and ``perf/<phase>/memory/<key>``. Rebuilding the same
-``EpochPerf`` from both lets every figure be computed by one code path, so a run reads the same
-whichever logger recorded it.
+W&B and TensorBoard runs only carry what the profiler logged (the keys of :mod:`ocr.perf.keys`).
+Rebuilding the same ``EpochPerf`` from both lets every figure be computed by one code path, so a
+run reads the same whichever logger recorded it. ``EpochPerf`` is also the ``epochs`` record of the
+report's JSON export (``ocr.report/1``), so its fields are declared here; the summary's fields
+they hold come from :mod:`ocr.perf.schema`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ocr.perf.keys import PREFIX, PerfKey, parse_key, rank_label
+from ocr.perf.schema import EPOCH_SCALARS, PHASES
 from ocr.report.run import RunData, opt_int
 
-PHASE_ORDER = ("train", "validate", "test", "predict")
-SCALAR_FIELDS = (
-    "wall_s",
-    "samples_per_s",
-    "time_per_sample_s",
-    "data_wait_share",
-    "attributed_share",
-    "val_vs_train_time_per_sample",
-)
-
-EVALUATOR_STAGES = ("decode", "postprocess", "cleval", "iou")
+# The report's names of the cache clients' hit rates (the summary's ``cache.<client>.hit_rate``).
+_CACHE_FIELD = {"target": "cache_hit_rate", "sample": "sample_cache_hit_rate"}
 
 
 @dataclass
@@ -39,6 +33,8 @@ class EpochPerf:
     samples_per_s: float | None = None
     time_per_sample_s: float | None = None
     data_wait_share: float | None = None
+    first_batch_wait_s: float | None = None
+    steady_data_wait_share: float | None = None
     attributed_share: float | None = None
     val_vs_train_time_per_sample: float | None = None
     stages: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -48,7 +44,6 @@ class EpochPerf:
     memory: dict[str, float] = field(default_factory=dict)
     rank_data_wait_share: dict[str, float] = field(default_factory=dict)
     workers: int | None = None
-    # the evaluator pool's figures (perf_summary "evaluator"; logged as perf/<phase>/evaluator/<key>)
     evaluator: dict[str, Any] = field(default_factory=dict)
     partial: bool = False  # set by PerfData: far fewer samples than the phase's full epochs
 
@@ -83,7 +78,7 @@ class PerfData:
     @property
     def phases(self) -> list[str]:
         present = {e.phase for e in self.epochs}
-        return [p for p in PHASE_ORDER if p in present] + sorted(present - set(PHASE_ORDER))
+        return [p for p in PHASES if p in present] + sorted(present - set(PHASES))
 
 
 PARTIAL_SHARE = 0.9  # an epoch with fewer samples than this share of the phase's fullest is partial
@@ -110,11 +105,13 @@ def partial_text(e: EpochPerf, epochs: list[EpochPerf]) -> str:
 
 
 def _order(epochs: list[EpochPerf]) -> list[EpochPerf]:
-    rank = {p: i for i, p in enumerate(PHASE_ORDER)}
+    rank = {p: i for i, p in enumerate(PHASES)}
     return sorted(epochs, key=lambda e: (e.epoch, rank.get(e.phase, 99)))
 
 
-def from_summary(summary: dict[str, Any]) -> PerfData:
+def from_summary(summary: Mapping[str, Any]) -> PerfData:
+    """Records from a ``perf_summary.json`` document as read: entries written by older versions
+    may lack keys that :class:`~ocr.perf.schema.EpochEntry` now has, so every read is lenient."""
     epochs = []
     for entry in summary.get("epochs", []):
         memory = {k: float(v) for k, v in (entry.get("memory") or {}).items() if v is not None}
@@ -129,17 +126,17 @@ def from_summary(summary: dict[str, Any]) -> PerfData:
                 sample_cache_hit_rate=_client_rate(entry, "sample"),
                 memory=memory,
                 rank_data_wait_share={
-                    f"rank{r['rank']}": r["data_wait_share"] for r in entry.get("ranks", [])
+                    rank_label(r["rank"]): r["data_wait_share"] for r in entry.get("ranks", [])
                 },
                 workers=entry.get("workers"),
                 evaluator=dict(entry.get("evaluator") or {}),
-                **{k: entry.get(k) for k in SCALAR_FIELDS},
+                **{k: entry.get(k) for k in EPOCH_SCALARS},
             )
         )
     return PerfData(_order(epochs), list(summary.get("memory_timeline", [])), "perf_summary.json")
 
 
-def _client_rate(entry: dict[str, Any], client: str) -> float | None:
+def _client_rate(entry: Mapping[str, Any], client: str) -> float | None:
     """A cache client's hit rate in a summary epoch; summaries from before the clients were
     reported apart hold the target cache's as ``cache.hit_rate``."""
     cache = entry.get("cache") or {}
@@ -148,45 +145,38 @@ def _client_rate(entry: dict[str, Any], client: str) -> float | None:
     return cache.get("hit_rate") if client == "target" else None
 
 
-def _assign(record: EpochPerf, rest: str, value: float) -> None:
-    if rest in SCALAR_FIELDS:
-        setattr(record, rest, value)
-    elif rest in ("target_cache_hit_rate", "cache_hit_rate"):  # (the second: logs of older runs)
-        record.cache_hit_rate = value
-    elif rest == "sample_cache_hit_rate":
-        record.sample_cache_hit_rate = value
-    elif rest.startswith("memory/"):
-        record.memory[rest.split("/", 1)[1]] = value
-    elif rest.startswith("data_wait_share/"):
-        record.rank_data_wait_share[rest.split("/", 1)[1]] = value
-    elif rest.startswith("evaluator/"):
-        key = rest.split("/", 1)[1]
-        if key.endswith("_s") and key[: -len("_s")] in EVALUATOR_STAGES:
-            record.evaluator.setdefault("stages", {})[key[: -len("_s")]] = value
-        else:
-            record.evaluator[key] = value
-    elif rest.count("/") == 1:
-        stage, stat = rest.split("/")
-        if stage.startswith("worker_"):
-            record.worker_stages.setdefault(stage[len("worker_") :], {})[stat] = value
-        else:
-            record.stages.setdefault(stage, {})[stat] = value
+def _assign(record: EpochPerf, key: PerfKey, value: float) -> None:
+    if key.group == "scalar":
+        setattr(record, key.name, value)
+    elif key.group == "cache" and key.name in _CACHE_FIELD:
+        setattr(record, _CACHE_FIELD[key.name], value)
+    elif key.group == "memory":
+        record.memory[key.name] = value
+    elif key.group == "rank":
+        record.rank_data_wait_share[key.name] = value
+    elif key.group == "evaluator_stage":
+        record.evaluator.setdefault("stages", {})[key.name] = value
+    elif key.group == "evaluator":
+        record.evaluator[key.name] = value
+    elif key.group == "worker":
+        record.worker_stages.setdefault(key.name, {})[key.stat] = value
+    elif key.group == "stage":
+        record.stages.setdefault(key.name, {})[key.stat] = value
 
 
 def from_metrics(run: RunData) -> PerfData:
-    """Rebuild epochs from ``perf/<phase>/...`` keys; one log call per phase and epoch."""
-    table = run.metrics[run.metrics["key"].str.startswith("perf/")]
+    """Rebuild epochs from the logged ``perf/<phase>/...`` keys; one log call per phase and epoch."""
+    table = run.metrics[run.metrics["key"].str.startswith(f"{PREFIX}/")]
     records: dict[tuple[str, int], EpochPerf] = {}
-    for step, epoch, key, value in table.itertuples(index=False):
-        parts = key.split("/", 2)
-        if len(parts) < 3:
+    for step, epoch, name, value in table.itertuples(index=False):
+        key = parse_key(name)
+        if key is None:
             continue
-        _, phase, rest = parts
         epoch_i = opt_int(epoch)
         if epoch_i is None:
             epoch_i = opt_int(step) or 0
-        record = records.setdefault((phase, epoch_i), EpochPerf(phase, epoch_i))
-        _assign(record, rest, float(value))
+        record = records.setdefault((key.phase, epoch_i), EpochPerf(key.phase, epoch_i))
+        _assign(record, key, float(value))
     for record in records.values():
         if record.samples_per_s is not None and record.wall_s is not None:
             record.samples = float(round(record.samples_per_s * record.wall_s))

@@ -14,13 +14,13 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from ocr.perf.schema import SCHEMA
+from ocr.perf.schema import SCHEMA, SUMMARY_FILE
 from ocr.report.config import key_config
 from ocr.report.errors import ReportError
 from ocr.report.run import RunData, long_table
 from ocr.report.sources.source import Source
 
-SUMMARY = "perf_summary.json"
+SUMMARY = SUMMARY_FILE
 METRICS = "metrics.csv"
 
 

@@ -65,9 +65,9 @@ def prepare_batches(
         raise UserInputError(f"--data {data} is not a folder; pass a split folder (e.g. sroie/val)")
     reader_kwargs: dict[str, Any]
     if data is None:
-        reader_kwargs = {"reader": "synthetic", "val": {"num_samples": limit or 8}}
+        reader_kwargs = {"val": {"num_samples": limit or 8}}  # the default reader: synthetic
     else:
-        reader_kwargs = {"reader": "sroie", "root": data, "val": {"image_dir": "images", "gt_dir": "gt"}}
+        reader_kwargs = {"reader": {"_target_": "ocr.data.datasets.sroie.SROIEDataset"}, "root": data}
     dm = ReceiptDataModule(
         **reader_kwargs,
         image_size=image_size,

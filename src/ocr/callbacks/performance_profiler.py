@@ -45,7 +45,7 @@ import torch.distributed as dist
 from lightning.pytorch.profilers import Profiler
 
 from ocr.callbacks.phases import PhaseCallback
-from ocr.perf.schema import SCHEMA
+from ocr.perf.schema import SCHEMA, reader_label
 from ocr.perf.stats import merge_rank_stats, summarize
 from ocr.perf.system import hardware_info, memory_snapshot, versions
 
@@ -617,7 +617,7 @@ class PerformanceProfilerCallback(PhaseCallback):
             "versions": versions(),
             "config_hash": hashlib.sha256(blob.encode()).hexdigest()[:16],
             "config": {
-                "reader": data.get("reader"),
+                "reader": reader_label(data.get("reader")),
                 "image_size": data.get("image_size"),
                 "batch_size": loader.get("batch_size"),
                 "num_workers": workers,

@@ -9,8 +9,9 @@ Version 1 (``"schema": "ocr.perf_summary/1"``)::
         "hardware": {hostname, platform, cpu, cpu_count, cpu_affinity, memory_gb, cuda, gpu?, gpu_count?},
         "versions": {python, torch, cuda, ocr, lightning, numpy, numba, albumentations, timm, cleval},
         "config_hash": sha256 prefix of the model/data/trainer hyper-parameters,
-        "config": {reader, image_size, batch_size, num_workers, cache_enabled, target_formula, augment,
-                   backbone, precision, devices, num_nodes, world_size, strategy, accelerator, max_epochs},
+        "config": {reader (see reader_label), image_size, batch_size, num_workers, cache_enabled,
+                   target_formula, augment, backbone, precision, devices, num_nodes, world_size,
+                   strategy, accelerator, max_epochs},
         "hparams": the full hyper-parameters hashed above,
         "stages_run": ["fit", "validate", ...]
       },
@@ -61,4 +62,17 @@ worker start-up). Statistics combine across ranks as
 median/p95/p99 take the maximum.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+
 SCHEMA = "ocr.perf_summary/1"
+
+
+def reader_label(reader: object) -> str | None:
+    """``run.config.reader``: the class name in ``data.reader._target_`` (``SROIEDataset``); a run
+    from before readers were selected by ``_target_`` recorded a name (``sroie``), kept as is."""
+    if isinstance(reader, Mapping):
+        target = reader.get("_target_")
+        return str(target).rsplit(".", 1)[-1] if target else None
+    return None if reader is None else str(reader)

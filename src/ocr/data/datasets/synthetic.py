@@ -14,13 +14,13 @@ import shutil
 import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ocr.data.datasets.base import ReceiptDataset, register_dataset
+from ocr.data.datasets.base import ReceiptDataset
 from ocr.data.image_io import read_image
 from ocr.data.sample import TextSample
 from ocr.data.sanitize import file_identity
@@ -33,9 +33,8 @@ def default_cache_root() -> Path:
     return Path(os.environ.get("OCR_CACHE_DIR", Path.home() / ".cache" / "ocr"))
 
 
-@register_dataset("synthetic")
 class SyntheticReceipts(ReceiptDataset):
-    needs_root = False
+    needs_root: ClassVar[bool] = False
 
     def __init__(
         self,

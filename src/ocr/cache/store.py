@@ -1,8 +1,8 @@
 """Node-wide on-disk entry store: one file per entry, published by atomic rename, a byte budget.
 
 Every DataLoader worker and every DDP rank on a node opens the same directory, so an entry
-written by one process is a hit for all the others (one cache per worker was half of the
-previous project's 10% hit rate). Why files and not diskcache: see docs/cache.md.
+written by one process is a hit for all the others (one cache per worker would keep a copy
+each). Why files and not diskcache: see docs/cache.md.
 
 * **One folder per node**: entries live under ``<dir>/node-<hostname>/``. The budget relies on
   ``flock``, which is coherent between the processes of one kernel but not across the machines

@@ -64,7 +64,7 @@ def stack_images(images: Sequence[torch.Tensor | DeferredImage]) -> tuple[torch.
         return torch.zeros(0, 3, 1, 1), seconds
     first = images[0]
     shape = (len(images), *first.shape)
-    # numpy asks for huge pages (madvise): a fresh batch faults in ~2x faster than with torch.empty
+    # numpy asks for huge pages (madvise): a fresh batch faults in faster than torch.empty's (docs/cache.md)
     out = torch.from_numpy(np.empty(shape, np.uint8))
     for i, image in enumerate(images):
         if tuple(image.shape) != tuple(out.shape[1:]):

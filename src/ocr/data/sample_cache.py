@@ -1,10 +1,10 @@
 """Whole-sample cache: a deterministic split is decoded, resized and padded once per node.
 
-JPEG decoding and resizing dominate a validation sample once targets are fast (SROIE at 1024:
-~11 ms decode + ~10 ms transform, vs ~2 ms of targets). :class:`CachedSampleDataset` wraps a
-reader whose transform is deterministic and stores, per sample, what the reader returned:
+JPEG decoding and resizing dominate a validation sample once targets are fast (the per-stage
+figures: docs/cache.md). :class:`CachedSampleDataset` wraps a reader whose transform is
+deterministic and stores, per sample, what the reader returned:
 
-* the **uint8 CHW image**, cropped to its non-zero box (the padding is zeros): ~1.2 MB at 1024.
+* the **uint8 CHW image**, cropped to its non-zero box (the padding is zeros).
   A hit hands the collate a :class:`CachedImage`, which it copies straight into its uint8 batch
   slot, zeros around it: the very bytes the miss produced;
 * polygons, ignore flags and metadata (GT included), pickled.

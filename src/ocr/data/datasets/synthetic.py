@@ -77,7 +77,7 @@ class SyntheticReceipts(ReceiptDataset):
         ]
         desc = f"rendering synthetic receipts (seed {self.seed})"
         # Each receipt is independent and deterministic (its own seed): render on every core, in
-        # order. Rendering is a first-run cost of `make train`, paid on one core before.
+        # order. Rendering is a first-run cost of `make train`.
         processes = min(len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
         if processes > 1:
             context = multiprocessing.get_context(

@@ -33,6 +33,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from ocr.data.sample import Batch
 from ocr.errors import UserInputError
 from ocr.models.lit_module import DBNetModule
 
@@ -46,7 +47,7 @@ class GTStandIn(DBNetModule):
         super().__init__(net=STANDIN_NET, **kwargs)
         self.forward_ms = forward_ms
 
-    def _eval_outputs(self, batch: dict[str, Any], prefix: str) -> dict[str, torch.Tensor]:
+    def _eval_outputs(self, batch: Batch, prefix: str) -> dict[str, torch.Tensor]:
         start = time.perf_counter()
         prob = batch["prob_maps"].to(torch.float32).unsqueeze(1)
         left = self.forward_ms * batch["images"].shape[0] / 1000.0 - (time.perf_counter() - start)

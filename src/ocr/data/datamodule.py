@@ -157,7 +157,9 @@ class ReceiptDataModule(L.LightningDataModule):
         self.max_image_pixels = max_image_pixels
         # Stored in checkpoints, so `ocr validate` can reuse the training image size and targets.
         self.save_hyperparameters(ignore=["normalize_on_device"])
-        reader = {"_target_": SYNTHETIC_READER} if reader is None else reader
+        if reader is None:
+            reader = {"_target_": SYNTHETIC_READER}
+            self.hparams["reader"] = reader  # the perf summary and the checkpoint name it too
         self.reader_cls = reader_class(reader)  # before any work: a wrong reader fails at once
         shared = {k: v for k, v in reader.items() if k != "_target_"}
         self.split_kwargs = {"train": {**shared, **(train or {})}, "val": {**shared, **(val or {})}}

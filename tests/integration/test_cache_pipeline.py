@@ -70,7 +70,7 @@ def test_after_warm_up_every_lookup_hits_and_no_map_is_computed(tmp_path: Path) 
     """Deterministic counters of two validation epochs through 2 workers (fresh processes per epoch)."""
     result = run_pipeline(
         None,
-        reader={"_target_": "ocr.data.datasets.synthetic.SyntheticReceipts"},
+        reader="synthetic",  # the data config: data=synthetic
         workers=2,
         epochs=2,
         image_size=128,

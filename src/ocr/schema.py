@@ -161,11 +161,36 @@ class CacheKnobs:
     decoded: bool = False
 
 
+SYNTHETIC_READER = "ocr.data.datasets.synthetic.SyntheticReceipts"
+
+#: The names ``data.reader`` took before it held a ``_target_`` (removed next release).
+_OLD_READER_NAMES = {
+    "sroie": "ocr.data.datasets.sroie.SROIEDataset",
+    "json": "ocr.data.datasets.json_layout.JsonLayoutDataset",
+    "synthetic": SYNTHETIC_READER,
+    "images": "ocr.data.datasets.images.ImageFolderDataset",
+}
+
+
+def old_reader_error(name: str) -> UserInputError:
+    """``data.reader: sroie`` (the form before ``_target_``): the line saying what to write instead."""
+    target = _OLD_READER_NAMES.get(name, "<module>.<ReceiptDataset subclass>")
+    pick = f"pick the shipped config with data={name}, or " if name in _OLD_READER_NAMES else ""
+    return UserInputError(
+        f"data.reader={name}: a reader is now selected by class; {pick}write "
+        f"reader: {{_target_: {target}}} in your data config "
+        f"(data.reader._target_={target} on the command line)"
+    )
+
+
 @dataclass
 class DataConfig:
     _target_: str = "ocr.data.datamodule.ReceiptDataModule"
-    reader: str = "synthetic"
-    # The reader's own arguments per split (image_dir, gt_dir, num_samples...): open on purpose.
+    # The data module builds the reader itself, once per split: Hydra passes ``reader`` as is.
+    _recursive_: bool = False
+    # ``_target_``: the reader's class (a ReceiptDataset); the other keys: its arguments for both splits.
+    reader: dict[str, Any] = field(default_factory=lambda: {"_target_": SYNTHETIC_READER})
+    # A split's own reader arguments (num_samples, seed...), over ``reader``'s: open on purpose.
     train: dict[str, Any] = field(default_factory=dict)
     val: dict[str, Any] = field(default_factory=dict)
     root: str | None = None
@@ -379,6 +404,7 @@ def _show(value: Any) -> str:
 
 def composition_error(exc: BaseException) -> UserInputError | None:
     """The one-line error for a value Hydra could not merge into a schema (``batch_size=four``)."""
+    from omegaconf import ValueNode
     from omegaconf.errors import ValidationError
 
     cause: BaseException | None = exc
@@ -387,6 +413,11 @@ def composition_error(exc: BaseException) -> UserInputError | None:
     if cause is None:
         return None
     key = str(getattr(cause, "full_key", "") or "")
+    value = getattr(cause, "value", "?")
+    if isinstance(value, ValueNode):  # a value merged from a YAML file comes as its node
+        value = value._value()
+    if key in ("reader", "data.reader") and isinstance(value, str):
+        return old_reader_error(value)
     spec = allowed_for(key)
     if spec is None:
         for prefix in ("data.", "model."):
@@ -394,7 +425,7 @@ def composition_error(exc: BaseException) -> UserInputError | None:
             if spec is not None:
                 key = prefix + key
     expected = spec.describe() if spec else str(cause).splitlines()[0]
-    return UserInputError(f"{key}={_show(getattr(cause, 'value', '?'))}: {expected}")
+    return UserInputError(f"{key}={_show(value)}: {expected}")
 
 
 def from_dotlist(
@@ -432,4 +463,5 @@ __all__ = [
     "composition_error",
     "from_dotlist",
     "knob",
+    "old_reader_error",
 ]

@@ -45,7 +45,7 @@ def _split(root: Path, n: int = 4) -> Path:
 
 def _module(split: Path, cache: Path | None) -> ReceiptDataModule:
     module = ReceiptDataModule(
-        reader="sroie",
+        reader={"_target_": "ocr.data.datasets.sroie.SROIEDataset"},
         root=str(split),
         image_size=SIZE,
         loader={"num_workers": 0, "val_batch_size": 2},

@@ -70,7 +70,7 @@ def test_after_warm_up_every_lookup_hits_and_no_map_is_computed(tmp_path: Path) 
     """Deterministic counters of two validation epochs through 2 workers (fresh processes per epoch)."""
     result = run_pipeline(
         None,
-        reader="synthetic",
+        reader="synthetic",  # the data config: data=synthetic
         workers=2,
         epochs=2,
         image_size=128,
@@ -94,7 +94,7 @@ def test_after_warm_up_every_lookup_hits_and_no_map_is_computed(tmp_path: Path) 
 
 def _module(tmp_path: Path, **kwargs: Any) -> ReceiptDataModule:
     args: dict[str, Any] = {
-        "reader": "synthetic",
+        "reader": {"_target_": "ocr.data.datasets.synthetic.SyntheticReceipts"},
         "train": {"num_samples": 2},
         "val": {"num_samples": 2},
         "image_size": 64,

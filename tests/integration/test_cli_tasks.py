@@ -96,11 +96,13 @@ def test_validate_prints_one_json_line_last(trained_run: Path, tmp_path: Path) -
 
 
 def test_checkpoint_of_the_previous_release_still_validates(trained_run: Path, tmp_path: Path) -> None:
-    """A checkpoint saved while ``normalize_on_device`` existed carries it in its data hparams:
+    """A checkpoint saved while ``normalize_on_device`` existed (and ``data.reader`` was a name)
+    carries it in its data hparams:
     ``ocr validate`` takes only the image size and targets from a checkpoint, so it validates the
     same; setting the removed key on the command line is a clear error (exit 2)."""
     ckpt = torch.load(trained_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     ckpt["datamodule_hyper_parameters"]["normalize_on_device"] = True
+    ckpt["datamodule_hyper_parameters"]["reader"] = "synthetic"  # a reader's name, before _target_
     old = tmp_path / "old.ckpt"
     torch.save(ckpt, old)
     args = ["validate", "data.val.num_samples=4", "data.loader.num_workers=0", "trainer.accelerator=cpu"]

@@ -71,7 +71,7 @@ class SnapStandIn(_Snapshot, GTStandIn):
 @pytest.fixture(scope="module")
 def datamodule() -> ReceiptDataModule:
     dm = ReceiptDataModule(
-        reader="synthetic",
+        reader={"_target_": "ocr.data.datasets.synthetic.SyntheticReceipts"},
         val={"num_samples": 5},
         image_size=256,
         loader={"num_workers": 0, "val_batch_size": 2},

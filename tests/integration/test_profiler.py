@@ -16,7 +16,6 @@ from lightning.pytorch.profilers import PassThroughProfiler
 
 from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
 from ocr.data.datamodule import ReceiptDataModule
-from ocr.data.datasets import register_dataset
 from ocr.data.datasets.synthetic import SyntheticReceipts
 from ocr.data.sample import TextSample
 from ocr.models.lit_module import DBNetModule
@@ -30,7 +29,6 @@ pytestmark = pytest.mark.slow
 SLEEP_S = 0.03
 
 
-@register_dataset("slow_synthetic_for_tests")
 class SlowSynthetic(SyntheticReceipts):
     """Synthetic receipts that take an extra 30 ms to 'decode'."""
 
@@ -49,10 +47,13 @@ def _module(cls: type[DBNetModule] = DBNetModule) -> DBNetModule:
     return cls(net={"backbone": "mobilenetv3_small_050", "inner_channels": 32})
 
 
-def _data(tmp: Path, val: int = 4, workers: int = 0, reader: str = "synthetic") -> ReceiptDataModule:
+SYNTHETIC = "ocr.data.datasets.synthetic.SyntheticReceipts"
+
+
+def _data(tmp: Path, val: int = 4, workers: int = 0, reader: str = SYNTHETIC) -> ReceiptDataModule:
     split = {"cache_dir": str(tmp / "synthetic")}
     return ReceiptDataModule(
-        reader=reader,
+        reader={"_target_": reader},
         train={"num_samples": 8, "seed": 0, **split},
         val={"num_samples": val, "seed": 1, **split},
         image_size=128,
@@ -139,7 +140,7 @@ def test_data_wait_and_transfer_are_timed_where_they_happen(tmp_path: Path) -> N
         tmp_path,
         callback,
         module=_module(SlowTransfer),
-        data=_data(tmp_path, reader="slow_synthetic_for_tests"),
+        data=_data(tmp_path, reader=f"{__name__}.SlowSynthetic"),
         epochs=1,
     )
     train = next(e for e in callback.epochs if e["phase"] == "train")

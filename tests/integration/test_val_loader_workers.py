@@ -46,7 +46,7 @@ def _fit(tmp: Path, renders: Path, persistent: bool) -> tuple[_ValWorkerPids, tu
     """A short fit; returns the probe and the validation loader's (num_workers, persistent)."""
     split = {"cache_dir": str(renders)}
     data = ReceiptDataModule(
-        reader="synthetic",
+        reader={"_target_": "ocr.data.datasets.synthetic.SyntheticReceipts"},
         train={"num_samples": 4, "seed": 0, **split},
         val={"num_samples": 4, "seed": 1, **split},
         image_size=64,

@@ -24,7 +24,7 @@ from PIL import Image
 from ocr.callbacks.data_quality import DataQualityCallback
 from ocr.cli import run_task
 from ocr.data.collate import DBCollateFN
-from ocr.data.datasets import build_dataset
+from ocr.data.datasets import ImageFolderDataset, JsonLayoutDataset, SROIEDataset
 from ocr.data.sanitize import sanitize_polygon
 from ocr.data.transforms import ReceiptTransform, TransformConfig
 from ocr.errors import UserInputError
@@ -33,6 +33,7 @@ from tests.helpers import compose_config, run_cli
 from tests.unit.test_readers import (
     BOX_A,
     BOX_B,
+    READERS,
     gt_line,
     json_entry,
     receipt_image,
@@ -59,7 +60,7 @@ def sroie_item(
 ) -> dict[str, Any]:
     """Write one receipt, read it back through ``__getitem__`` (the path a DataLoader takes)."""
     write_sroie(root, name, image, lines)
-    dataset = build_dataset("sroie", root=root)
+    dataset = SROIEDataset(root=root)
     dataset.transform = ReceiptTransform(TransformConfig(image_size=64), train=False)
     index = [p.stem for p in dataset.image_paths].index(name)
     return dataset[index]
@@ -96,7 +97,7 @@ def test_corrupt_image_is_skipped_and_counted(tmp_path: Path, content: bytes) ->
 def test_unreadable_image_in_a_predict_folder_is_skipped_by_name(tmp_path: Path) -> None:
     save_image(tmp_path / "good.jpg", GOOD)
     (tmp_path / "bad.jpg").write_bytes(b"junk")
-    dataset = build_dataset("images", root=tmp_path)
+    dataset = ImageFolderDataset(root=tmp_path)
     dataset.transform = ReceiptTransform(TransformConfig(image_size=64), train=False)
     batch = DBCollateFN(with_targets=False)([dataset[0], dataset[1]])
     assert [m["name"] for m in batch["meta"]] == ["good.jpg"]
@@ -129,14 +130,14 @@ def test_gt_file_where_nothing_parses_is_skipped_not_trained_as_empty(tmp_path: 
 
 def test_json_entry_without_words_is_skipped(tmp_path: Path) -> None:
     write_json(tmp_path, {"a.jpg": {"img_w": W}}, {"a.jpg": GOOD})
-    dataset = build_dataset("json", root=tmp_path)
+    dataset = JsonLayoutDataset(root=tmp_path)
     dataset.transform = ReceiptTransform(TransformConfig(image_size=64), train=False)
     assert dataset[0]["skipped"]["reason"] == "bad_gt"
 
 
 def test_json_size_that_disagrees_with_the_image_is_skipped(tmp_path: Path) -> None:
     write_json(tmp_path, {"a.jpg": json_entry([(BOX_A, "a")], (W, H))}, {"a.jpg": GOOD})
-    dataset = build_dataset("json", root=tmp_path)
+    dataset = JsonLayoutDataset(root=tmp_path)
     dataset.transform = ReceiptTransform(TransformConfig(image_size=64), train=False)
     item = dataset[0]
     assert item["skipped"]["reason"] == "size_mismatch" and "100x200" in item["skipped"]["message"]
@@ -146,7 +147,7 @@ def test_json_size_that_disagrees_with_the_image_is_skipped(tmp_path: Path) -> N
 @pytest.mark.parametrize("points", [[[1, 2], [3, 4]], [[5, 5]], []], ids=["two", "one", "none"])
 def test_polygon_with_fewer_than_three_points_is_dropped(tmp_path: Path, points: list[list[int]]) -> None:
     write_json(tmp_path, {"a.jpg": json_entry([(points, "x"), (BOX_A, "a")])}, {"a.jpg": GOOD})
-    sample = build_dataset("json", root=tmp_path).load(0)
+    sample = JsonLayoutDataset(root=tmp_path).load(0)
     assert sample.texts == ["a"]
     assert sample.meta["issues"] == {"dropped_polygons_too_few_points": ["a.jpg#0001"]}
 
@@ -163,7 +164,7 @@ def test_nan_or_inf_coordinates_are_dropped(tmp_path: Path) -> None:
         '{"images": {"a.jpg": {"words": {"1": {"points": [[NaN, 1], [5, 1], [5, 9]], "transcription": "x"},'
         ' "2": {"points": [[1, 1], [Infinity, 1], [5, 9]], "transcription": "y"}}}}}'
     )
-    sample = build_dataset("json", root=tmp_path / "j").load(0)
+    sample = JsonLayoutDataset(root=tmp_path / "j").load(0)
     assert sample.polygons == [] and sample.meta["issues"] == {"dropped_polygons_nan": ["a.jpg#1", "a.jpg#2"]}
 
 
@@ -189,7 +190,7 @@ def test_self_intersecting_quad_is_reordered_and_kept() -> None:
 def test_self_intersecting_polygon_that_is_not_a_reordering_becomes_an_ignore_region(tmp_path: Path) -> None:
     tangle = [*BOWTIE, [30, 20]]  # the extra point lies inside: no vertex order makes it convex
     write_json(tmp_path / "j", {"a.jpg": json_entry([(tangle, "t"), (BOX_B, "b")])}, {"a.jpg": GOOD})
-    sample = build_dataset("json", root=tmp_path / "j").load(0)
+    sample = JsonLayoutDataset(root=tmp_path / "j").load(0)
     assert sample.texts == ["t", "b"] and sample.ignore == [True, False]
     assert sample.meta["issues"] == {"ignored_polygons_self_intersecting": ["a.jpg#0001"]}
     batch = DBCollateFN()([_transformed(sample)])
@@ -248,7 +249,7 @@ def test_exif_rotated_jpeg_stays_aligned_with_its_polygons(tmp_path: Path, orien
     save_image(tmp_path / "images" / "000.jpg", stored, orientation=orientation)
     with Image.open(tmp_path / "images" / "000.jpg") as raw:
         assert raw.size == (H, W) and raw.getexif()[0x0112] == orientation
-    sample = build_dataset("sroie", root=tmp_path).load(0)
+    sample = SROIEDataset(root=tmp_path).load(0)
     assert sample.image.shape[:2] == (H, W) and sample.meta["issues"] == {}
     gray = sample.image.mean(axis=2)
     assert gray[15:35, 30:110].mean() < 40, "text box is dark under its polygon"
@@ -261,29 +262,29 @@ def test_exif_rotated_jpeg_stays_aligned_with_its_polygons(tmp_path: Path, orien
 def test_missing_data_root_is_a_clear_error(tmp_path: Path, reader: str) -> None:
     missing = tmp_path / "nope"
     with pytest.raises(UserInputError, match=f"data root {missing} does not exist; pass a split folder"):
-        build_dataset(reader, root=missing)
+        READERS[reader](root=missing)
 
 
 def test_split_without_gt_folder_is_a_clear_error(tmp_path: Path) -> None:
     save_image(tmp_path / "images" / "000.jpg", GOOD)
     with pytest.raises(UserInputError, match=f"gt folder {tmp_path / 'gt'} does not exist"):
-        build_dataset("sroie", root=tmp_path)
+        SROIEDataset(root=tmp_path)
 
 
 def test_empty_dataset_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "s" / "images").mkdir(parents=True)
     (tmp_path / "s" / "gt").mkdir()
     with pytest.raises(UserInputError, match="empty dataset: no images"):
-        build_dataset("sroie", root=tmp_path / "s")
+        SROIEDataset(root=tmp_path / "s")
     write_json(tmp_path / "j", {}, {})
     with pytest.raises(UserInputError, match=r"empty dataset: .*annotations\.json lists no images"):
-        build_dataset("json", root=tmp_path / "j")
+        JsonLayoutDataset(root=tmp_path / "j")
     write_json(tmp_path / "k", {"gone.jpg": json_entry([])}, {})
     with pytest.raises(UserInputError, match="none of the 1 images listed"):
-        build_dataset("json", root=tmp_path / "k")
+        JsonLayoutDataset(root=tmp_path / "k")
     (tmp_path / "k" / "annotations.json").write_text("{'images': ")
     with pytest.raises(UserInputError, match="is not valid JSON"):
-        build_dataset("json", root=tmp_path / "k")
+        JsonLayoutDataset(root=tmp_path / "k")
 
 
 def test_datamodule_names_the_option_to_fix(tmp_path: Path) -> None:

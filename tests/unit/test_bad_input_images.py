@@ -141,10 +141,10 @@ def test_symlink_loop_is_named_as_such_not_as_a_missing_image(tmp_path: Path) ->
     write_sroie(split, "gtgone", receipt_image(100, 200, [BOX_A]), [])
     (split / "gt" / "gtgone.txt").unlink()
     (split / "gt" / "gtgone.txt").symlink_to(tmp_path / "nowhere.txt")
-    from ocr.data.datasets import build_dataset
+    from ocr.data.datasets import SROIEDataset
     from ocr.data.transforms import ReceiptTransform, TransformConfig
 
-    dataset = build_dataset("sroie", root=split)
+    dataset = SROIEDataset(root=split)
     dataset.transform = ReceiptTransform(TransformConfig(image_size=64), train=False)
     batch = DBCollateFN()([dataset[i] for i in range(len(dataset))])
     counters, where = batch["perf"]["counters"], batch["perf"]["issues"]

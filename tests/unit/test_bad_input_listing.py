@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from ocr.data.collate import DBCollateFN
-from ocr.data.datasets import build_dataset
+from ocr.data.datasets import ImageFolderDataset, JsonLayoutDataset, ReceiptDataset, SROIEDataset
 from ocr.data.transforms import ReceiptTransform, TransformConfig
 from tests.unit.test_readers import (
     BOX_A,
@@ -25,9 +25,9 @@ from tests.unit.test_readers import (
 GOOD = receipt_image(100, 200, [BOX_A])
 
 
-def epoch(reader: str, root: Path, with_targets: bool = True) -> dict[str, Any]:
+def epoch(reader: type[ReceiptDataset], root: Path, with_targets: bool = True) -> dict[str, Any]:
     """Every index once (one epoch's worth), through ``__getitem__`` and the collate's counters."""
-    dataset = build_dataset(reader, root=root)
+    dataset = reader(root=root)
     dataset.transform = ReceiptTransform(TransformConfig(image_size=64), train=False)
     return DBCollateFN(with_targets=with_targets)([dataset[i] for i in range(len(dataset))])["perf"]
 
@@ -41,7 +41,7 @@ def test_sroie_counts_orphans_unsupported_suffixes_and_shared_stems(tmp_path: Pa
     save_image(tmp_path / "images" / "004.png", GOOD)
     (tmp_path / "gt" / "004.txt").write_text(gt_line(BOX_A, "which one?") + "\n")
     (tmp_path / "images" / ".DS_Store").write_bytes(b"\0")  # hidden: not data, not counted
-    perf = epoch("sroie", tmp_path)
+    perf = epoch(SROIEDataset, tmp_path)
     counters, where = perf["counters"], perf["issues"]
     assert counters["samples"] == 1
     assert where["skipped_orphan_gt"] == ["002.txt"]
@@ -57,7 +57,7 @@ def test_json_counts_unlisted_images_and_unsupported_suffixes(tmp_path: Path) ->
         {"a.jpg": GOOD, "extra.jpg": GOOD},
     )
     (tmp_path / "images" / "notes.txt").write_text("scanner log")
-    perf = epoch("json", tmp_path)
+    perf = epoch(JsonLayoutDataset, tmp_path)
     where = perf["issues"]
     assert perf["counters"]["samples"] == 1
     assert where["skipped_missing_image"] == ["gone.jpg"]  # listed, no image (as before)
@@ -70,7 +70,7 @@ def test_predict_reader_counts_unsupported_files_and_shared_stems(tmp_path: Path
     save_image(tmp_path / "r1.png", GOOD)  # overlays would both be r1.png
     save_image(tmp_path / "r2.jpg", GOOD)
     (tmp_path / "r3.heic").write_bytes(b"\0" * 16)
-    perf = epoch("images", tmp_path, with_targets=False)
+    perf = epoch(ImageFolderDataset, tmp_path, with_targets=False)
     where = perf["issues"]
     assert perf["counters"]["samples"] == 3, "images sharing a stem are still predicted"
     assert where["skipped_unsupported_suffix"] == ["r3.heic"]
@@ -86,7 +86,7 @@ def test_listing_entries_are_named_in_the_epoch_warning(tmp_path: Path, caplog: 
 
     write_sroie(tmp_path, "001", GOOD, [gt_line(BOX_A, "A")])
     (tmp_path / "gt" / "009.txt").write_text(gt_line(BOX_A, "orphan") + "\n")
-    dataset = build_dataset("sroie", root=tmp_path)
+    dataset = SROIEDataset(root=tmp_path)
     dataset.transform = ReceiptTransform(TransformConfig(image_size=64), train=False)
     batch = DBCollateFN()([dataset[i] for i in range(len(dataset))])
     trainer = SimpleNamespace(current_epoch=0, world_size=1, is_global_zero=True, loggers=[], global_step=0)

@@ -434,10 +434,10 @@ def test_one_api_only() -> None:
 
 # -- whole-sample cache ---------------------------------------------------------------------------
 def _synthetic(image_size: int = 128) -> Any:
-    from ocr.data.datasets import build_dataset
+    from ocr.data.datasets import SyntheticReceipts
     from ocr.data.transforms import ReceiptTransform, TransformConfig
 
-    dataset = build_dataset("synthetic", num_samples=3, seed=7)
+    dataset = SyntheticReceipts(num_samples=3, seed=7)
     dataset.prepare()
     dataset.transform = ReceiptTransform(TransformConfig(image_size=image_size), train=False)
     return dataset

@@ -21,10 +21,10 @@ SQUARE = [np.array([[2, 2], [30, 2], [30, 20], [2, 20]], np.float32)]
 
 
 def _synthetic() -> Any:
-    from ocr.data.datasets import build_dataset
+    from ocr.data.datasets import SyntheticReceipts
     from ocr.data.transforms import ReceiptTransform, TransformConfig
 
-    dataset = build_dataset("synthetic", num_samples=2, seed=3)
+    dataset = SyntheticReceipts(num_samples=2, seed=3)
     dataset.prepare()
     dataset.transform = ReceiptTransform(TransformConfig(image_size=64), train=False)
     return dataset

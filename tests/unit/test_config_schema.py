@@ -67,6 +67,35 @@ def test_bad_value_is_one_line_and_exit_2(
     assert not (tmp_path / "run" / "config.yaml").exists()  # stopped before the task did anything
 
 
+OLD_READER_LINE = (
+    "data.reader=sroie: a reader is now selected by class; pick the shipped config with data=sroie, "
+    "or write reader: {_target_: ocr.data.datasets.sroie.SROIEDataset} in your data config "
+    "(data.reader._target_=ocr.data.datasets.sroie.SROIEDataset on the command line)"
+)
+
+
+def test_old_reader_name_override_names_the_target_form(
+    cli: object, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert cli("data=sroie", "data.reader=sroie") == 2  # type: ignore[operator]
+    err = capsys.readouterr().err
+    assert f"ocr: error: {OLD_READER_LINE}\n" in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "config.yaml").exists()
+
+
+def test_old_reader_name_in_a_user_data_config_names_the_target_form(
+    cli: object, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A data config written for the release before: ``reader: sroie`` fails while composing."""
+    (tmp_path / "mine" / "data").mkdir(parents=True)
+    (tmp_path / "mine" / "data" / "receipts.yaml").write_text(
+        "defaults:\n  - /schema/data@_here_: base\n  - _self_\nreader: sroie\n"
+    )
+    assert cli(f"hydra.searchpath=[file://{tmp_path / 'mine'}]", "data=receipts") == 2  # type: ignore[operator]
+    err = capsys.readouterr().err
+    assert f"ocr: error: {OLD_READER_LINE}\n" in err and "Traceback" not in err
+
+
 def test_real_console_script_stops_before_building_anything(tmp_path: Path) -> None:
     proc = run_cli(["train", "data.loader.num_workers=-1", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
     assert proc.returncode == 2

@@ -94,7 +94,7 @@ class _Losses(L.Callback):
 def _first_losses(tmp: Path, decoded: bool) -> list[float]:
     L.seed_everything(0, workers=True, verbose=False)
     data = ReceiptDataModule(
-        reader="synthetic",
+        reader={"_target_": "ocr.data.datasets.synthetic.SyntheticReceipts"},
         train={"num_samples": 6, "seed": 0, "cache_dir": str(tmp.parent / "synthetic")},
         val={"num_samples": 2, "seed": 1, "cache_dir": str(tmp.parent / "synthetic")},
         image_size=96,

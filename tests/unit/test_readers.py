@@ -11,15 +11,22 @@ import cv2
 import hydra
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 from PIL import Image
 
-from ocr.data.datasets import DATASETS, build_dataset
+from ocr.data.datamodule import ReceiptDataModule, reader_class
+from ocr.data.datasets import ReceiptDataset
 from ocr.data.datasets.json_layout import JsonLayoutDataset
 from ocr.data.datasets.sroie import SROIEDataset, parse_gt_line
+from ocr.data.datasets.synthetic import SyntheticReceipts
 from ocr.data.sample import TextSample
+from ocr.errors import UserInputError
 from tests.helpers import compose_config
 
 Quad = Sequence[Sequence[float]]
+
+#: The annotated readers, by the name of their data config (configs/data/<name>.yaml).
+READERS: dict[str, type[ReceiptDataset]] = {"sroie": SROIEDataset, "json": JsonLayoutDataset}
 
 
 # -- builders shared with test_bad_input ----------------------------------------------------------
@@ -89,9 +96,61 @@ def assert_same(a: TextSample, b: TextSample) -> None:
 
 
 # -- tests ----------------------------------------------------------------------------------------
-def test_readers_are_registered() -> None:
-    assert {"sroie", "json", "synthetic", "images"} <= set(DATASETS)
-    assert DATASETS["sroie"] is SROIEDataset and DATASETS["json"] is JsonLayoutDataset
+@pytest.mark.parametrize("name", ["sroie", "json", "synthetic"])
+def test_each_data_config_selects_its_reader_by_target(tmp_path: Path, name: str) -> None:
+    cfg = compose_config("train", tmp_path / "run", [f"data={name}"])
+    cls = READERS.get(name, SyntheticReceipts)
+    assert cfg.data.reader._target_ == f"{cls.__module__}.{cls.__name__}"
+    assert reader_class(OmegaConf.to_container(cfg.data.reader)) is cls
+
+
+def test_a_reader_argument_of_one_split_overrides_the_shared_one(tmp_path: Path) -> None:
+    split = tmp_path / "split"
+    write_sroie(split, "000", receipt_image(100, 200, [BOX_A]), [gt_line(BOX_A, "a")])
+    (split / "labels").mkdir()
+    (split / "labels" / "000.txt").write_text("")
+    cfg = compose_config(
+        "train",
+        tmp_path / "run",
+        ["data=sroie", f"data.train_root={split}", f"data.val_root={split}", "+data.val.gt_dir=labels"],
+    )
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+    dm.setup("fit")
+    assert dm.datasets["train"].gt_dir.name == "gt" and dm.datasets["val"].gt_dir.name == "labels"
+
+
+@pytest.mark.parametrize(
+    ("reader", "line"),
+    [
+        (
+            "sroie",
+            "data.reader=sroie: a reader is now selected by class; pick the shipped config with "
+            "data=sroie, or write reader: {_target_: ocr.data.datasets.sroie.SROIEDataset}",
+        ),
+        (
+            {"_target_": "ocr.data.datasets.nope.Nope"},
+            "data.reader._target_=ocr.data.datasets.nope.Nope: cannot import it",
+        ),
+        (
+            {"_target_": "ocr.data.sample.TextSample"},
+            "not a reader (a subclass of ocr.data.datasets.ReceiptDataset)",
+        ),
+        ({"image_dir": "images"}, "a mapping whose _target_ is a reader class"),
+    ],
+    ids=["old-name", "missing-module", "not-a-reader", "no-target"],
+)
+def test_a_wrong_reader_is_one_clear_line(reader: object, line: str) -> None:
+    with pytest.raises(UserInputError) as info:
+        ReceiptDataModule(reader=reader)  # type: ignore[arg-type]
+    assert line in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_unknown_reader_argument_names_the_reader_and_the_key(tmp_path: Path) -> None:
+    dm = ReceiptDataModule(
+        reader={"_target_": "ocr.data.datasets.sroie.SROIEDataset", "gt_folder": "gt"}, root=str(tmp_path)
+    )
+    with pytest.raises(UserInputError, match="SROIEDataset: got an unexpected keyword argument 'gt_folder'"):
+        dm.setup("validate")
 
 
 def test_gt_line_keeps_commas_in_the_transcript() -> None:
@@ -110,8 +169,8 @@ def test_both_readers_read_the_same_receipt(tmp_path: Path) -> None:
         {"000.jpg": json_entry([(BOX_A, "TOTAL, RM 5.00"), (BOX_B, "###")], (100, 200))},
         {"000.jpg": image},
     )
-    a = build_dataset("sroie", root=tmp_path / "s").load(0)
-    b = build_dataset("json", root=tmp_path / "j").load(0)
+    a = SROIEDataset(root=tmp_path / "s").load(0)
+    b = JsonLayoutDataset(root=tmp_path / "j").load(0)
     assert_same(a, b)
     assert a.texts == ["TOTAL, RM 5.00", "###"]
     assert a.ignore == [False, True], "### marks a don't-care region in both readers"
@@ -123,7 +182,7 @@ def test_json_polygons_may_have_more_than_four_points(tmp_path: Path) -> None:
     write_json(
         tmp_path, {"a.jpg": json_entry([(HEX, "curved"), (BOX_A, "box")])}, {"a.jpg": receipt_image(100, 200)}
     )
-    sample = build_dataset("json", root=tmp_path).load(0)
+    sample = JsonLayoutDataset(root=tmp_path).load(0)
     assert [len(p) for p in sample.polygons] == [6, 4]
     np.testing.assert_array_equal(sample.polygons[0], np.asarray(HEX, np.float32))
 
@@ -140,18 +199,18 @@ def test_identity_follows_the_content_of_image_and_gt(tmp_path: Path, reader: st
     else:
         write_json(tmp_path, {"000.jpg": json_entry([(BOX_A, "a")])}, {"000.jpg": image})
         gt = tmp_path / "annotations.json"
-    dataset = build_dataset(reader, root=tmp_path)
+    dataset = READERS[reader](root=tmp_path)
     before = dataset.identity(0)
     img = tmp_path / "images" / "000.jpg"
     data = img.read_bytes()
     assert (str(img.resolve()), len(data), xxhash.xxh3_128_hexdigest(data)) in before
     st = gt.stat()
     os.utime(gt, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    assert build_dataset(reader, root=tmp_path).identity(0) == before, "a touch changes no content"
+    assert READERS[reader](root=tmp_path).identity(0) == before, "a touch changes no content"
     text = gt.read_text()
     gt.write_text(text.replace("a", "b") if reader == "sroie" else text.replace('"a"', '"b"'))
     os.utime(gt, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert build_dataset(reader, root=tmp_path).identity(0) != before, "an edit must change the cache key"
+    assert READERS[reader](root=tmp_path).identity(0) != before, "an edit must change the cache key"
 
 
 @pytest.mark.parametrize("reader", ["sroie", "json"])
@@ -165,10 +224,10 @@ def test_configs_select_a_split_by_its_folder(tmp_path: Path, reader: str) -> No
     cfg = compose_config(
         "validate", tmp_path / "run", [f"data={reader}", f"data.root={split}", "ckpt_path=x"]
     )
-    assert cfg.data.reader == reader and cfg.data.train_root is None
+    assert cfg.data.reader._target_.endswith(READERS[reader].__name__) and cfg.data.train_root is None
     dm = hydra.utils.instantiate(cfg.data, _convert_="all")
     dm.setup("validate")
-    assert type(dm.datasets["val"]) is DATASETS[reader] and len(dm.datasets["val"]) == 1
+    assert type(dm.datasets["val"]) is READERS[reader] and len(dm.datasets["val"]) == 1
     cfg = compose_config(
         "train", tmp_path / "run2", [f"data={reader}", f"data.train_root={split}", f"data.val_root={split}"]
     )

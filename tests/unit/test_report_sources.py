@@ -179,3 +179,12 @@ def test_tensorboard_speed_is_reasonable(tmp_path: Path) -> None:
     start = time.perf_counter()
     load_run(str(TB_RUN / "tensorboard"))
     assert time.perf_counter() - start < 10
+
+
+def test_reader_is_its_class_name_from_a_target_and_a_name_from_older_runs() -> None:
+    from ocr.report.config import key_config
+
+    target = {"data": {"reader": {"_target_": "ocr.data.datasets.sroie.SROIEDataset", "gt_dir": "gt"}}}
+    assert key_config(target)["reader"] == "SROIEDataset"
+    assert key_config({"data": {"reader": "synthetic"}})["reader"] == "synthetic"  # perf summaries before
+    assert "reader" not in key_config({"data": {"reader": {"gt_dir": "gt"}}})

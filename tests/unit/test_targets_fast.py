@@ -16,7 +16,6 @@ from ocr.bench.identity import same_bits
 from ocr.targets import (
     DBTargetParams,
     DBTargets,
-    TargetBuffers,
     make_db_targets,
     make_db_targets_reference,
     slowdown_injected,
@@ -254,21 +253,24 @@ def test_long_thin_and_large_polygons_stay_bit_identical() -> None:
         assert_same(ref, make_db_targets(polys, [False] * 4, shape, DB))
 
 
-def test_target_buffers_make_batch() -> None:
+def test_targets_written_into_batch_slots() -> None:
+    """``out=`` views into (B, H, W) batch arrays (as the collate passes them) are filled in place
+    and reset between samples: what an earlier sample left in a slot never leaks into the next."""
     rect = np.array([[10, 10], [90, 10], [90, 40], [10, 40]], np.float32)
     tiny = np.array([[1, 1], [2, 1], [2, 2]], np.float32)
     samples = [([rect], [False]), ([rect + 5, tiny], [False, False]), ([], [])]
-    buffers = TargetBuffers(DB)
-    arrays, counts = buffers.make_batch(samples, (60, 110))
-    assert [a.shape for a in arrays] == [(3, 60, 110)] * 4
-    assert counts == [0, 1, 0]
-    for b, (polys, ignore) in enumerate(samples):
-        single = make_db_targets(polys, ignore, (60, 110), DB)
-        for a, m in zip(arrays, single.maps(), strict=True):
-            assert np.array_equal(a[b], m)
-    arrays2, _ = buffers.make_batch(samples[::-1], (60, 110))
-    assert arrays2[0] is arrays[0]  # reused
-    assert np.array_equal(arrays2[0][2], make_db_targets([rect], [False], (60, 110), DB).prob_map)
+    arrays = [np.full((3, 60, 110), 7.0, np.float32) for _ in range(4)]
+    for order in (samples, samples[::-1]):
+        counts = []
+        for b, (polys, ignore) in enumerate(order):
+            view = DBTargets(*(a[b] for a in arrays))
+            result = make_db_targets(polys, ignore, (60, 110), DB, out=view)
+            assert result is view
+            counts.append(result.ignored_count)
+            single = make_db_targets(polys, ignore, (60, 110), DB)
+            for a, m in zip(arrays, single.maps(), strict=True):
+                assert np.array_equal(a[b], m)
+        assert counts == [0, 1, 0]  # the tiny triangle becomes an ignore region
 
 
 def test_slowdown_env_falls_back_to_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -126,9 +126,9 @@ def test_device_normalisation_is_bit_identical_to_the_cpu_normalizer(
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_real_receipt_normalised_on_the_device_equals_the_cpu_path(sroie_root: Path, device: str) -> None:
-    from ocr.data.datasets import build_dataset
+    from ocr.data.datasets import SROIEDataset
 
-    dataset = build_dataset("sroie", root=sroie_root / "val")
+    dataset = SROIEDataset(root=sroie_root / "val")
     sample = dataset.load(0)
     uint8 = ReceiptTransform(TransformConfig(image_size=1024), train=False)(sample)["image"]
     on_device = normalize_images(uint8.unsqueeze(0).to(device), IMAGENET_MEAN, IMAGENET_STD)[0]
@@ -147,7 +147,7 @@ def _val_batch(tmp_path: Path) -> tuple[Any, dict[str, Any]]:
     from ocr.data.datamodule import ReceiptDataModule
 
     module = ReceiptDataModule(
-        reader="synthetic",
+        reader={"_target_": "ocr.data.datasets.synthetic.SyntheticReceipts"},
         val={"num_samples": 3, "seed": 1, "cache_dir": str(tmp_path / "synthetic")},
         image_size=96,
         loader={"num_workers": 0, "batch_size": 3},

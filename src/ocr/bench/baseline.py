@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ocr.bench.identity import same_bits
+from ocr.data.sample import Batch, Sample, image_hw
 
 SUITE_VERSION = "ocr-perf-suite/1"
 
@@ -89,7 +90,7 @@ class SuiteSettings:
 
 
 # -- shared helpers -------------------------------------------------------------------------------
-def validation_samples(count: int, image_size: int, seed: int) -> list[dict[str, Any]]:
+def validation_samples(count: int, image_size: int, seed: int) -> list[Sample]:
     """Deterministic validation samples (synthetic receipts through the validation transform)."""
     from ocr.data.datasets.synthetic import SyntheticReceipts
     from ocr.data.transforms import ReceiptTransform, TransformConfig
@@ -97,7 +98,13 @@ def validation_samples(count: int, image_size: int, seed: int) -> list[dict[str,
     dataset = SyntheticReceipts(num_samples=count, seed=seed)
     dataset.prepare()
     dataset.transform = ReceiptTransform(TransformConfig(image_size=image_size), train=False)
-    return [dataset[i] for i in range(count)]
+    samples = []
+    for i in range(count):
+        item = dataset[i]
+        if "skipped" in item:
+            raise RuntimeError(f"synthetic receipt {i} was skipped: {item['skipped']['message']}")
+        samples.append(item)
+    return samples
 
 
 @contextlib.contextmanager
@@ -128,10 +135,7 @@ def measure_targets(settings: SuiteSettings) -> dict[str, float]:
     from ocr.bench.targets import FAST_DB, REFERENCE, Item, time_targets
 
     samples = validation_samples(settings.target_images, settings.target_size, settings.seed)
-    items: list[Item] = []
-    for s in samples:
-        height, width = s["image"].shape[-2:]
-        items.append(((int(height), int(width)), s["polygons"], s["ignore"]))
+    items: list[Item] = [(image_hw(s["image"]), s["polygons"], s["ignore"]) for s in samples]
     timing = time_targets(items, settings.target_repeats)
     return {
         "bench.targets.images": float(timing.images),
@@ -144,11 +148,11 @@ def measure_targets(settings: SuiteSettings) -> dict[str, float]:
 
 
 # -- cache ------------------------------------------------------------------------------------------
-def _batches(samples: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+def _batches(samples: list[Sample], size: int) -> list[list[Sample]]:
     return [samples[i : i + size] for i in range(0, len(samples), size)]
 
 
-def _maps(batch: dict[str, Any]) -> list[np.ndarray]:
+def _maps(batch: Batch) -> list[np.ndarray]:
     return [batch[k].numpy() for k in ("prob_maps", "prob_masks", "thresh_maps", "thresh_masks")]
 
 
@@ -208,7 +212,7 @@ def measure_cache(settings: SuiteSettings, workdir: Path | None = None) -> dict[
         survivors = survivors_exact = 0
         for batch, want in zip(batches, expected, strict=True):
             for i, sample in enumerate(batch):
-                shape = tuple(sample["image"].shape[-2:])
+                shape = image_hw(sample["image"])
                 hit = reread.get(reread._generate_key(sample["polygons"], shape, params, sample["ignore"]))
                 if hit is not None:
                     survivors += 1

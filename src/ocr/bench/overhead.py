@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
 from ocr.data.collate import DBCollateFN
 from ocr.data.datasets.synthetic import SyntheticReceipts
+from ocr.data.sample import Batch
 from ocr.data.transforms import ReceiptTransform, TransformConfig, normalize_images
 from ocr.models.lit_module import DBNetModule
 from ocr.perf.stats import stage_total
@@ -49,7 +50,7 @@ class _StepClock(L.Callback):
         self.times.append(time.perf_counter() - self._t0)
 
 
-def _batches(image_size: int, batch_size: int, count: int) -> list[dict[str, Any]]:
+def _batches(image_size: int, batch_size: int, count: int) -> list[Batch]:
     """Pre-collated batches, images already normalised: no data module (and no device hook) here."""
     config = TransformConfig(image_size=image_size)
     dataset = SyntheticReceipts(num_samples=batch_size * count, seed=7)
@@ -62,7 +63,7 @@ def _batches(image_size: int, batch_size: int, count: int) -> list[dict[str, Any
 
 
 def _fit(
-    module: DBNetModule, batches: list[dict[str, Any]], steps: int, profiled: bool, accelerator: str
+    module: DBNetModule, batches: list[Batch], steps: int, profiled: bool, accelerator: str
 ) -> dict[str, Any]:
     clock = _StepClock()
     callbacks: list[L.Callback] = [clock]

@@ -33,6 +33,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from ocr.data.sample import Batch
 from ocr.errors import UserInputError
 from ocr.models.lit_module import DBNetModule
 from ocr.perf.stats import stage_total
@@ -47,7 +48,7 @@ class GTStandIn(DBNetModule):
         super().__init__(net=STANDIN_NET, **kwargs)
         self.forward_ms = forward_ms
 
-    def _eval_outputs(self, batch: dict[str, Any], prefix: str) -> dict[str, torch.Tensor]:
+    def _eval_outputs(self, batch: Batch, prefix: str) -> dict[str, torch.Tensor]:
         start = time.perf_counter()
         prob = batch["prob_maps"].to(torch.float32).unsqueeze(1)
         left = self.forward_ms * batch["images"].shape[0] / 1000.0 - (time.perf_counter() - start)
@@ -66,9 +67,9 @@ def prepare_batches(
         raise UserInputError(f"--data {data} is not a folder; pass a split folder (e.g. sroie/val)")
     reader_kwargs: dict[str, Any]
     if data is None:
-        reader_kwargs = {"reader": "synthetic", "val": {"num_samples": limit or 8}}
+        reader_kwargs = {"val": {"num_samples": limit or 8}}  # the default reader: synthetic
     else:
-        reader_kwargs = {"reader": "sroie", "root": data, "val": {"image_dir": "images", "gt_dir": "gt"}}
+        reader_kwargs = {"reader": {"_target_": "ocr.data.datasets.sroie.SROIEDataset"}, "root": data}
     dm = ReceiptDataModule(
         **reader_kwargs,
         image_size=image_size,

@@ -14,7 +14,7 @@ another worker computed). Why files and not diskcache: see docs/cache.md.
 * **Writes** go to a private temporary file in the entry's folder and are published with
   ``os.replace``: a reader sees the old entry, the new one or none, never a torn mix, and an
   insert writes only that entry.
-* **Reads** take the whole file (``readinto`` a fresh buffer, or an ``mmap``); the caller checks the
+* **Reads** take the whole file into a fresh buffer (no ``mmap``: docs/cache.md); the caller checks the
   header and checksum (:mod:`ocr.cache.codec`) and drops a bad entry with :meth:`remove`.
 * **Budget**: the bytes in use are kept in a small lock file, updated under ``flock`` together with
   each publication, so the total never exceeds ``max_bytes``. When an insert would, the oldest
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import mmap
 import os
 import secrets
 import socket
@@ -57,17 +56,16 @@ def node_folder() -> str:
 class FileStore:
     """Entries as files under ``root/<2 hex>/<key>.entry``; safe for concurrent processes."""
 
-    def __init__(self, root: str | Path, max_bytes: int, use_mmap: bool = False) -> None:
+    def __init__(self, root: str | Path, max_bytes: int) -> None:
         self.dir = Path(root)
         self.root = self.dir / node_folder()
         self.max_bytes = int(max_bytes)
-        self.use_mmap = use_mmap
         self._lock_fd: int | None = None
         self._pid = os.getpid()
         self._dirs: set[str] = set()
 
     def __getstate__(self) -> dict[str, object]:
-        return {"root": self.dir, "max_bytes": self.max_bytes, "use_mmap": self.use_mmap}
+        return {"root": self.dir, "max_bytes": self.max_bytes}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__init__(**state)  # type: ignore[misc]
@@ -95,18 +93,15 @@ class FileStore:
             st = os.fstat(fd)
             if st.st_size == 0:
                 return memoryview(b"")
-            if self.use_mmap:
-                view = memoryview(mmap.mmap(fd, st.st_size, access=mmap.ACCESS_READ))
-            else:
-                buf = bytearray(st.st_size)
-                view = memoryview(buf)
-                got = 0
-                while got < st.st_size:
-                    n = os.readv(fd, [view[got:]])
-                    if n == 0:
-                        break
-                    got += n
-                view = view[:got]
+            buf = bytearray(st.st_size)
+            view = memoryview(buf)
+            got = 0
+            while got < st.st_size:
+                n = os.readv(fd, [view[got:]])
+                if n == 0:
+                    break
+                got += n
+            view = view[:got]
         finally:
             os.close(fd)
         if time.time_ns() - st.st_mtime_ns > _TOUCH_AFTER_NS:

@@ -13,12 +13,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
 
-from ocr.data.datasets.base import is_skipped
+from ocr.data.sample import (
+    Batch,
+    BatchPerf,
+    DeferredImage,
+    Item,
+    MapName,
+    Sample,
+    SkipMarker,
+    as_tensor,
+)
 from ocr.targets.cache import warm_up_kernels
 from ocr.targets.db_targets import DBTargets, make_db_targets
 from ocr.targets.params import DBTargetParams
@@ -44,28 +53,29 @@ class TargetCache(Protocol):
     def drain(self) -> dict[str, int]: ...
 
 
-def stack_images(images: list[Any]) -> tuple[torch.Tensor, list[float]]:
+def stack_images(images: Sequence[torch.Tensor | DeferredImage]) -> tuple[torch.Tensor, list[float]]:
     """``torch.stack`` of uint8 CHW images, and the seconds spent writing deferred ones.
 
-    Images are normalised later, on the device. A deferred image (``write_into(array)``: a
-    whole-sample cache hit, see ``ocr.data.sample_cache.CachedImage``) is copied straight into its
-    batch slot.
+    Images are normalised later, on the device. A :class:`~ocr.data.sample.DeferredImage` (a
+    whole-sample cache hit) is written straight into its batch slot.
     """
     seconds = [0.0] * len(images)
     if not images:
         return torch.zeros(0, 3, 1, 1), seconds
     first = images[0]
     shape = (len(images), *first.shape)
-    # numpy asks for huge pages (madvise): a fresh batch faults in ~2x faster than with torch.empty
+    # numpy asks for huge pages (madvise): a fresh batch faults in faster than torch.empty's (docs/cache.md)
     out = torch.from_numpy(np.empty(shape, np.uint8))
     for i, image in enumerate(images):
         if tuple(image.shape) != tuple(out.shape[1:]):
             raise RuntimeError(f"batch images differ in size: {tuple(image.shape)}, {tuple(first.shape)}")
-        if image.dtype != torch.uint8:
-            raise RuntimeError(f"batch images must be uint8 (normalised on the device), got {image.dtype}")
         if isinstance(image, torch.Tensor):
+            if image.dtype != torch.uint8:
+                raise RuntimeError(
+                    f"batch images must be uint8 (normalised on the device), got {image.dtype}"
+                )
             out[i].copy_(image)
-        else:
+        else:  # a deferred image is uint8 by construction (its write_into checks the slot)
             t0 = time.perf_counter()
             image.write_into(out[i].numpy())
             seconds[i] = time.perf_counter() - t0
@@ -75,7 +85,7 @@ def stack_images(images: list[Any]) -> tuple[torch.Tensor, list[float]]:
 _NUMPY_DTYPES = {torch.uint8: np.uint8, torch.float32: np.float32}
 
 
-def pad_to_common_size(images: list[Any]) -> list[Any]:
+def pad_to_common_size(images: list[torch.Tensor]) -> list[torch.Tensor]:
     """Zero-pad CHW tensors at the bottom/right to the largest height and width among them.
 
     Padding only there keeps the letterbox mapping (original = input / scale) valid for each image.
@@ -92,10 +102,15 @@ def pad_to_common_size(images: list[Any]) -> list[Any]:
     return padded
 
 
+_CACHE_STAGES: tuple[Literal["sample_identity", "sample_cache", "decoded_cache"], ...] = (
+    "sample_identity",
+    "sample_cache",
+    "decoded_cache",
+)
 ISSUE_EXAMPLES = 5  # locations kept per counter and batch, for the data-quality warning
 
 
-def count_issues(markers: list[dict[str, Any]], samples: list[dict[str, Any]]) -> dict[str, list[str]]:
+def count_issues(markers: list[SkipMarker], samples: list[Sample]) -> dict[str, list[str]]:
     """counter -> locations, for skipped samples and for the readers' per-polygon fixes and drops."""
     issues: dict[str, list[str]] = {"skipped_samples": [m["skipped"]["where"] for m in markers]}
     for marker in markers:
@@ -106,11 +121,15 @@ def count_issues(markers: list[dict[str, Any]], samples: list[dict[str, Any]]) -
     return issues
 
 
-TARGET_MAPS = ("prob_maps", "prob_masks", "thresh_maps", "thresh_masks")
-EVAL_MAPS = ("prob_maps", "prob_masks")  # the evaluation loss needs no threshold branch
+TARGET_MAPS: tuple[MapName, ...] = ("prob_maps", "prob_masks", "thresh_maps", "thresh_masks")
+EVAL_MAPS: tuple[MapName, ...] = ("prob_maps", "prob_masks")  # the evaluation loss needs no threshold branch
 BINARY_MAPS = frozenset({"prob_maps", "prob_masks", "thresh_masks"})
-_MAP_FIELD = {"prob_maps": "prob_map", "prob_masks": "prob_mask", "thresh_maps": "thresh_map"}
-_MAP_FIELD["thresh_masks"] = "thresh_mask"
+_MAP_FIELD: dict[MapName, str] = {
+    "prob_maps": "prob_map",
+    "prob_masks": "prob_mask",
+    "thresh_maps": "thresh_map",
+    "thresh_masks": "thresh_mask",
+}
 
 
 class DBCollateFN:
@@ -149,23 +168,31 @@ class DBCollateFN:
         if with_targets:  # load the numba kernels here, before the DataLoader forks its workers
             warm_up_kernels()
 
-    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    def __call__(self, items: Sequence[Item | None]) -> Batch:
         start = time.perf_counter()
-        markers = [s for s in samples if is_skipped(s)]
-        samples = [s for s in samples if s is not None and not is_skipped(s)]
+        markers: list[SkipMarker] = []
+        samples: list[Sample] = []
+        for item in items:
+            if item is None:
+                continue
+            if "skipped" in item:
+                markers.append(item)
+            else:
+                samples.append(item)
         inside: list[float] = []
-        raw_images = [s["image"] for s in samples]
+        raw_images: list[torch.Tensor | DeferredImage] = [s["image"] for s in samples]
         if not self.with_targets:  # predict: images padded to a multiple (not a square) differ in size
-            raw_images = pad_to_common_size(raw_images)
+            raw_images = list(pad_to_common_size([as_tensor(im) for im in raw_images]))
         images, placed = stack_images(raw_images)
-        batch: dict[str, Any] = {
+        perf: BatchPerf = {"times": {}, "counters": {}, "issues": {}, "worker_pid": os.getpid()}
+        batch: Batch = {
             "images": images,
             "polygons": [s["polygons"] for s in samples],
             "ignore": [s["ignore"] for s in samples],
             "meta": [s["meta"] for s in samples],
             "index": [s.get("index", -1) for s in samples],
-            # dataset indices of the unusable samples: predict still writes a row for each
-            "skipped_index": [m.get("index", -1) for m in markers],
+            "skipped_index": [m["index"] for m in markers],
+            "perf": perf,
         }
         # Worker-side measurements travel with the batch: per-sample stage times and counters.
         times: dict[str, list[float]] = {
@@ -173,11 +200,8 @@ class DBCollateFN:
             # (+ writing deferred images into their batch slots, done while stacking)
             "transform": [s["perf"].get("transform", 0.0) + placed[i] for i, s in enumerate(samples)],
         }
-        for stage in (
-            "sample_identity",
-            "sample_cache",
-            "decoded_cache",
-        ):  # CachedSampleDataset's key and read/store time
+        # the sample and decoded-image caches' key and read/store time
+        for stage in _CACHE_STAGES:
             if any(stage in s["perf"] for s in samples):
                 times[stage] = [s["perf"].get(stage, 0.0) for s in samples]
         counters = {"samples": len(samples), "ignored_polygons": 0, "targets_computed": 0}
@@ -193,12 +217,9 @@ class DBCollateFN:
                 counters.update(self.cache.drain())
         # "collate" is the stacking overhead alone; target time is its own stage.
         times["collate"] = [time.perf_counter() - start - sum(inside) - sum(placed)]
-        batch["perf"] = {
-            "times": times,
-            "counters": counters,
-            "issues": {name: where[:ISSUE_EXAMPLES] for name, where in issues.items() if where},
-            "worker_pid": os.getpid(),
-        }
+        perf["times"] = times
+        perf["counters"] = counters
+        perf["issues"] = {name: where[:ISSUE_EXAMPLES] for name, where in issues.items() if where}
         return batch
 
     def _work_buffers(self, shape: tuple[int, int]) -> DBTargets:
@@ -208,7 +229,7 @@ class DBCollateFN:
         return self._work
 
     def _add_targets(
-        self, samples: list[dict[str, Any]], hw: torch.Size, batch: dict[str, Any], counters: dict[str, int]
+        self, samples: list[Sample], hw: torch.Size, batch: Batch, counters: dict[str, int]
     ) -> list[float]:
         h, w = int(hw[0]), int(hw[1])
         n = len(samples)

@@ -6,8 +6,11 @@ Images travel as uint8 and :meth:`on_after_batch_transfer` normalises them on th
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, SequentialSampler
 
 from ocr.data.collate import EVAL_MAPS, TARGET_MAPS, DBCollateFN
-from ocr.data.datasets import DATASETS, ReceiptDataset, build_dataset
+from ocr.data.datasets import ImageFolderDataset, ReceiptDataset
 from ocr.data.epoch_loader import EpochSpanningDataLoader
 from ocr.data.image_io import DEFAULT_MAX_PIXELS
 from ocr.data.loader import TimedDataLoader
@@ -29,6 +32,7 @@ from ocr.data.loader_defaults import LoaderPlan, plan_loaders
 from ocr.data.sampler import EpochBatchSampler, EpochSampler
 from ocr.data.transforms import AugmentConfig, ReceiptTransform, TransformConfig, normalize_images
 from ocr.errors import UserInputError
+from ocr.schema import SYNTHETIC_READER, old_reader_error
 from ocr.targets.db_targets import slowdown_injected
 from ocr.targets.params import DBTargetParams
 
@@ -80,6 +84,28 @@ def _worker_init(worker_id: int) -> None:
         transform.set_random_seed(torch.initial_seed() % 2**32)
 
 
+def reader_class(reader: object) -> type[ReceiptDataset]:
+    """The class ``data.reader._target_`` names; a one-line error for anything that is not a reader."""
+    if isinstance(reader, str):
+        raise old_reader_error(reader)
+    target = reader.get("_target_") if isinstance(reader, Mapping) else None
+    if not isinstance(target, str) or "." not in target:
+        raise UserInputError(
+            f"data.reader={reader!r}: a mapping whose _target_ is a reader class, e.g. "
+            f"{{_target_: {SYNTHETIC_READER}}}"
+        )
+    module, _, name = target.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise UserInputError(f"data.reader._target_={target}: cannot import it ({exc})") from None
+    if not (isinstance(cls, type) and issubclass(cls, ReceiptDataset)):
+        raise UserInputError(
+            f"data.reader._target_={target}: not a reader (a subclass of ocr.data.datasets.ReceiptDataset)"
+        )
+    return cls
+
+
 def _limit_batches(trainer: Any, sampler: EpochSampler, batch_size: int) -> int | None:
     """The trainer's ``limit_train_batches`` as batches per epoch (as Lightning counts it), or None."""
     limit = getattr(trainer, "limit_train_batches", None)
@@ -94,7 +120,7 @@ def _limit_batches(trainer: Any, sampler: EpochSampler, batch_size: int) -> int 
 class ReceiptDataModule(L.LightningDataModule):
     def __init__(
         self,
-        reader: str = "synthetic",
+        reader: Mapping[str, Any] | None = None,
         train: dict[str, Any] | None = None,
         val: dict[str, Any] | None = None,
         root: str | None = None,
@@ -131,8 +157,12 @@ class ReceiptDataModule(L.LightningDataModule):
         self.max_image_pixels = max_image_pixels
         # Stored in checkpoints, so `ocr validate` can reuse the training image size and targets.
         self.save_hyperparameters(ignore=["normalize_on_device"])
-        self.reader = reader
-        self.split_kwargs = {"train": dict(train or {}), "val": dict(val or {})}
+        if reader is None:
+            reader = {"_target_": SYNTHETIC_READER}
+            self.hparams["reader"] = reader  # the perf summary and the checkpoint name it too
+        self.reader_cls = reader_class(reader)  # before any work: a wrong reader fails at once
+        shared = {k: v for k, v in reader.items() if k != "_target_"}
+        self.split_kwargs = {"train": {**shared, **(train or {})}, "val": {**shared, **(val or {})}}
         self.root, self.train_root, self.val_root = root, train_root, val_root
         aug = dict(augment or {})
         if "scale" in aug:
@@ -164,7 +194,7 @@ class ReceiptDataModule(L.LightningDataModule):
             if not self.predict_input:
                 raise UserInputError("predict needs input=DIR_OR_IMAGE")
             try:
-                dataset = build_dataset("images", root=self.predict_input)
+                dataset: ReceiptDataset = ImageFolderDataset(root=self.predict_input)
             except FileNotFoundError as exc:
                 raise UserInputError(f"{exc}; check input=DIR_OR_IMAGE") from None
         else:
@@ -172,15 +202,15 @@ class ReceiptDataModule(L.LightningDataModule):
             root = self._split_root(split)
             if root is not None:
                 kwargs["root"] = root
-            try:
-                dataset = build_dataset(self.reader, **kwargs)
-            except UserInputError as exc:
-                option = "train_root" if split == "train" else "val_root" if self.val_root else "root"
-                raise UserInputError(f"{split} split (data.{option}={root}): {exc}") from None
+            dataset = self._build_reader(split, kwargs)
             if len(dataset) == 0 and not allow_empty:
-                raise UserInputError(f"the {split} split of data={self.reader} is empty (root={root})")
+                raise UserInputError(
+                    f"the {split} split of the {self._reader_name} reader is empty (root={root})"
+                )
             if len(dataset) == 0:
-                log.warning("the %s split of data=%s is empty: validation is skipped", split, self.reader)
+                log.warning(
+                    "the %s split of the %s reader is empty: validation is skipped", split, self._reader_name
+                )
         dataset.max_image_pixels = self.max_image_pixels
         train = split == "train"
         dataset.transform = ReceiptTransform(
@@ -188,6 +218,27 @@ class ReceiptDataModule(L.LightningDataModule):
         )
         self.datasets[split] = dataset
         return dataset
+
+    @property
+    def _reader_name(self) -> str:
+        return self.reader_cls.__name__
+
+    def _build_reader(self, split: str, kwargs: dict[str, Any]) -> ReceiptDataset:
+        cls = self.reader_cls
+        try:
+            inspect.signature(cls).bind(**kwargs)
+        except TypeError as exc:  # a misspelt or foreign key in data.reader / data.<split>
+            given = ", ".join(sorted(kwargs)) or "none"
+            raise UserInputError(
+                f"data.reader / data.{'train' if split == 'train' else 'val'} for {cls.__name__}: {exc} "
+                f"(arguments given: {given})"
+            ) from None
+        try:
+            return cls(**kwargs)
+        except UserInputError as exc:
+            root = kwargs.get("root")
+            option = "train_root" if split == "train" else "val_root" if self.val_root else "root"
+            raise UserInputError(f"{split} split (data.{option}={root}): {exc}") from None
 
     def prepare_data(self) -> None:
         if self.predict_input:  # built for predict: the train/val splits (e.g. synthetic renders) are unused
@@ -197,20 +248,21 @@ class ReceiptDataModule(L.LightningDataModule):
                 self.build(split, allow_empty=True).prepare()
 
     def _has_split(self, split: str) -> bool:
-        reader = DATASETS.get(self.reader)
-        if reader is not None and not reader.needs_root:
+        if not self.reader_cls.needs_root:
             return True
         return self._split_root(split) is not None
 
     def setup(self, stage: str | None = None) -> None:
         if stage in ("fit", None) and not (self._has_split("train") and self._has_split("val")):
             raise UserInputError(
-                f"training with data={self.reader} needs data.train_root=DIR and data.val_root=DIR "
-                "(each a split folder)"
+                f"training with the {self._reader_name} reader needs data.train_root=DIR and "
+                "data.val_root=DIR (each a split folder)"
             )
         if stage in ("fit", "validate", "test", None):
             if not self._has_split("val"):
-                raise UserInputError(f"data={self.reader} needs data.root=DIR (a split folder) to evaluate")
+                raise UserInputError(
+                    f"the {self._reader_name} reader needs data.root=DIR (a split folder) to evaluate"
+                )
             if stage in ("fit", None):
                 self.build("train")
             # Training may run without validation; evaluating nothing is a mistake.

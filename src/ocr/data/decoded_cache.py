@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 
 from ocr.data.datasets.base import ReceiptDataset
 from ocr.data.image_io import ImageReadError
-from ocr.data.sample import TextSample
+from ocr.data.sample import Item, TextSample
 from ocr.data.transforms import ReceiptTransform
 from ocr.errors import SampleError
 
@@ -89,7 +89,7 @@ def _versions_and_sources(dataset: ReceiptDataset) -> tuple[str, ...]:
     )
 
 
-class DecodedImageDataset(Dataset[dict[str, Any]]):
+class DecodedImageDataset(Dataset[Item]):
     """``dataset[index]`` with the decode + resize served from the node store after the first time."""
 
     def __init__(self, dataset: ReceiptDataset, store: EntryStore) -> None:
@@ -119,7 +119,7 @@ class DecodedImageDataset(Dataset[dict[str, Any]]):
         digest.update(repr(self.dataset.identity(index)).encode())
         return digest.hexdigest()
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> Item:
         start = time.perf_counter()
         transform = self.dataset.transform
         assert isinstance(transform, ReceiptTransform)
@@ -137,7 +137,7 @@ class DecodedImageDataset(Dataset[dict[str, Any]]):
                 looked = time.perf_counter() - start
                 sample = TextSample(image, **record["sample"])
                 out = transform(sample, resized=(image, record["resized"], record["orig_size"]))
-                out["perf"].update(decode=0.0, decoded_cache=looked, counters={"decoded_cache_hits": 1})
+                out["perf"] |= {"decode": 0.0, "decoded_cache": looked, "counters": {"decoded_cache_hits": 1}}
                 out["index"] = index
                 return out
         looked = time.perf_counter() - start
@@ -164,8 +164,10 @@ class DecodedImageDataset(Dataset[dict[str, Any]]):
         stored = time.perf_counter() - resized
         out = transform(sample, resized=(small, polygons, record["orig_size"]))
         out["perf"]["transform"] += resized - decoded  # the resize is the transform's first step
-        out["perf"].update(
-            decode=decoded - t0, decoded_cache=looked + stored, counters={"decoded_cache_misses": 1}
-        )
+        out["perf"] |= {
+            "decode": decoded - t0,
+            "decoded_cache": looked + stored,
+            "counters": {"decoded_cache_misses": 1},
+        }
         out["index"] = index
         return out

@@ -1,10 +1,10 @@
 """Whole-sample cache: a deterministic split is decoded, resized and padded once per node.
 
 JPEG decoding and resizing dominate a validation sample once targets are fast (the per-stage
-figures: docs/cache.md). :class:`CachedSampleDataset` wraps a
-reader whose transform is deterministic and stores, per sample, what the reader returned:
+figures: docs/cache.md). :class:`CachedSampleDataset` wraps a reader whose transform is
+deterministic and stores, per sample, what the reader returned:
 
-* the **uint8 CHW image**, cropped to its non-zero box (the padding is zeros, so it need not be stored).
+* the **uint8 CHW image**, cropped to its non-zero box (the padding is zeros).
   A hit hands the collate a :class:`CachedImage`, which it copies straight into its uint8 batch
   slot, zeros around it: the very bytes the miss produced;
 * polygons, ignore flags and metadata (GT included), pickled.
@@ -41,7 +41,8 @@ from torch.utils.data import Dataset
 from ocr.cache.client import DEFAULT_MEMORY_BYTES, CacheClient
 from ocr.cache.codec import KIND_SAMPLE, Buffer, CorruptEntry, decode_blob, encode_blob, raw
 from ocr.cache.fingerprint import code_fingerprint
-from ocr.data.datasets.base import ReceiptDataset, is_skipped
+from ocr.data.datasets.base import ReceiptDataset
+from ocr.data.sample import Item, Sample, as_tensor
 from ocr.data.transforms import ReceiptTransform
 from ocr.targets.db_targets import slowdown_injected
 
@@ -160,7 +161,7 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
-class CachedSampleDataset(Dataset[dict[str, Any]]):
+class CachedSampleDataset(Dataset[Item]):
     """Serves ``dataset[index]`` from the node cache after the first epoch (deterministic splits only)."""
 
     def __init__(self, dataset: ReceiptDataset, cache: CacheClient) -> None:
@@ -201,7 +202,7 @@ class CachedSampleDataset(Dataset[dict[str, Any]]):
         digest.update(repr(self.dataset.identity(index)).encode())
         return digest.hexdigest()
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> Item:
         start = time.perf_counter()
         key = None
         if self.exact:
@@ -219,24 +220,29 @@ class CachedSampleDataset(Dataset[dict[str, Any]]):
                 self.cache.discard(key)
             else:
                 self.cache.count("hits")
-                record["image"] = image
-                record["perf"] = {
-                    "decode": 0.0,
-                    "transform": 0.0,
-                    "sample_identity": keyed - start,
-                    "sample_cache": time.perf_counter() - keyed,
-                    "counters": self.cache.drain(),
+                return {
+                    "image": image,
+                    "polygons": record["polygons"],
+                    "ignore": record["ignore"],
+                    "meta": record["meta"],
+                    "index": index,  # this index: the same content may sit elsewhere in a new listing
+                    "perf": {
+                        "decode": 0.0,
+                        "transform": 0.0,
+                        "sample_identity": keyed - start,
+                        "sample_cache": time.perf_counter() - keyed,
+                        "counters": self.cache.drain(),
+                    },
                 }
-                return record
         looked = time.perf_counter() - keyed
         out = self.dataset[index]
-        if is_skipped(out) or key is None:
+        if "skipped" in out or key is None:
             out["perf"]["counters"] = self.cache.drain()
             return out
         self.cache.count("misses")
         t0 = time.perf_counter()
         record = {k: v for k, v in out.items() if k not in ("image", "perf")}
-        parts = encode_sample(out["image"].numpy(), record)
+        parts = encode_sample(as_tensor(out["image"]).numpy(), record)
         if self._verified < VERIFY_FIRST:
             self._verify(parts, out)
         if self.exact:
@@ -246,7 +252,7 @@ class CachedSampleDataset(Dataset[dict[str, Any]]):
         out["perf"]["counters"] = self.cache.drain()
         return out
 
-    def _verify(self, parts: list[Buffer], out: dict[str, Any]) -> None:
+    def _verify(self, parts: list[Buffer], out: Sample) -> None:
         """Decode the entry as a hit would and compare with the live sample, bit for bit."""
         image, record = decode_sample(memoryview(b"".join(parts)))
         same = _same(image.tensor(), out["image"]) and _same(

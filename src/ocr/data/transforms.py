@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from ocr.data.sample import TextSample
+from ocr.data.sample import Sample, TextSample
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -192,7 +192,7 @@ class ReceiptTransform:
         self,
         sample: TextSample,
         resized: tuple[np.ndarray, list[np.ndarray], tuple[int, int]] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Sample:
         """``resized``: ``(image, polygons, original (h, w))`` from :meth:`resize`, done earlier."""
         start = time.perf_counter()
         if resized is None:

@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from ocr.data.sample import TextSample
+from ocr.data.sample import TextSample, as_tensor
 from ocr.data.transforms import ReceiptTransform, TransformConfig, normalize_images
 from ocr.inference.postprocess import postprocess_batch
 from ocr.postprocess.db_postprocess import DBPostProcessor, Detections
@@ -34,7 +34,7 @@ class Detector:
 
     def prepare(self, image: np.ndarray) -> tuple[torch.Tensor, dict[str, object]]:
         out = self.transform(TextSample(image, [], [], [], "image"))
-        batch = normalize_images(out["image"][None], self.config.mean, self.config.std)
+        batch = normalize_images(as_tensor(out["image"])[None], self.config.mean, self.config.std)
         return batch, out["meta"]
 
     def probability(self, image: np.ndarray) -> tuple[np.ndarray, dict[str, object]]:

@@ -18,6 +18,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from ocr.data.sample import Batch
 from ocr.evaluation.handoff import encode_maps
 from ocr.evaluation.pool import EvaluatorPool
 from ocr.inference.backends import OnnxBackend, TorchBackend
@@ -54,15 +55,15 @@ class DetectorModule(L.LightningModule):
         if self.pool is not None:
             self.pool.begin("predict", self.postprocessor, None, self.handoff)
 
-    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+    def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         metas = batch["meta"]
         # Unreadable images: an empty row in their place, named by the writer from the index.
-        rows = [Row(int(index), unreadable=True) for index in batch.get("skipped_index", [])]
+        rows = [Row(int(index), unreadable=True) for index in batch["skipped_index"]]
         if metas:
             backend = TorchBackend(self.net) if self.net is not None else self.onnx
             assert backend is not None
             prob = backend(batch["images"])
-            indices = batch.get("index") or [-1] * len(metas)
+            indices = batch["index"]
             readable = [
                 Row(int(index), name=meta["name"], path=meta.get("path"))
                 for index, meta in zip(indices, metas, strict=True)

@@ -18,6 +18,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from ocr.data.sample import Batch
 from ocr.evaluation.config import EvaluatorConfig, default_workers
 from ocr.evaluation.handoff import encode_maps, resolve_handoff
 from ocr.evaluation.pool import EvaluatorPool, PoolReport
@@ -82,7 +83,7 @@ class DBNetModule(L.LightningModule):
         return self.model(images)
 
     # -- training -----------------------------------------------------------------------------
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
         n = batch["images"].shape[0]
         if n == 0:
             # Every sample of the batch was skipped as unusable (counted by DataQualityCallback).
@@ -105,7 +106,7 @@ class DBNetModule(L.LightningModule):
         return losses["loss"]
 
     # -- evaluation ---------------------------------------------------------------------------
-    def _eval_outputs(self, batch: dict[str, Any], prefix: str) -> dict[str, torch.Tensor]:
+    def _eval_outputs(self, batch: Batch, prefix: str) -> dict[str, torch.Tensor]:
         """The forward pass of an evaluation step (plus the loss, when the batch has targets)."""
         # Inference needs only the probability branch; the threshold branch is training-only (DB paper).
         outputs = self.model(batch["images"], with_thresh=False)
@@ -115,7 +116,7 @@ class DBNetModule(L.LightningModule):
             self.log(f"{prefix}/loss_prob", losses["loss_prob"], batch_size=n, on_epoch=True, sync_dist=True)
         return outputs
 
-    def _evaluate(self, batch: dict[str, Any], metrics: DetectionMetrics, prefix: str) -> None:
+    def _evaluate(self, batch: Batch, metrics: DetectionMetrics, prefix: str) -> None:
         n = batch["images"].shape[0]
         if n == 0:
             return
@@ -212,21 +213,19 @@ class DBNetModule(L.LightningModule):
         self.log_dict(scalars, prog_bar=False, sync_dist=False, rank_zero_only=False)
         return scalars
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, self.val_metrics, "val")
 
     def on_validation_epoch_end(self) -> None:
         self.last_val_metrics = self._log_metrics(self.val_metrics, "val")
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, self.test_metrics, "test")
 
     def on_test_epoch_end(self) -> None:
         self.last_test_metrics = self._log_metrics(self.test_metrics, "test")
 
-    def predict_step(
-        self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0
-    ) -> list[dict[str, Any]]:
+    def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
         if batch["images"].shape[0] == 0:  # every image of the batch was skipped as unreadable
             return []
         outputs = self.model(batch["images"], with_thresh=False)

@@ -9,6 +9,7 @@ by older versions, or a phase that did not measure them). Times are seconds, mem
 """
 
 # No ``from __future__ import annotations``: TypedDict reads NotRequired from evaluated annotations.
+from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
 SCHEMA = "ocr.perf_summary/1"
@@ -156,3 +157,12 @@ class PerfSummary(TypedDict):
     epochs: list[EpochEntry]  # one per phase and epoch, in the order they ended
     cache: dict[str, CacheClientStats]  # over all epochs
     memory_timeline: list[TimelinePoint]
+
+
+def reader_label(reader: object) -> str | None:
+    """``run.config.reader``: the class name in ``data.reader._target_`` (``SROIEDataset``); a run
+    from before readers were selected by ``_target_`` recorded a name (``sroie``), kept as is."""
+    if isinstance(reader, Mapping):
+        target = reader.get("_target_")
+        return str(target).rsplit(".", 1)[-1] if target else None
+    return None if reader is None else str(reader)

@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 import torch
 
-from ocr.perf.schema import MemoryReading, RunBlock
+from ocr.perf.schema import MemoryReading, RunBlock, reader_label
 
 MB = 1024.0**2
 
@@ -125,7 +125,7 @@ def run_block(hparams: dict[str, Any], planned_workers: Callable[[], int] | None
         "versions": versions(),
         "config_hash": hashlib.sha256(blob.encode()).hexdigest()[:16],
         "config": {
-            "reader": data.get("reader"),
+            "reader": reader_label(data.get("reader")),
             "image_size": data.get("image_size"),
             "batch_size": loader.get("batch_size"),
             "num_workers": workers,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ocr.perf.schema import reader_label
+
 # key config name -> dotted paths to try, in order
 KEY_CONFIG: dict[str, tuple[str, ...]] = {
     "reader": ("data.reader", "reader"),
@@ -45,6 +47,8 @@ def key_config(*trees: dict[str, Any] | None) -> dict[str, Any]:
             if not tree:
                 continue
             value = next((v for v in (lookup(tree, p) for p in paths) if v is not None), None)
+            if name == "reader":  # {_target_: ...} in a config, a name in a perf summary
+                value = reader_label(value)
             if value is not None:
                 out[name] = value
                 break

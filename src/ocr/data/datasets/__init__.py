@@ -1,11 +1,10 @@
-"""Readers, looked up by name (a timm-style registry): ``data.reader`` picks one, no ``if`` ladders."""
+"""Readers: one :class:`ReceiptDataset` subclass per layout, chosen by a data config's
+``reader._target_`` (``configs/data/*.yaml``); ``images`` is the input of ``ocr predict``."""
 
-from ocr.data.datasets.base import DATASETS, ReceiptDataset, build_dataset, register_dataset
+from ocr.data.datasets.base import ReceiptDataset
+from ocr.data.datasets.images import ImageFolderDataset
+from ocr.data.datasets.json_layout import JsonLayoutDataset
+from ocr.data.datasets.sroie import SROIEDataset
+from ocr.data.datasets.synthetic import SyntheticReceipts
 
-__all__ = ["DATASETS", "ReceiptDataset", "build_dataset", "register_dataset"]
-
-# Import readers for their registration side effect.
-from ocr.data.datasets import images as _images  # noqa: F401
-from ocr.data.datasets import json_layout as _json_layout  # noqa: F401
-from ocr.data.datasets import sroie as _sroie  # noqa: F401
-from ocr.data.datasets import synthetic as _synthetic  # noqa: F401
+__all__ = ["ImageFolderDataset", "JsonLayoutDataset", "ReceiptDataset", "SROIEDataset", "SyntheticReceipts"]

@@ -1,5 +1,8 @@
 """Base class every reader derives from: list records, load one :class:`TextSample`.
 
+A data config selects its reader by class (``data.reader._target_``, see ``configs/data``); the
+data module builds one per split with that split's root and arguments.
+
 ``__getitem__`` measures decode and transform time inside the worker and returns it with the
 sample, so the profiler can attribute worker time without any cross-process channel.
 
@@ -14,66 +17,36 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar
 
 from torch.utils.data import Dataset
 
 from ocr.data.datasets.listing import ListingIssue
 from ocr.data.image_io import DEFAULT_MAX_PIXELS, ImageReadError
-from ocr.data.sample import TextSample
+from ocr.data.sample import Item, Sample, SkipMarker, TextSample
 from ocr.errors import SampleError
 
 log = logging.getLogger(__name__)
 
-SKIPPED = "skipped"
 
-DATASETS: dict[str, type[ReceiptDataset]] = {}
-
-T = TypeVar("T", bound="type[ReceiptDataset]")
-
-
-def register_dataset(name: str) -> Callable[[T], T]:
-    def wrap(cls: T) -> T:
-        if name in DATASETS:
-            raise ValueError(f"dataset reader {name!r} is already registered by {DATASETS[name].__name__}")
-        DATASETS[name] = cls
-        return cls
-
-    return wrap
-
-
-def skip_marker(index: int, reason: str, where: str, message: str, seconds: float = 0.0) -> dict[str, Any]:
-    """What ``__getitem__`` returns for an unusable sample: small, picklable, and never a tensor."""
+def skip_marker(index: int, reason: str, where: str, message: str, seconds: float = 0.0) -> SkipMarker:
     return {
-        SKIPPED: {"reason": reason, "where": where, "message": message},
+        "skipped": {"reason": reason, "where": where, "message": message},
         "index": index,
         "perf": {"decode": seconds},
     }
 
 
-def is_skipped(item: Any) -> bool:
-    return isinstance(item, dict) and SKIPPED in item
-
-
-def build_dataset(name: str, **kwargs: Any) -> ReceiptDataset:
-    try:
-        cls = DATASETS[name]
-    except KeyError:
-        known = ", ".join(sorted(DATASETS))
-        raise ValueError(f"unknown data reader {name!r}; choose one of: {known}") from None
-    return cls(**kwargs)
-
-
-class ReceiptDataset(Dataset[dict[str, Any]]):
+class ReceiptDataset(Dataset[Item]):
     """A split of receipts. Subclasses implement ``__len__``, ``load`` and ``identity``."""
 
     #: False for readers that make their own data (synthetic): they need no ``data.root``.
-    needs_root: bool = True
+    needs_root: ClassVar[bool] = True
     #: Pixel budget of one decoded image (``data.max_image_pixels``; the data module sets it).
     max_image_pixels: int | None = DEFAULT_MAX_PIXELS
 
     def __init__(self) -> None:
-        self.transform: Callable[[TextSample], dict[str, Any]] | None = None
+        self.transform: Callable[[TextSample], Sample] | None = None
         #: Files the listing could not use; indices ``[samples, samples + len)`` (see ``listing``).
         self.listing_issues: list[ListingIssue] = []
 
@@ -103,7 +76,7 @@ class ReceiptDataset(Dataset[dict[str, Any]]):
     def prepare(self) -> None:
         """One-time work before loading (e.g. generating synthetic data); runs on one process per node."""
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> Item:
         if self.transform is None:
             raise RuntimeError(f"{type(self).__name__} has no transform; the data module sets one")
         start = time.perf_counter()
@@ -117,7 +90,7 @@ class ReceiptDataset(Dataset[dict[str, Any]]):
         out["index"] = index
         return out
 
-    def _skip(self, index: int, exc: Exception, seconds: float) -> dict[str, Any]:
+    def _skip(self, index: int, exc: Exception, seconds: float) -> SkipMarker:
         if isinstance(exc, SampleError):
             reason, where = exc.reason, exc.where
         else:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ocr.data.datasets.base import ReceiptDataset, register_dataset
+from ocr.data.datasets.base import ReceiptDataset
 from ocr.data.datasets.listing import IMAGE_SUFFIXES, ambiguous_stems, list_folder
 from ocr.data.image_io import read_image
 from ocr.data.sample import TextSample
 from ocr.data.sanitize import file_identity
 
 
-@register_dataset("images")
 class ImageFolderDataset(ReceiptDataset):
     def __init__(self, root: str | Path) -> None:
         super().__init__()

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ocr.data.datasets.base import ReceiptDataset, register_dataset
+from ocr.data.datasets.base import ReceiptDataset
 from ocr.data.datasets.listing import ListingIssue, list_folder
 from ocr.data.sample import TextSample
 from ocr.data.sanitize import (
@@ -78,7 +78,6 @@ def entry_size(entry: object) -> tuple[int, int] | None:
     return None
 
 
-@register_dataset("json")
 class JsonLayoutDataset(ReceiptDataset):
     def __init__(
         self, root: str | Path, annotation_file: str = "annotations.json", image_dir: str = "images"

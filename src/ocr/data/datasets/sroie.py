@@ -13,7 +13,7 @@ import errno
 import os
 from pathlib import Path
 
-from ocr.data.datasets.base import ReceiptDataset, register_dataset
+from ocr.data.datasets.base import ReceiptDataset
 from ocr.data.datasets.listing import IMAGE_SUFFIXES, ListingIssue, ambiguous_stems, list_folder
 from ocr.data.sample import TextSample
 from ocr.data.sanitize import (
@@ -81,7 +81,6 @@ def parse_gt(path: Path) -> list[RawAnnotation]:
     ]
 
 
-@register_dataset("sroie")
 class SROIEDataset(ReceiptDataset):
     def __init__(self, root: str | Path, image_dir: str = "images", gt_dir: str = "gt") -> None:
         super().__init__()

@@ -14,13 +14,13 @@ import shutil
 import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ocr.data.datasets.base import ReceiptDataset, register_dataset
+from ocr.data.datasets.base import ReceiptDataset
 from ocr.data.image_io import read_image
 from ocr.data.sample import TextSample
 from ocr.data.sanitize import file_identity
@@ -33,9 +33,8 @@ def default_cache_root() -> Path:
     return Path(os.environ.get("OCR_CACHE_DIR", Path.home() / ".cache" / "ocr"))
 
 
-@register_dataset("synthetic")
 class SyntheticReceipts(ReceiptDataset):
-    needs_root = False
+    needs_root: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -78,7 +77,7 @@ class SyntheticReceipts(ReceiptDataset):
         ]
         desc = f"rendering synthetic receipts (seed {self.seed})"
         # Each receipt is independent and deterministic (its own seed): render on every core, in
-        # order. Rendering is a first-run cost of `make train`, paid on one core before.
+        # order. Rendering is a first-run cost of `make train`.
         processes = min(len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
         if processes > 1:
             context = multiprocessing.get_context(

@@ -29,6 +29,10 @@ TINY = [
     "trainer.accelerator=cpu",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
+    # In-process evaluation (the reference path): an evaluator pool's start-up (a forkserver that
+    # imports torch, torchmetrics and CLEval) costs more CPU than 4 tiny images, and the pool is
+    # tested where it is the subject (test_evaluator_pool, test_ddp, test_predict_pool, the perf suite).
+    "model.evaluator.workers=0",
 ]
 
 

@@ -67,22 +67,22 @@ def test_train_tells_the_story_one_line_per_epoch_then_paths(trained_run: Path) 
     assert f"ocr predict ckpt_path={best.group(1)} input=DIR" in output
 
 
-def test_validate_prints_one_json_line_last(trained_run: Path, tmp_path: Path) -> None:
+VALIDATE = ["validate", "data.val.num_samples=4", "data.loader.num_workers=0", "trainer.accelerator=cpu"]
+
+
+@pytest.fixture(scope="module")
+def validated(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
+    """``ocr validate`` of the trained run's last.ckpt: its last stdout line (shared by two tests)."""
+    out = tmp_path_factory.mktemp("validate")
     ckpt = trained_run / "checkpoints" / "last.ckpt"
-    proc = run_cli(
-        [
-            "validate",
-            f"ckpt_path={ckpt}",
-            "data.val.num_samples=4",
-            "data.loader.num_workers=0",
-            "trainer.accelerator=cpu",
-            f"hydra.run.dir={tmp_path}",
-        ],
-        cwd=tmp_path,
-    )
+    proc = run_cli([*VALIDATE, f"ckpt_path={ckpt}", f"hydra.run.dir={out}"], cwd=out)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert set(result) == {
+    result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_validate_prints_one_json_line_last(validated: dict[str, float]) -> None:
+    assert set(validated) == {
         "precision",
         "recall",
         "hmean",
@@ -91,11 +91,13 @@ def test_validate_prints_one_json_line_last(trained_run: Path, tmp_path: Path) -
         "iou_hmean",
         "images",
     }
-    assert result["images"] == 4
-    assert all(0.0 <= result[k] <= 1.0 for k in result if k != "images")
+    assert validated["images"] == 4
+    assert all(0.0 <= validated[k] <= 1.0 for k in validated if k != "images")
 
 
-def test_checkpoint_of_the_previous_release_still_validates(trained_run: Path, tmp_path: Path) -> None:
+def test_checkpoint_of_the_previous_release_still_validates(
+    trained_run: Path, validated: dict[str, float], tmp_path: Path
+) -> None:
     """A checkpoint saved while ``normalize_on_device`` existed (and ``data.reader`` was a name)
     carries it in its data hparams:
     ``ocr validate`` takes only the image size and targets from a checkpoint, so it validates the
@@ -105,15 +107,12 @@ def test_checkpoint_of_the_previous_release_still_validates(trained_run: Path, t
     ckpt["datamodule_hyper_parameters"]["reader"] = "synthetic"  # a reader's name, before _target_
     old = tmp_path / "old.ckpt"
     torch.save(ckpt, old)
-    args = ["validate", "data.val.num_samples=4", "data.loader.num_workers=0", "trainer.accelerator=cpu"]
-    results = []
-    for path in (trained_run / "checkpoints" / "last.ckpt", old):
-        proc = run_cli([*args, f"ckpt_path={path}", f"hydra.run.dir={tmp_path / path.stem}"], cwd=tmp_path)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    assert results[0] == results[1] and results[0]["images"] == 4
+    proc = run_cli([*VALIDATE, f"ckpt_path={old}", f"hydra.run.dir={tmp_path / 'old'}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == validated  # the same as last.ckpt's
+    bad = tmp_path / "bad"
     proc = run_cli(
-        [*args, f"ckpt_path={old}", "+data.normalize_on_device=false", f"hydra.run.dir={tmp_path / 'bad'}"],
+        [*VALIDATE, f"ckpt_path={old}", "+data.normalize_on_device=false", f"hydra.run.dir={bad}"],
         cwd=tmp_path,
     )
     assert proc.returncode == 2 and "normalize_on_device was removed" in proc.stderr, proc.stderr[-2000:]

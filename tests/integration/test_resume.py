@@ -26,11 +26,14 @@ from ocr.callbacks.sample_order import read_sample_order
 from ocr.data.sampler import EpochBatchSampler, EpochSampler
 from tests.helpers import TINY, run_cli
 
-EPOCHS = 6
-STEPS_PER_EPOCH = 2  # TINY: 8 samples, batch size 4
+# Enough epochs that the poll below (a torch.load per look) sees epoch 1 before the run ends:
+# with in-process evaluation a tiny epoch is well under a second.
+EPOCHS = 12
+STEPS_PER_EPOCH = 4  # 16 samples, batch size 4 (TINY's)
 OVERRIDES = [
-    *(o for o in TINY if not o.startswith("trainer.max_epochs=")),
+    *(o for o in TINY if not o.startswith(("trainer.max_epochs=", "data.train.num_samples="))),
     f"trainer.max_epochs={EPOCHS}",
+    f"data.train.num_samples={STEPS_PER_EPOCH * 4}",
     "trainer.log_every_n_steps=1",
     "data.augment.enabled=false",
     "data.cache.enabled=false",  # independent of the target cache (built separately)

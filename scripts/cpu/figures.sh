@@ -23,8 +23,11 @@ nproc > "$OUT/hardware.txt"; lscpu | grep -E "Model name|^CPU\(s\)" >> "$OUT/har
 # Issue 10: non-model CPU per image (single thread, perfect-model maps), reference vs fast.
 run eval_work "$OCR" bench eval-work --data "$VAL" --size 1024 --repeats 5
 # Issue 10: the validation loop with a stand-in model, pool sizes side by side.
-run validate_forward0 "$OCR" bench validate --data "$VAL" --size 1024 --pools 0,1,2 --forward-ms 0 --repeats 3
-run validate_forward20 "$OCR" bench validate --data "$VAL" --size 1024 --pools 0,1 --forward-ms 20 --repeats 3
+run validate_forward0 "$OCR" bench validate --data "$VAL" --size 1024 --pools 0,1,2 --forward-ms 0 --repeats 3 --batch-size 4
+# The epoch-end drain is at least the last batch's images over the evaluators, so batch 1, 2 and 8.
+for b in 1 2 8; do
+  run "validate_forward20_b$b" "$OCR" bench validate --data "$VAL" --size 1024 --pools 0,1 --forward-ms 20 --repeats 3 --batch-size "$b"
+done
 # Issue 11: first-batch wait, data-wait share and the workers the defaults chose; then the decoded cache.
 run pipeline_train "$OCR" bench pipeline --phase train --data "$TRAIN" --size 1024 --crop 640 --epochs 3 --step-ms 50
 run pipeline_train_decoded "$OCR" bench pipeline --phase train --data "$TRAIN" --size 1024 --crop 640 --epochs 3 --step-ms 50 --decoded-cache

@@ -23,8 +23,13 @@ THIRD_PARTY_DEPRECATIONS = (
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # Lightning's _pytree under torch >= 2.6
 )
 #: Lightning's warnings about what we do on purpose: a batch whose every sample was skipped (each
-#: one counted and named by the data-quality line) makes ``training_step`` return None.
-DELIBERATE = (r"`training_step` returned `None`",)
+#: one counted and named by the data-quality line) makes ``training_step`` return None; the
+#: module's ``transfer_batch_to_device`` (top-level tensors only) is meant to win over the
+#: datamodule's default.
+DELIBERATE = (
+    r"`training_step` returned `None`",
+    r"You have overridden `transfer_batch_to_device` in `LightningModule`",
+)
 #: Lightning advertisements, not information about the run.
 TIP_PREFIX = "💡 Tip:"
 _LIGHTNING_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")

@@ -5,6 +5,7 @@ Every run is a real Lightning ``Trainer.validate`` with the real cleval, on tiny
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import lightning as L
@@ -196,3 +197,55 @@ def test_failure_inside_trainer_stops_the_pool(
     with pytest.raises(EvaluatorError, match=f"image '{name}'"):
         _validate(model, datamodule)
     assert model.evaluator_pool is None and model.pids and _gone(model.pids)
+
+
+def _handoff_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "ocr-handoff" and t.is_alive()]
+
+
+def test_background_submit_keeps_input_order_and_the_results() -> None:
+    maps, metas = _maps_and_metas(12)
+    post = DBPostProcessor()
+    with EvaluatorPool(2, slots=3) as pool:
+        pool.begin("predict", post)
+        for start in range(0, 12, 3):  # more batches than the thread may hold: the caller waits
+            pool.submit_in_background(maps[start : start + 3], metas[start : start + 3])
+        assert _handoff_threads()
+        rest = list(pool.results_in_order())
+    assert not _handoff_threads()  # close() stops the thread
+    assert [seq for seq, _, _ in rest] == list(range(12))
+    for seq, polygons, scores in rest:
+        expected, expected_scores = post(maps[seq].numpy(), metas[seq])
+        assert all(np.array_equal(a, b) for a, b in zip(polygons, expected, strict=True))
+        assert len(polygons) == 12 - seq and scores == expected_scores
+
+
+def test_background_submit_gives_the_states_of_submit() -> None:
+    maps, metas = _maps_and_metas(8)
+    gt = [{**m, "gt_polygons": [], "gt_texts": [], "gt_ignore": []} for m in metas]
+    reports = []
+    for background in (False, True):
+        with EvaluatorPool(2) as pool:
+            pool.begin("metrics", DBPostProcessor())
+            for start in (0, 4):
+                submit = pool.submit_in_background if background else pool.submit
+                submit(maps[start : start + 4], gt[start : start + 4])
+            reports.append(pool.collect())
+    assert reports[0].images == reports[1].images == 8
+    assert reports[0].states == reports[1].states
+    assert reports[0].states["cleval"]["det_num_char_fp"] > 0  # every detection is a false positive
+
+
+def test_background_submit_raises_the_evaluators_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(FAULT_ENV, "crash:img3")
+    maps, metas = _maps_and_metas(5)
+    pool = EvaluatorPool(1, slots=2, timeout_s=2.0).start()
+    pool.begin("metrics", DBPostProcessor())
+    pids = list(pool.pids)
+    extended = [{**m, "gt_polygons": [], "gt_texts": [], "gt_ignore": []} for m in metas]
+    with pytest.raises(EvaluatorError, match=r"died while evaluating image 'img3'"):
+        for i in range(5):
+            pool.submit_in_background(maps[i : i + 1], extended[i : i + 1])
+        pool.collect()
+    pool.close()
+    assert not pool.running and _gone(pids) and not _handoff_threads()

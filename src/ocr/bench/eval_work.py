@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from ocr.bench.identity import same_bits
+from ocr.bench.split_args import add_split_arguments, checked_split
 
 STAGES = ("postprocess", "cleval", "iou")
 # CPU time of this thread: the work is single-threaded, and on a shared machine the wall clock
@@ -241,21 +242,11 @@ def bench_eval_work(items: list[Item], repeats: int = 5) -> dict[str, Any]:
     }
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="SROIE-layout split folder (images/ + gt/)")
-    parser.add_argument("--size", type=int, default=1024, help="network input size (longest side)")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved passes per arm (median)")
-    parser.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
+add_arguments = add_split_arguments
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from ocr.errors import UserInputError
-
-    root = Path(args.data)
-    if not (root / "images").is_dir() or not (root / "gt").is_dir():
-        raise UserInputError(f"--data {root}: expected a SROIE split folder with images/ and gt/")
-    if args.repeats < 1:
-        raise UserInputError(f"--repeats {args.repeats}: must be at least 1")
+    root = checked_split(args)
     items = load_items(root, args.size, args.limit)
     result = {"size": args.size, **bench_eval_work(items, args.repeats)}
     ref, fast, cold = result["reference_ms"], result["fast_ms"], result["fast_cold_ms"]

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from ocr.bench.identity import same_targets
+from ocr.bench.split_args import add_split_arguments, checked_split
 from ocr.errors import SampleError, UserInputError
 from ocr.targets.db_targets import make_db_targets
 from ocr.targets.maps import DBTargets
@@ -198,21 +199,11 @@ def cache_hit_lookup(
         shutil.rmtree(root, ignore_errors=True)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="SROIE split folder (images/*.jpg + gt/*.txt)")
-    parser.add_argument("--size", type=int, default=1024, help="longest image side")
-    parser.add_argument(
-        "--repeats", type=int, default=5, help="timed passes over all images per arm (interleaved; median)"
-    )
-    parser.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
+add_arguments = add_split_arguments
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    root = Path(args.data)
-    if not (root / "images").is_dir() or not (root / "gt").is_dir():
-        raise UserInputError(f"--data {root}: expected a SROIE split folder with images/ and gt/")
-    if args.repeats < 1:
-        raise UserInputError(f"--repeats {args.repeats}: must be at least 1")
+    root = checked_split(args)
     items = load_sroie_items(root, args.size)
     if args.limit:
         items = items[: args.limit]

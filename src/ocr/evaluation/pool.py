@@ -26,6 +26,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import queue
+import threading
 import time
 import weakref
 from collections import deque
@@ -165,6 +166,11 @@ class EvaluatorPool:
         self._finalizer: Any = None
         self._ready: dict[int, int] = {}
         self._current: Any = None  # per evaluator: the seq it is evaluating now, or -1
+        # The hand-off thread (submit_in_background): one batch may wait for it, so a caller that
+        # gets ahead blocks, and memory stays flat.
+        self._later: queue.Queue[tuple[torch.Tensor, Sequence[Mapping[str, Any]]] | None] = queue.Queue(1)
+        self._later_thread: threading.Thread | None = None
+        self._later_error: BaseException | None = None
 
     # -- life cycle -------------------------------------------------------------------------
     @property
@@ -222,6 +228,7 @@ class EvaluatorPool:
 
     def close(self) -> None:
         """Stop the evaluators and free the slots (idempotent; also runs when the pool is collected)."""
+        self._stop_background()
         if self._finalizer is not None:
             self._finalizer()
         self._procs, self._tasks, self._results = [], [], None
@@ -244,6 +251,7 @@ class EvaluatorPool:
         """Start an epoch: every evaluator gets the post-processing parameters and fresh metrics."""
         if mode not in ("metrics", "predict"):
             raise ValueError(f"mode must be 'metrics' or 'predict', got {mode!r}")
+        self.wait_background()
         self.start()
         self.wait_ready()
         self.drain()
@@ -270,6 +278,8 @@ class EvaluatorPool:
         ``timer`` (a model's ``stage_timer``) times the copy into the slots as ``handoff`` and any
         wait for a free slot (every slot in flight: the evaluators are behind) as ``eval_wait``.
         """
+        if threading.current_thread() is not self._later_thread:
+            self.wait_background()
         timer = timer or _no_timer
         if maps.ndim != 3 or maps.shape[0] != len(metas):
             raise ValueError(f"expected (B, H, W) maps for {len(metas)} metas, got {tuple(maps.shape)}")
@@ -289,6 +299,67 @@ class EvaluatorPool:
                 seqs.append(self._put(slot, maps[i], meta, shape, dtype, nbytes))
         self._poll(block=False)
         return seqs
+
+    def submit_in_background(
+        self,
+        maps: torch.Tensor,
+        metas: Sequence[Mapping[str, Any]],
+        timer: Callable[[str], AbstractContextManager[object]] | None = None,
+    ) -> None:
+        """:meth:`submit` on the pool's hand-off thread, so the caller's next forward pass overlaps
+        the copies into the slots (the device-to-host copy too, on CUDA).
+
+        Batches are submitted in call order. Every other method first waits for the thread
+        (:meth:`wait_background`), so only one thread at a time touches the pool's state, and an
+        error the thread met (an evaluator that died, a shape that does not fit) is raised there or
+        by the next call of this method. One batch may wait for the thread: a caller that gets
+        further ahead blocks, timed as ``eval_wait``. ``maps`` must not be written to afterwards.
+        """
+        self._raise_background_error()
+        if self._later_thread is None or not self._later_thread.is_alive():
+            thread = threading.Thread(target=self._background_loop, name="ocr-handoff", daemon=True)
+            self._later_thread = thread
+            thread.start()
+        timer = timer or _no_timer
+        if self._later.full():
+            with timer("eval_wait"):
+                self._later.put((maps, metas))
+        else:
+            with timer("handoff"):
+                self._later.put((maps, metas))
+
+    def wait_background(self) -> None:
+        """Block until the hand-off thread has submitted every batch given to it; raise its error."""
+        if self._later_thread is not None and threading.current_thread() is not self._later_thread:
+            self._later.join()
+        self._raise_background_error()
+
+    def _raise_background_error(self) -> None:
+        error, self._later_error = self._later_error, None
+        if error is not None:
+            raise error
+
+    def _background_loop(self) -> None:
+        while True:
+            item = self._later.get()
+            try:
+                if item is None:
+                    return
+                if self._later_error is None:  # after an error, the rest of the queue is dropped
+                    self.submit(*item)
+            except BaseException as exc:  # handed to the caller's thread
+                self._later_error = exc
+            finally:
+                self._later.task_done()
+
+    def _stop_background(self) -> None:
+        thread = self._later_thread
+        if thread is None or thread is threading.current_thread():
+            return
+        self._later_thread = None
+        if thread.is_alive():
+            self._later.put(None)
+            thread.join()
 
     def _put(
         self,
@@ -317,6 +388,7 @@ class EvaluatorPool:
 
     def drain(self) -> None:
         """Wait until every submitted image has been evaluated."""
+        self.wait_background()
         while self._inflight:
             self._poll(block=True)
 
@@ -352,6 +424,7 @@ class EvaluatorPool:
 
     def ready(self) -> Iterator[tuple[int, list[np.ndarray], list[float]]]:
         """Predict mode: ``(seq, polygons, scores)`` in input order, as far as they are done."""
+        self.wait_background()
         self._poll(block=False)
         while self._next_out in self._preds:
             polygons, scores = self._preds.pop(self._next_out)
@@ -360,6 +433,7 @@ class EvaluatorPool:
 
     def results_in_order(self) -> Iterator[tuple[int, list[np.ndarray], list[float]]]:
         """Predict mode: every submitted image's ``(seq, polygons, scores)``, in input order."""
+        self.wait_background()
         while self._next_out < self._seq:
             if self._next_out not in self._preds:
                 self._poll(block=True)

@@ -255,6 +255,8 @@ class EvaluatorKnobs:
     handoff: str = knob("auto", str, choices=("auto", "uint8", "float16", "float32"))
     slots: int | None = knob(None, int, minimum=1, optional=True)
     timeout_s: float = knob(300.0, above=0.0)
+    # null: copy the maps to the evaluators on a thread behind the forward pass on CUDA only
+    copy_thread: bool | None = None
 
 
 @dataclass

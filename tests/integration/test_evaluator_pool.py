@@ -94,8 +94,9 @@ def _validate(model: L.LightningModule, dm: ReceiptDataModule) -> None:
     trainer.validate(model, datamodule=dm, verbose=False)
 
 
-def _net(workers: int, handoff: str = "auto") -> SnapNet:
-    return SnapNet(postprocess=NOISY_POST, evaluator={"workers": workers, "handoff": handoff})
+def _net(workers: int, handoff: str = "auto", copy_thread: bool | None = None) -> SnapNet:
+    evaluator = {"workers": workers, "handoff": handoff, "copy_thread": copy_thread}
+    return SnapNet(postprocess=NOISY_POST, evaluator=evaluator)
 
 
 def _gone(pids: list[int]) -> bool:
@@ -112,11 +113,13 @@ def test_pool_sizes_give_identical_states(datamodule: ReceiptDataModule) -> None
     assert cl["det_num_char_tp_recall"] > 0 and cl["det_num_char_fp"] > 0, cl
     assert iou["num_det"] > 0 and iou["num_gt"] > 0, iou
     assert cl["num_splitted"] + cl["num_merged"] > 0, cl
-    for workers, handoff in ((1, "uint8"), (3, "auto")):  # auto: float32 on the CPU
-        model = _net(workers, handoff)
+    # auto: float32 on the CPU; copy_thread: the copies behind the next forward pass, as on CUDA
+    for workers, handoff, copy_thread in ((1, "uint8", None), (3, "auto", None), (1, "auto", True)):
+        model = _net(workers, handoff, copy_thread)
+        assert model.copy_thread() is bool(copy_thread)
         _validate(model, datamodule)
         assert len(model.pids) == workers
-        assert model.snapshot == ref, (workers, handoff)
+        assert model.snapshot == ref, (workers, handoff, copy_thread)
         assert model.last_val_metrics == reference.last_val_metrics
         assert model.evaluator_pool is None and _gone(model.pids)  # closed at the end of validate
 

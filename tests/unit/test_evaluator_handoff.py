@@ -57,7 +57,15 @@ def test_default_workers_are_the_cores_left_per_rank() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"workers": -1}, {"workers": True}, {"handoff": "int4"}, {"slots": 0}, {"timeout_s": 0}]
+    "kwargs",
+    [
+        {"workers": -1},
+        {"workers": True},
+        {"handoff": "int4"},
+        {"slots": 0},
+        {"timeout_s": 0},
+        {"copy_thread": 1},
+    ],
 )
 def test_bad_evaluator_config_is_rejected(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=r"model\.evaluator"):

@@ -56,6 +56,11 @@ class GTStandIn(DBNetModule):
             time.sleep(left)
         return {"prob": prob}
 
+    def copy_thread(self) -> bool:
+        # The stand-in's forward is a device's: the CPU waits (sleeps) through it, as on CUDA.
+        choice = self.evaluator_config.copy_thread
+        return self.forward_ms > 0 if choice is None else choice
+
 
 def prepare_batches(
     data: str | None, image_size: int, batch_size: int, limit: int, loader_workers: int
@@ -179,7 +184,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     warm_up()  # the in-process path's first image must not pay cleval's JIT compilation
     runs: dict[int, list[dict[str, Any]]] = {p: [] for p in pools}
-    models = {p: _PoolKept(args.forward_ms, evaluator={"workers": p, "handoff": args.handoff}) for p in pools}
+    copy_thread = {"auto": None, "on": True, "off": False}[args.copy_thread]
+    evaluator = {"handoff": args.handoff, "copy_thread": copy_thread}
+    models = {p: _PoolKept(args.forward_ms, evaluator={**evaluator, "workers": p}) for p in pools}
     try:
         for pool in pools:  # one untimed epoch each: pool start and first touches of its slots
             _one_epoch(models[pool], batches, out)
@@ -211,6 +218,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size,
         "forward_ms": args.forward_ms,
         "handoff": args.handoff,
+        "copy_thread": models[pools[0]].copy_thread(),
         "repeats": args.repeats,
         "pools": results,
         "images_per_s_vs_pool0": speedup,
@@ -228,4 +236,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
     parser.add_argument("--repeats", type=int, default=3, help="epochs per pool size (median)")
     parser.add_argument("--handoff", default="auto", help="map encoding: auto | uint8 | float16 | float32")
+    parser.add_argument(
+        "--copy-thread",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="hand-off copies behind the forward pass (auto: when --forward-ms > 0, as on CUDA)",
+    )
     parser.add_argument("--loader-workers", type=int, default=0, help="DataLoader workers (preparation)")

@@ -30,13 +30,17 @@ class EvaluatorConfig:
     quantisation runs on the device and a quarter of the bytes cross PCIe) and ``float32`` on the
     CPU (a plain copy is cheaper there than quantising). ``slots``: shared-memory map slots, the
     bound on images in flight (``None``: 4 per worker + 4). ``timeout_s``: an evaluator that makes
-    no progress this long is declared hung.
+    no progress this long is declared hung. ``copy_thread``: copy the maps into the slots on the
+    pool's hand-off thread, behind the next forward pass; ``None`` = on CUDA only, where the main
+    thread would otherwise wait for the device (on the CPU the forward pass keeps the cores busy,
+    and the thread only competes with it and with the evaluators).
     """
 
     workers: int | None = None
     handoff: str = "auto"
     slots: int | None = None
     timeout_s: float = 300.0
+    copy_thread: bool | None = None
 
     def __post_init__(self) -> None:
         if self.workers is not None and (
@@ -47,5 +51,7 @@ class EvaluatorConfig:
             raise ValueError(f"model.evaluator.handoff must be one of {HANDOFFS}, got {self.handoff!r}")
         if self.slots is not None and (not isinstance(self.slots, int) or self.slots < 1):
             raise ValueError(f"model.evaluator.slots must be null or an integer >= 1, got {self.slots!r}")
+        if self.copy_thread is not None and not isinstance(self.copy_thread, bool):
+            raise ValueError(f"model.evaluator.copy_thread must be null, true or false: {self.copy_thread!r}")
         if not self.timeout_s > 0:
             raise ValueError(f"model.evaluator.timeout_s must be > 0, got {self.timeout_s!r}")

@@ -79,6 +79,11 @@ class DBNetModule(L.LightningModule):
         local_ranks = int(getattr(self._trainer, "num_devices", 1) or 1) if self._trainer is not None else 1
         return default_workers(loader_workers, local_ranks)
 
+    def copy_thread(self) -> bool:
+        """Whether the hand-off copies run behind the next forward pass (``evaluator.copy_thread``)."""
+        choice = self.evaluator_config.copy_thread
+        return self.device.type == "cuda" if choice is None else choice
+
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         """Move the batch's top-level tensors; the per-sample lists (polygons, metas, perf) stay on
         the host. Nothing on the device reads them (post-processing, the metrics and the hand-off
@@ -140,9 +145,12 @@ class DBNetModule(L.LightningModule):
             if encoded.is_cuda:
                 # the forward pass's GPU time ends here, inside the step: it is billed to compute
                 torch.cuda.current_stream(encoded.device).synchronize()
-            # The copies into the slots run on the pool's hand-off thread, behind the next forward
-            # pass; timed here: "handoff" (the enqueue), "eval_wait" (the thread is a batch behind).
-            self.evaluator_pool.submit_in_background(encoded, batch["meta"], timer=self.stage_timer)
+            # timed inside: "handoff" (the copies, or their enqueue to the hand-off thread) and
+            # "eval_wait" (all slots in flight, or the thread a batch behind)
+            if self.copy_thread():
+                self.evaluator_pool.submit_in_background(encoded, batch["meta"], timer=self.stage_timer)
+            else:
+                self.evaluator_pool.submit(encoded, batch["meta"], timer=self.stage_timer)
             return
         # The device-to-host copy waits for the forward pass: it stays in the step (compute).
         prob_np = prob.float().cpu().numpy()

@@ -252,3 +252,25 @@ def test_background_submit_raises_the_evaluators_failure(monkeypatch: pytest.Mon
         pool.collect()
     pool.close()
     assert not pool.running and _gone(pids) and not _handoff_threads()
+
+
+def test_the_last_batch_is_shared_with_the_main_process() -> None:
+    """One batch of 4 (the epoch's last) with 1 evaluator: the main process evaluates 2 of them
+    itself instead of waiting in the drain; the summed states stay the in-process ones."""
+    dm = ReceiptDataModule(
+        reader={"_target_": "ocr.data.datasets.synthetic.SyntheticReceipts"},
+        val={"num_samples": 6},
+        image_size=256,
+        loader={"num_workers": 0, "val_batch_size": 4},
+        cache={"enabled": False},
+    )
+    dm.setup("validate")
+    reference = _net(0)
+    _validate(reference, dm)
+    assert reference.snapshot["iou"]["num_images"] == 6
+    for workers, own in ((1, 1), (2, 0)):  # last batch: 2 images, 1 // (workers + 1) of them here
+        model = _net(workers)
+        _validate(model, dm)
+        assert model.evaluator_stats is not None
+        assert model.evaluator_stats["images"] == 6 - own, workers
+        assert model.snapshot == reference.snapshot, workers

@@ -135,29 +135,67 @@ class DBNetModule(L.LightningModule):
             self.log(f"{prefix}/loss_prob", losses["loss_prob"], batch_size=n, on_epoch=True, sync_dist=True)
         return outputs
 
-    def _evaluate(self, batch: Batch, metrics: DetectionMetrics, prefix: str) -> None:
+    def _evaluate(self, batch: Batch, metrics: DetectionMetrics, prefix: str, batch_idx: int = -1) -> None:
         n = batch["images"].shape[0]
         if n == 0:
             return
         prob = self._eval_outputs(batch, prefix)["prob"].squeeze(1)
         if self.evaluator_pool is not None:
-            encoded = encode_maps(prob, self._handoff, self.postprocessor.thresh)
-            if encoded.is_cuda:
-                # the forward pass's GPU time ends here, inside the step: it is billed to compute
-                torch.cuda.current_stream(encoded.device).synchronize()
-            # timed inside: "handoff" (the copies, or their enqueue to the hand-off thread) and
-            # "eval_wait" (all slots in flight, or the thread a batch behind)
-            if self.copy_thread():
-                self.evaluator_pool.submit_in_background(encoded, batch["meta"], timer=self.stage_timer)
+            own = self._own_share(batch_idx, n, self.evaluator_pool.workers)
+            if own:  # the epoch's last batch: the evaluators get the rest first, then this share
+                self._submit(prob[own:], batch["meta"][own:])
+                # the evaluators start on theirs before this process takes the GIL for its share
+                self.evaluator_pool.wait_background()
+                self._evaluate_here(prob[:own], batch["meta"][:own], metrics)
             else:
-                self.evaluator_pool.submit(encoded, batch["meta"], timer=self.stage_timer)
+                self._submit(prob, batch["meta"])
             return
+        self._evaluate_here(prob, batch["meta"], metrics)
+
+    def _own_share(self, batch_idx: int, n: int, workers: int) -> int:
+        """How many images of this batch the main process evaluates itself.
+
+        On the epoch's last batch its share (one in ``workers + 1``), which it evaluates while the
+        evaluators work on the rest, instead of waiting idle for them in the epoch-end drain. The
+        states add up the same (every state is a count or an integer-valued sum). Otherwise 0.
+        """
+        trainer = self._trainer
+        if trainer is None or batch_idx < 0:
+            return 0
+        if trainer.sanity_checking:
+            totals = trainer.num_sanity_val_batches
+        elif trainer.testing:
+            totals = trainer.num_test_batches
+        else:
+            totals = trainer.num_val_batches
+        if len(totals) != 1 or batch_idx + 1 != totals[0]:
+            return 0
+        return n // (workers + 1)
+
+    def _submit(self, prob: torch.Tensor, metas: list[dict[str, Any]]) -> None:
+        pool = self.evaluator_pool
+        assert pool is not None
+        encoded = encode_maps(prob, self._handoff, self.postprocessor.thresh)
+        if encoded.is_cuda:
+            # the forward pass's GPU time ends here, inside the step: it is billed to compute
+            torch.cuda.current_stream(encoded.device).synchronize()
+        # timed inside: "handoff" (the copies, or their enqueue to the hand-off thread) and
+        # "eval_wait" (all slots in flight, or the thread a batch behind)
+        if self.copy_thread():
+            pool.submit_in_background(encoded, metas, timer=self.stage_timer)
+        else:
+            pool.submit(encoded, metas, timer=self.stage_timer)
+
+    def _evaluate_here(
+        self, prob: torch.Tensor, metas: list[dict[str, Any]], metrics: DetectionMetrics
+    ) -> None:
+        """Post-process and update ``metrics`` in this process: the reference path."""
         # The device-to-host copy waits for the forward pass: it stays in the step (compute).
         prob_np = prob.float().cpu().numpy()
         with self.stage_timer("postprocess"):
-            predictions = [self.postprocessor(prob_np[i], meta) for i, meta in enumerate(batch["meta"])]
+            predictions = [self.postprocessor(prob_np[i], meta) for i, meta in enumerate(metas)]
         with self.stage_timer("metric_update"):
-            for (polygons, _scores), meta in zip(predictions, batch["meta"], strict=True):
+            for (polygons, _scores), meta in zip(predictions, metas, strict=True):
                 metrics.update(polygons, meta["gt_polygons"], meta["gt_texts"], meta["gt_ignore"])
 
     def _begin_evaluation(self, metrics: DetectionMetrics) -> None:
@@ -237,13 +275,13 @@ class DBNetModule(L.LightningModule):
         return scalars
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, self.val_metrics, "val")
+        self._evaluate(batch, self.val_metrics, "val", batch_idx)
 
     def on_validation_epoch_end(self) -> None:
         self.last_val_metrics = self._log_metrics(self.val_metrics, "val")
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, self.test_metrics, "test")
+        self._evaluate(batch, self.test_metrics, "test", batch_idx)
 
     def on_test_epoch_end(self) -> None:
         self.last_test_metrics = self._log_metrics(self.test_metrics, "test")

@@ -83,8 +83,8 @@ def test_ddp_validation_equals_single_process(
     pool = _pool_of(tmp_path)
     if workers == 0:
         assert pool is None
-    else:  # one evaluator on each rank, and every image evaluated there, once
-        assert pool is not None and pool["workers"] == 2 and pool["images"] == 5, pool
+    else:  # one evaluator on each rank; each rank's main process evaluates half its last batch
+        assert pool is not None and pool["workers"] == 2 and 0 < pool["images"] < 5, pool
     assert single["images"] == double["images"] == 5
     for key in ("precision", "recall", "hmean", "iou_precision", "iou_recall", "iou_hmean"):
         assert double[key] == pytest.approx(single[key], abs=1e-6), key

@@ -69,17 +69,21 @@ class SnapStandIn(_Snapshot, GTStandIn):
     pass
 
 
-@pytest.fixture(scope="module")
-def datamodule() -> ReceiptDataModule:
+def _synthetic(images: int, batch_size: int) -> ReceiptDataModule:
     dm = ReceiptDataModule(
         reader={"_target_": "ocr.data.datasets.synthetic.SyntheticReceipts"},
-        val={"num_samples": 5},
+        val={"num_samples": images},
         image_size=256,
-        loader={"num_workers": 0, "val_batch_size": 2},
+        loader={"num_workers": 0, "val_batch_size": batch_size},
         cache={"enabled": False},
     )
     dm.setup("validate")
     return dm
+
+
+@pytest.fixture(scope="module")
+def datamodule() -> ReceiptDataModule:
+    return _synthetic(5, batch_size=2)
 
 
 def _validate(model: L.LightningModule, dm: ReceiptDataModule) -> None:
@@ -257,14 +261,7 @@ def test_background_submit_raises_the_evaluators_failure(monkeypatch: pytest.Mon
 def test_the_last_batch_is_shared_with_the_main_process() -> None:
     """One batch of 4 (the epoch's last) with 1 evaluator: the main process evaluates 2 of them
     itself instead of waiting in the drain; the summed states stay the in-process ones."""
-    dm = ReceiptDataModule(
-        reader={"_target_": "ocr.data.datasets.synthetic.SyntheticReceipts"},
-        val={"num_samples": 6},
-        image_size=256,
-        loader={"num_workers": 0, "val_batch_size": 4},
-        cache={"enabled": False},
-    )
-    dm.setup("validate")
+    dm = _synthetic(6, batch_size=4)
     reference = _net(0)
     _validate(reference, dm)
     assert reference.snapshot["iou"]["num_images"] == 6

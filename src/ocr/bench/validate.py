@@ -56,10 +56,8 @@ class GTStandIn(DBNetModule):
             time.sleep(left)
         return {"prob": prob}
 
-    def copy_thread(self) -> bool:
-        # The stand-in's forward is a device's: the CPU waits (sleeps) through it, as on CUDA.
-        choice = self.evaluator_config.copy_thread
-        return self.forward_ms > 0 if choice is None else choice
+    def _forward_leaves_cpu_idle(self) -> bool:
+        return self.forward_ms > 0  # the stand-in's forward is a device's: the CPU sleeps through it
 
 
 def prepare_batches(

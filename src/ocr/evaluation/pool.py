@@ -278,8 +278,7 @@ class EvaluatorPool:
         ``timer`` (a model's ``stage_timer``) times the copy into the slots as ``handoff`` and any
         wait for a free slot (every slot in flight: the evaluators are behind) as ``eval_wait``.
         """
-        if threading.current_thread() is not self._later_thread:
-            self.wait_background()
+        self.wait_background()  # (a no-op on the hand-off thread itself)
         timer = timer or _no_timer
         if maps.ndim != 3 or maps.shape[0] != len(metas):
             raise ValueError(f"expected (B, H, W) maps for {len(metas)} metas, got {tuple(maps.shape)}")

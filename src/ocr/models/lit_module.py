@@ -82,7 +82,11 @@ class DBNetModule(L.LightningModule):
     def copy_thread(self) -> bool:
         """Whether the hand-off copies run behind the next forward pass (``evaluator.copy_thread``)."""
         choice = self.evaluator_config.copy_thread
-        return self.device.type == "cuda" if choice is None else choice
+        return self._forward_leaves_cpu_idle() if choice is None else choice
+
+    def _forward_leaves_cpu_idle(self) -> bool:
+        """The default of ``copy_thread``: on CUDA the main thread waits for the device."""
+        return self.device.type == "cuda"
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         """Move the batch's top-level tensors; the per-sample lists (polygons, metas, perf) stay on

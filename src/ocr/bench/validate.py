@@ -17,12 +17,18 @@ the epoch-end drain, per image); drain ms and how many images' worth of evaluati
 the evaluation work per image (pool: its busy time; size 0: post-processing + metric update in the
 step); ``hidden_share``, the share of that work the main process did not wait for. The last line
 adds the speed-up of each size over size 0 and whether the summed metric states are identical.
+
+Each size's CPU per image is measured too, of the main process and of the evaluators, over the
+epoch (drain included): ``cpu_bound_images_per_s`` is the most that CPU allows on this machine's
+cores, whatever the scheduling, and ``cpu_bound_vs_pool0`` that bound over size 0's images/s. A
+speed-up the bound does not reach needs less CPU per image, not more overlap.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -30,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import psutil
 import torch
 from torch.utils.data import DataLoader
 
@@ -50,6 +57,7 @@ class GTStandIn(DBNetModule):
 
     def _eval_outputs(self, batch: Batch, prefix: str) -> dict[str, torch.Tensor]:
         start = time.perf_counter()
+        # (free on prepare_batches' float32 maps: a zero-cost forward costs nothing per step)
         prob = batch["prob_maps"].to(torch.float32).unsqueeze(1)
         left = self.forward_ms * batch["images"].shape[0] / 1000.0 - (time.perf_counter() - start)
         if left > 0:
@@ -87,6 +95,8 @@ def prepare_batches(
         if n == 0:
             continue
         batch["images"] = torch.zeros((n, 3, 1, 1), dtype=torch.uint8)
+        # the stand-in's output, converted once here: a real network's output is float32 already
+        batch["prob_maps"] = batch["prob_maps"].to(torch.float32)
         batch.pop("perf", None)
         batches.append(batch)
         seen += n
@@ -108,12 +118,12 @@ class _PoolKept(GTStandIn):
         pass
 
 
-def _trainer(profiler: L.Callback, out: Path) -> L.Trainer:
+def _trainer(callbacks: list[L.Callback], out: Path) -> L.Trainer:
     return L.Trainer(
         accelerator="cpu",
         devices=1,
         logger=False,
-        callbacks=[profiler],
+        callbacks=callbacks,
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,
@@ -124,6 +134,42 @@ def _trainer(profiler: L.Callback, out: Path) -> L.Trainer:
 
 def _as_is(batch: Any) -> Any:
     return batch
+
+
+def _pool_cpu_s(model: L.LightningModule) -> float:
+    """CPU seconds the model's evaluator processes have used so far (0 without a pool)."""
+    pool = getattr(model, "evaluator_pool", None)
+    if pool is None or not pool.pids:
+        return 0.0
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pool.pids)
+
+
+class _CPUClock(L.Callback):
+    """CPU seconds of this process and of the evaluators over the epoch, drain included."""
+
+    def __init__(self) -> None:
+        self.main_s = self.pool_s = 0.0
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.main_s, self.pool_s = -time.process_time(), -_pool_cpu_s(pl_module)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # after the module's epoch end, which drains the pool
+        self.main_s += time.process_time()
+        self.pool_s += _pool_cpu_s(pl_module)
+
+
+def cpu_bound(row: dict[str, Any], cores: int) -> float:
+    """The most images/s this pool size could give on ``cores`` cores, from its measured CPU.
+
+    The main process is serial (its CPU per image bounds it alone), each evaluator too (the pool
+    size over the pool's CPU per image), and all of them share the cores.
+    """
+    main, pool = row["main_cpu_ms_per_image"] / 1000.0, row["pool_cpu_ms_per_image"] / 1000.0
+    bounds = [1.0 / main if main > 0 else float("inf"), cores / (main + pool)]
+    if row["pool"] > 0 and pool > 0:
+        bounds.append(row["pool"] / pool)
+    return min(bounds)
 
 
 def _one_epoch(model: _PoolKept, batches: list[dict[str, Any]], out: Path) -> dict[str, Any]:
@@ -138,7 +184,8 @@ def _one_epoch(model: _PoolKept, batches: list[dict[str, Any]], out: Path) -> di
         shuffle=False,
         collate_fn=_as_is,
     )
-    _trainer(profiler, out).validate(model, dataloaders=loader, verbose=False)
+    clock = _CPUClock()
+    _trainer([profiler, clock], out).validate(model, dataloaders=loader, verbose=False)
     entry = [e for e in profiler.epochs if e["phase"] == "validate"][-1]
     samples = int(entry["samples"])
     stages = entry["stages"]
@@ -162,6 +209,8 @@ def _one_epoch(model: _PoolKept, batches: list[dict[str, Any]], out: Path) -> di
         "drain_images_worth": drain / work_per_image if work_per_image > 0 else None,
         "eval_work_ms_per_image": 1000.0 * work_per_image,
         "hidden_share": hidden,
+        "main_cpu_ms_per_image": 1000.0 * clock.main_s / samples,
+        "pool_cpu_ms_per_image": 1000.0 * clock.pool_s / samples,
         "busy_share": evaluator["busy_share"] if evaluator else None,
         **{
             f"pool_{stage}_ms_per_image": 1000.0 * seconds / samples
@@ -195,6 +244,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for model in models.values():
             model._close_pool()
     results: dict[str, Any] = {}
+    cores = len(os.sched_getaffinity(0))
     for pool in pools:
         reps = runs[pool]
         row: dict[str, Any] = {"pool": pool, "forward_ms": args.forward_ms, "images": reps[0]["images"]}
@@ -202,6 +252,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             values = [r[key] for r in reps if isinstance(r[key], int | float)]
             if key not in ("images", "counts") and values:
                 row[key] = statistics.median(values)
+        row["cpu_bound_images_per_s"] = cpu_bound(row, cores)
         print(json.dumps(row), flush=True)
         results[str(pool)] = row
     reference = runs[pools[0]][0]["counts"]
@@ -220,6 +271,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "repeats": args.repeats,
         "pools": results,
         "images_per_s_vs_pool0": speedup,
+        "cores": cores,
+        # what each size could give at most on these cores, from the CPU it used, over size 0's
+        # measured images/s: a speed-up the bound does not reach is out of reach of scheduling
+        "cpu_bound_vs_pool0": (
+            {k: v["cpu_bound_images_per_s"] / base["images_per_s"] for k, v in results.items() if k != "0"}
+            if base
+            else {}
+        ),
         "states_identical": identical,
         "counts": reference,
     }

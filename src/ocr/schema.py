@@ -330,6 +330,7 @@ class EvalEvaluatorKnobs:
 
     workers: int | None = knob(None, int, minimum=0, optional=True)
     handoff: str | None = knob(None, str, choices=("auto", "uint8", "float16", "float32"), optional=True)
+    copy_thread: bool | None = knob(None, bool, optional=True)
 
 
 @dataclass

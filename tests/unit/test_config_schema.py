@@ -153,6 +153,11 @@ def test_validate_overrides_are_checked(tmp_path: Path) -> None:
             "evaluator.handoff=int8",
             "evaluator.handoff=int8: one of auto, uint8, float16, float32, or null",
         ),
+        (
+            "validate",
+            "evaluator.copy_thread=sometimes",
+            "evaluator.copy_thread=sometimes: true or false, or null",
+        ),
         ("export", "opset=3", "opset=3: an integer >= 7"),
     ],
 )

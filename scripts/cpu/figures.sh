@@ -23,7 +23,11 @@ nproc > "$OUT/hardware.txt"; lscpu | grep -E "Model name|^CPU\(s\)" >> "$OUT/har
 # Issue 10: non-model CPU per image (single thread, perfect-model maps), reference vs fast.
 run eval_work "$OCR" bench eval-work --data "$VAL" --size 1024 --repeats 5
 # Issue 10: the validation loop with a stand-in model, pool sizes side by side.
-run validate_forward0 "$OCR" bench validate --data "$VAL" --size 1024 --pools 0,1,2 --forward-ms 0 --repeats 3 --batch-size 4
+# Zero-cost forward: 100-image epochs of ~0.4 s move with the VM, hence 7 repeats; each row also
+# gives the CPU per image and the images/s that CPU allows on these cores (cpu_bound_vs_pool0).
+for b in 4 8; do
+  run "validate_forward0_b$b" "$OCR" bench validate --data "$VAL" --size 1024 --pools 0,1,2 --forward-ms 0 --repeats 7 --batch-size "$b"
+done
 # The epoch-end drain is at least the last batch's images over the evaluators, so batch 1, 2 and 8.
 for b in 1 2 8; do
   run "validate_forward20_b$b" "$OCR" bench validate --data "$VAL" --size 1024 --pools 0,1 --forward-ms 20 --repeats 3 --batch-size "$b"

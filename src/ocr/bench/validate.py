@@ -20,8 +20,8 @@ adds the speed-up of each size over size 0 and whether the summed metric states 
 
 Each size's CPU per image is measured too, of the main process and of the evaluators, over the
 epoch (drain included): ``cpu_bound_images_per_s`` is the most that CPU allows on this machine's
-cores, whatever the scheduling, and ``cpu_bound_vs_pool0`` that bound over size 0's images/s. A
-speed-up the bound does not reach needs less CPU per image, not more overlap.
+cores, whatever the scheduling, and ``cpu_bound_vs_pool0`` that bound over size 0's (the CPU of
+size 0, which is serial). A speed-up beyond it needs less CPU per image, not more overlap.
 """
 
 from __future__ import annotations
@@ -272,10 +272,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "pools": results,
         "images_per_s_vs_pool0": speedup,
         "cores": cores,
-        # what each size could give at most on these cores, from the CPU it used, over size 0's
-        # measured images/s: a speed-up the bound does not reach is out of reach of scheduling
+        # the speed-up over size 0 that the CPU each used allows on these cores, bound over bound
+        # (the same window for both): a speed-up beyond it is out of reach of any scheduling
         "cpu_bound_vs_pool0": (
-            {k: v["cpu_bound_images_per_s"] / base["images_per_s"] for k, v in results.items() if k != "0"}
+            {
+                k: v["cpu_bound_images_per_s"] / base["cpu_bound_images_per_s"]
+                for k, v in results.items()
+                if k != "0"
+            }
             if base
             else {}
         ),

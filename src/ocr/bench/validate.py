@@ -185,7 +185,9 @@ def _one_epoch(model: _PoolKept, batches: list[dict[str, Any]], out: Path) -> di
         collate_fn=_as_is,
     )
     clock = _CPUClock()
-    _trainer([profiler, clock], out).validate(model, dataloaders=loader, verbose=False)
+    # the clock first: its epoch ends before the profiler's epoch-end memory reading (the
+    # children's PSS, tens of ms per evaluator), which is the profiler's cost, not validation's
+    _trainer([clock, profiler], out).validate(model, dataloaders=loader, verbose=False)
     entry = [e for e in profiler.epochs if e["phase"] == "validate"][-1]
     samples = int(entry["samples"])
     stages = entry["stages"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
 
 from ocr.evaluation.config import EvaluatorConfig, default_workers
-from ocr.evaluation.handoff import decode_map, encode_maps, resolve_handoff
+from ocr.evaluation.handoff import decode_map, encode_maps, pack_polygons, resolve_handoff, unpack_polygons
 
 
 def _hard_maps() -> torch.Tensor:
@@ -86,3 +88,25 @@ def test_metas_reach_the_queue_without_torch_tensors() -> None:
     assert all(type(q) is np.ndarray for q in converted["gt_polygons"])
     assert all(np.array_equal(a, b) for a, b in zip(converted["gt_polygons"], quads, strict=True))
     assert converted["gt_texts"] == ["a", "b"] and converted["scale"] == 0.5
+
+
+def test_packed_polygons_come_back_bit_for_bit_in_their_dtype() -> None:
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64, np.int32):
+        polygons = [(rng.random((k, 2)) * 900).astype(dtype) for k in (4, 4, 7, 3, 12)]
+        packed = pack_polygons(polygons)
+        assert isinstance(packed, tuple)
+        back = unpack_polygons(pickle.loads(pickle.dumps(packed)))
+        assert len(back) == len(polygons)
+        for a, b in zip(polygons, back, strict=True):
+            assert b.dtype == a.dtype and b.shape == a.shape
+            assert a.tobytes() == b.tobytes()
+
+
+def test_polygons_that_cannot_be_packed_exactly_travel_as_they_are() -> None:
+    mixed = [np.zeros((4, 2), np.float32), np.zeros((4, 2), np.float64)]
+    assert pack_polygons(mixed) is mixed  # one array would change a dtype
+    flat = [np.zeros(8, np.float32)]
+    assert pack_polygons(flat) is flat  # not (N, 2)
+    assert pack_polygons([]) == []
+    assert unpack_polygons([]) == []

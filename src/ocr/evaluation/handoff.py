@@ -7,6 +7,9 @@ bit-identical to the float32 one, and so are the contours, the size filters and 
 boxes. Only the box score (mean probability inside a contour) moves, by less than 1/255; a
 candidate is kept or dropped differently only when its float32 score lies that close to
 ``box_thresh``. ``float32`` is exact in every respect; ``float16`` is exact in neither.
+
+An image's GT polygons travel to the evaluators packed (:func:`pack_polygons`): one array and the
+polygons' lengths pickle in a fraction of the time a list of small arrays takes.
 """
 
 from __future__ import annotations
@@ -61,3 +64,30 @@ def decode_map(raw: np.ndarray, handoff: str) -> np.ndarray:
     if handoff == "uint8":
         return DECODE_UINT8[raw]
     return raw.astype(np.float32)
+
+
+PackedPolygons = tuple[np.ndarray, np.ndarray]  # (all points, concatenated; each polygon's length)
+
+
+def pack_polygons(polygons: Any) -> Any:
+    """(N_i, 2) polygons -> :data:`PackedPolygons`; anything else (mixed dtypes...) as it is.
+
+    Only polygons of one dtype are packed, so :func:`unpack_polygons` gives back the same values
+    in the same dtype, bit for bit.
+    """
+    if not isinstance(polygons, list) or not polygons:
+        return polygons
+    first = polygons[0]
+    if not all(isinstance(p, np.ndarray) and p.ndim == 2 and p.dtype == first.dtype for p in polygons):
+        return polygons
+    lengths = np.fromiter((len(p) for p in polygons), np.int64, len(polygons))
+    return np.concatenate(polygons), lengths
+
+
+def unpack_polygons(packed: Any) -> Any:
+    """The inverse of :func:`pack_polygons`: a list of views into the one array."""
+    if not isinstance(packed, tuple):
+        return packed
+    points, lengths = packed
+    ends = np.cumsum(lengths).tolist()
+    return [points[end - n : end] for end, n in zip(ends, lengths.tolist(), strict=True)]

@@ -40,7 +40,7 @@ import numpy as np
 import psutil
 import torch
 
-from ocr.evaluation.handoff import NUMPY_DTYPES, TORCH_DTYPES
+from ocr.evaluation.handoff import NUMPY_DTYPES, TORCH_DTYPES, pack_polygons
 from ocr.evaluation.worker import FAULT_ENV, worker_main
 from ocr.perf.schema import EVALUATOR_STAGES
 
@@ -378,6 +378,8 @@ class EvaluatorPool:
         seq = self._seq
         self._seq += 1
         small = {k: _plain(meta[k]) for k in _META_KEYS if k in meta}
+        if "gt_polygons" in small:
+            small["gt_polygons"] = pack_polygons(small["gt_polygons"])
         if self._outstanding[worker] == 0:
             self._last_event[worker] = time.monotonic()
         self._outstanding[worker] += 1

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from ocr.evaluation.handoff import NUMPY_DTYPES, decode_map
+from ocr.evaluation.handoff import NUMPY_DTYPES, decode_map, unpack_polygons
 
 # Tests only: "crash:NAME", "hang:NAME" or "raise:NAME", read by the pool when it starts (a
 # forkserver child would see the server's environment, not the caller's).
@@ -135,6 +135,8 @@ def worker_main(
             op = msg[0]
             if op == "image":
                 _, seq, slot_name, shape, meta = msg
+                if "gt_polygons" in meta:
+                    meta["gt_polygons"] = unpack_polygons(meta["gt_polygons"])
                 if current is not None:
                     current[worker_id] = seq
                 try:

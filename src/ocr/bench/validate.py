@@ -21,7 +21,8 @@ adds the speed-up of each size over size 0 and whether the summed metric states 
 Each size's CPU per image is measured too, of the main process and of the evaluators, over the
 epoch (drain included): ``cpu_bound_images_per_s`` is the most that CPU allows on this machine's
 cores, whatever the scheduling, and ``cpu_bound_vs_pool0`` that bound over size 0's (the CPU of
-size 0, which is serial). A speed-up beyond it needs less CPU per image, not more overlap.
+size 0, which is serial); both only with ``--forward-ms 0`` (the stand-in's forward sleeps). A
+speed-up beyond the bound needs less CPU per image, not more overlap.
 """
 
 from __future__ import annotations
@@ -254,7 +255,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             values = [r[key] for r in reps if isinstance(r[key], int | float)]
             if key not in ("images", "counts") and values:
                 row[key] = statistics.median(values)
-        row["cpu_bound_images_per_s"] = cpu_bound(row, cores)
+        if not args.forward_ms:  # a stand-in forward sleeps: CPU does not bound that loop
+            row["cpu_bound_images_per_s"] = cpu_bound(row, cores)
         print(json.dumps(row), flush=True)
         results[str(pool)] = row
     reference = runs[pools[0]][0]["counts"]
@@ -282,7 +284,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for k, v in results.items()
                 if k != "0"
             }
-            if base
+            if base and not args.forward_ms
             else {}
         ),
         "states_identical": identical,

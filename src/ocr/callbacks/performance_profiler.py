@@ -62,6 +62,11 @@ class PerformanceProfilerCallback(PhaseCallback):
         pss_phases: phases whose epoch end also reads the child processes' PSS (the memory
             budget's figure): the kernel walks every child's page tables for it, too costly for
             the timeline or every training epoch.
+        pss_budget: the share of the run's time the PSS readings may take. After a reading that
+            took ``t`` seconds, the next starts ``t / pss_budget`` after it did (the first always runs):
+            one costs about 15 ms per evaluator or worker, outside every timed stage, so on a
+            many-core node with short validation epochs reading it at each of them would be a
+            hidden part of validation's wall time. ``1.0``: at every epoch end of ``pss_phases``.
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class PerformanceProfilerCallback(PhaseCallback):
         memory_interval_s: float = 2.0,
         summary_file: str | None = SUMMARY_FILE,
         pss_phases: tuple[str, ...] | list[str] = ("validate", "test"),
+        pss_budget: float = 0.01,
     ) -> None:
         super().__init__()
         self.enabled = enabled
@@ -81,6 +87,10 @@ class PerformanceProfilerCallback(PhaseCallback):
         self.log_stats = tuple(log_stats)
         self.memory_interval_s = memory_interval_s
         self.pss_phases = tuple(pss_phases)
+        if not 0.0 < pss_budget <= 1.0:
+            raise ValueError(f"pss_budget must be > 0 and <= 1, got {pss_budget!r}")
+        self.pss_budget = pss_budget
+        self._next_pss = 0.0  # perf_counter time from which the next PSS reading may run
         self._last_memory = 0.0
         self._claimed_spans: set[tuple[float, float]] = set()
         self._setup_time = time.perf_counter()
@@ -223,7 +233,11 @@ class PerformanceProfilerCallback(PhaseCallback):
 
     def _epoch_memory(self, record: EpochRecord) -> EpochMemory:
         """The epoch-end reading with the epoch's peaks over the timeline."""
-        snap = self._sample_memory(record, pss=record.phase in self.pss_phases)
+        start = time.perf_counter()
+        read_pss = record.phase in self.pss_phases and start >= self._next_pss
+        snap = self._sample_memory(record, pss=read_pss)
+        if read_pss:  # from this reading's start: the readings take at most pss_budget of the time
+            self._next_pss = start + (time.perf_counter() - start) / self.pss_budget
         peaks = [m for m in self.timeline if m["phase"] == record.phase and m["epoch"] == record.epoch]
         memory: EpochMemory = {
             **snap,

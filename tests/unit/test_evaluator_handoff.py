@@ -110,3 +110,14 @@ def test_polygons_that_cannot_be_packed_exactly_travel_as_they_are() -> None:
     assert pack_polygons(flat) is flat  # not (N, 2)
     assert pack_polygons([]) == []
     assert unpack_polygons([]) == []
+
+
+@pytest.mark.parametrize("shape", [(1024, 480), (7,), (3, 5), (0, 4)])
+def test_uint8_decoding_is_the_table_lookup_bit_for_bit(shape: tuple[int, ...]) -> None:
+    raw = np.random.default_rng(1).integers(0, 256, size=shape, dtype=np.uint8)
+    decoded = decode_map(raw, "uint8")
+    assert decoded.dtype == np.float32 and decoded.shape == raw.shape
+    assert decoded.tobytes() == (np.arange(256, dtype=np.float32) / np.float32(255.0))[raw].tobytes()
+    if raw.ndim == 2 and raw.shape[1] > 1:  # a strided view decodes the same
+        view = raw[:, ::2]
+        assert decode_map(view, "uint8").tobytes() == decode_map(view.copy(), "uint8").tobytes()

@@ -112,7 +112,7 @@ def test_polygons_that_cannot_be_packed_exactly_travel_as_they_are() -> None:
     assert unpack_polygons([]) == []
 
 
-@pytest.mark.parametrize("shape", [(1024, 480), (7,), (3, 5), (0, 4)])
+@pytest.mark.parametrize("shape", [(1024, 480), (7,), (3, 5), (0, 4), (0,)])
 def test_uint8_decoding_is_the_table_lookup_bit_for_bit(shape: tuple[int, ...]) -> None:
     raw = np.random.default_rng(1).integers(0, 256, size=shape, dtype=np.uint8)
     decoded = decode_map(raw, "uint8")

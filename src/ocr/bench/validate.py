@@ -187,7 +187,7 @@ def _one_epoch(model: _PoolKept, batches: list[dict[str, Any]], out: Path) -> di
     )
     clock = _CPUClock()
     # the clock first: its epoch ends before the profiler's epoch-end memory reading (the
-    # children's PSS, tens of ms per evaluator), which is the profiler's cost, not validation's
+    # children's PSS, a walk of their page tables), which is the profiler's cost, not validation's
     _trainer([clock, profiler], out).validate(model, dataloaders=loader, verbose=False)
     entry = [e for e in profiler.epochs if e["phase"] == "validate"][-1]
     samples = int(entry["samples"])

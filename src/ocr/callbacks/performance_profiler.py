@@ -63,10 +63,11 @@ class PerformanceProfilerCallback(PhaseCallback):
             budget's figure): the kernel walks every child's page tables for it, too costly for
             the timeline or every training epoch.
         pss_budget: the share of the run's time the PSS readings may take. After a reading that
-            took ``t`` seconds, the next starts ``t / pss_budget`` after it did (the first always runs):
-            one costs about 15 ms per evaluator or worker, outside every timed stage, so on a
-            many-core node with short validation epochs reading it at each of them would be a
-            hidden part of validation's wall time. ``1.0``: at every epoch end of ``pss_phases``.
+            took ``t`` seconds, the next starts ``t / pss_budget`` after it did (the first always runs).
+            A reading walks every child's page tables outside every timed stage, so on a many-core
+            node with short validation epochs one at each of them would be a hidden part of
+            validation's wall time (figures: docs/performance.md). ``1.0``: at every epoch end of
+            ``pss_phases``.
     """
 
     def __init__(

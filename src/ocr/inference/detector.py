@@ -1,7 +1,7 @@
 """One image in, polygons out: the predict pipeline without Lightning or a DataLoader.
 
 The same pieces as ``ocr predict`` (``ReceiptTransform`` letterbox, ``normalize_images``, a backend,
-:func:`postprocess_batch`), for benchmarks and for callers who embed the detector.
+:class:`~ocr.postprocess.DBPostProcessor`), for benchmarks and for callers who embed the detector.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import torch
 
 from ocr.data.sample import TextSample, as_tensor
 from ocr.data.transforms import ReceiptTransform, TransformConfig, normalize_images
-from ocr.inference.postprocess import postprocess_batch
 from ocr.postprocess.db_postprocess import DBPostProcessor, Detections
 
 
@@ -47,7 +46,7 @@ class Detector:
         t1 = time.perf_counter()
         prob = self.backend(batch)
         t2 = time.perf_counter()
-        detections = postprocess_batch(self.postprocessor, prob, [meta])[0]
+        detections = self.postprocessor(prob[0], meta)
         t3 = time.perf_counter()
         self.last_times = {"preprocess": t1 - t0, "forward": t2 - t1, "postprocess": t3 - t2}
         return detections

@@ -3,7 +3,7 @@
 Either backend sits behind the same data module (decode, letterbox, normalisation on the device
 hook) and the same post-processing, so torch and onnxruntime differ only in the network.
 
-Post-processing runs in-process (:func:`postprocess_batch`, the reference) or, given an
+Post-processing runs in-process (:meth:`DBPostProcessor.batch`, the reference) or, given an
 :class:`~ocr.evaluation.EvaluatorPool`, in its evaluator processes (predict mode) while the next
 batches go through the network. Each step returns the rows that are complete, in input order
 (:class:`~ocr.inference.rows.OrderedRows`); :meth:`DetectorModule.remaining_rows` gives the rest
@@ -22,7 +22,6 @@ from ocr.data.sample import Batch
 from ocr.evaluation.handoff import encode_maps
 from ocr.evaluation.pool import EvaluatorPool
 from ocr.inference.backends import OnnxBackend, TorchBackend
-from ocr.inference.postprocess import postprocess_batch
 from ocr.inference.rows import OrderedRows, Row
 from ocr.postprocess.db_postprocess import DBPostProcessor
 
@@ -69,7 +68,7 @@ class DetectorModule(L.LightningModule):
                 for index, meta in zip(indices, metas, strict=True)
             ]
             if self.pool is None:
-                detections = postprocess_batch(self.postprocessor, prob, metas)
+                detections = self.postprocessor.batch(prob, metas)
                 for row, (polygons, scores) in zip(readable, detections, strict=True):
                     row.finish(polygons, scores)
             else:

@@ -197,7 +197,7 @@ class DBNetModule(L.LightningModule):
         # The device-to-host copy waits for the forward pass: it stays in the step (compute).
         prob_np = prob.float().cpu().numpy()
         with self.stage_timer("postprocess"):
-            predictions = [self.postprocessor(prob_np[i], meta) for i, meta in enumerate(metas)]
+            predictions = self.postprocessor.batch(prob_np, metas)
         with self.stage_timer("metric_update"):
             for (polygons, _scores), meta in zip(predictions, metas, strict=True):
                 metrics.update(polygons, meta["gt_polygons"], meta["gt_texts"], meta["gt_ignore"])
@@ -295,12 +295,11 @@ class DBNetModule(L.LightningModule):
             return []
         outputs = self.model(batch["images"], with_thresh=False)
         with self.stage_timer("postprocess"):
-            prob = outputs["prob"].squeeze(1).float().cpu().numpy()
-            results = []
-            for i, meta in enumerate(batch["meta"]):
-                polygons, scores = self.postprocessor(prob[i], meta)
-                results.append({"name": meta["name"], "polygons": polygons, "scores": scores, "meta": meta})
-        return results
+            detections = self.postprocessor.batch(outputs["prob"], batch["meta"])
+        return [
+            {"name": meta["name"], "polygons": polygons, "scores": scores, "meta": meta}
+            for meta, (polygons, scores) in zip(batch["meta"], detections, strict=True)
+        ]
 
     # -- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

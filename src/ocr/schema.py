@@ -256,7 +256,7 @@ class EvaluatorKnobs:
     slots: int | None = knob(None, int, minimum=1, optional=True)
     timeout_s: float = knob(300.0, above=0.0)
     # null: copy the maps to the evaluators on a thread behind the forward pass on CUDA only
-    copy_thread: bool | None = None
+    copy_thread: bool | None = knob(None, bool, optional=True)
 
 
 @dataclass
@@ -397,6 +397,15 @@ def _check(node: Any, schema: Any, prefix: str) -> None:
                 raise UserInputError(f"{key}={_show(value)}: {spec.describe()}")
 
 
+def check_fields(knobs: Any, prefix: str) -> None:
+    """:func:`check_config` for a dataclass of knobs built in Python rather than composed by Hydra."""
+    for f in dataclasses.fields(knobs):
+        spec: Allowed | None = f.metadata.get("allowed")
+        value = getattr(knobs, f.name)
+        if spec is not None and not spec.accepts(value):
+            raise UserInputError(f"{prefix}{f.name}={_show(value)}: {spec.describe()}")
+
+
 def _show(value: Any) -> str:
     if value is None:
         return "null"
@@ -463,6 +472,7 @@ __all__ = [
     "ModelConfig",
     "allowed_for",
     "check_config",
+    "check_fields",
     "composition_error",
     "from_dotlist",
     "knob",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-HANDOFFS = ("auto", "uint8", "float16", "float32")
+from ocr.schema import EvaluatorKnobs, check_fields
 
 
 def available_cores() -> int:
@@ -24,7 +24,7 @@ def default_workers(loader_workers: int, local_ranks: int = 1, cores: int | None
 
 
 @dataclass
-class EvaluatorConfig:
+class EvaluatorConfig(EvaluatorKnobs):
     """``workers``: evaluator processes per rank; ``None`` = :func:`default_workers`, ``0`` = the
     in-process path (the reference). ``handoff``: map encoding, ``auto`` = ``uint8`` on CUDA (the
     quantisation runs on the device and a quarter of the bytes cross PCIe) and ``float32`` on the
@@ -34,24 +34,10 @@ class EvaluatorConfig:
     pool's hand-off thread, behind the next forward pass; ``None`` = on CUDA only, where the main
     thread would otherwise wait for the device (on the CPU the forward pass keeps the cores busy,
     and the thread only competes with it and with the evaluators).
+
+    The fields and their ranges are the schema's (:class:`ocr.schema.EvaluatorKnobs`); this class
+    checks them when the module is built from Python, where no Hydra composition did.
     """
 
-    workers: int | None = None
-    handoff: str = "auto"
-    slots: int | None = None
-    timeout_s: float = 300.0
-    copy_thread: bool | None = None
-
     def __post_init__(self) -> None:
-        if self.workers is not None and (
-            isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0
-        ):
-            raise ValueError(f"model.evaluator.workers must be null or an integer >= 0, got {self.workers!r}")
-        if self.handoff not in HANDOFFS:
-            raise ValueError(f"model.evaluator.handoff must be one of {HANDOFFS}, got {self.handoff!r}")
-        if self.slots is not None and (not isinstance(self.slots, int) or self.slots < 1):
-            raise ValueError(f"model.evaluator.slots must be null or an integer >= 1, got {self.slots!r}")
-        if self.copy_thread is not None and not isinstance(self.copy_thread, bool):
-            raise ValueError(f"model.evaluator.copy_thread must be null, true or false: {self.copy_thread!r}")
-        if not self.timeout_s > 0:
-            raise ValueError(f"model.evaluator.timeout_s must be > 0, got {self.timeout_s!r}")
+        check_fields(self, "model.evaluator.")

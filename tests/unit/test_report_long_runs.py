@@ -130,7 +130,7 @@ def test_worker_processes_joining_is_not_memory_growth() -> None:
     trend = memory_trend(analysis, "workers_rss_mb")
     assert trend is not None and trend.per_process and trend.growth < 0.05
     assert trend.first.epoch == 4 and trend.step is not None and trend.step.epoch == 4
-    text = render(SectionInput(analysis, analysis.findings, {}))
+    text = render(SectionInput(analysis, {}))
     assert "the readings before the worker process count last changed (13 -> 25 at epoch 4" in text
     assert "a step from more processes, not growth" in text
     assert "Verdict: below the `memory_growth` rule limit (25.0%)" in text
@@ -211,7 +211,7 @@ def test_an_epoch_cut_short_is_marked_and_left_out_of_the_steady_state() -> None
     for key in ("train.time_per_sample_s", "train.data_wait_share", "train.stage.data_wait.p95_s"):
         assert cut.figures[key] == pytest.approx(full.figures[key]), key
     assert cut.figures["train.epochs"] == 44  # measured, all of them
-    text = render(SectionInput(cut, cut.findings, {}))
+    text = render(SectionInput(cut, {}))
     assert "training 44 (epoch 43 partial: 16 of 400 samples)" in text
     assert "| 43 (partial) | 96.9 ms |" in text
     assert "Training epoch 43 was cut short (16 of 400 samples)" in text

@@ -25,8 +25,8 @@ from ocr.report.errors import ReportError
 from ocr.report.export import write_csv, write_json
 from ocr.report.report import analyze, plots_dir, write_report
 from ocr.report.rule_limits import RuleLimits, load_rule_limits
-from ocr.report.rules import list_rules
-from ocr.report.sources import list_sources, load_run
+from ocr.report.rules import RULES, rule_doc
+from ocr.report.sources import SOURCES, load_run
 from ocr.report.sources.wandb_online import target_for
 from ocr.user_errors import USER_ERROR
 
@@ -210,12 +210,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.list_sources:
-        for source in list_sources():
+        for source in SOURCES:
             print(f"{source.name:<14} {source.describe}")
         return
     if args.list_rules:
-        for rule in list_rules():
-            print(f"{rule.name:<24} {rule.doc}")
+        for rule in RULES:
+            print(f"{rule.__name__:<24} {rule_doc(rule)}")
         print("\nrule limits: " + ", ".join(f"{k}={v:g}" for k, v in RuleLimits().to_dict().items()))
         return
     if args.min_change < 0:

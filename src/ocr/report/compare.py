@@ -10,7 +10,6 @@ Figures without a direction (shares, counts) only report "changed" or "unchanged
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from ocr.report import fmt
 from ocr.report.context import Analysis
 from ocr.report.figures import spec_for
-from ocr.report.markdown import image, not_available, table
+from ocr.report.markdown import not_available, plot_link, table
 from ocr.report.sections import HEADLINES
 
 IMPROVED, REGRESSED, UNCHANGED, CHANGED, MISSING = "improved", "regressed", "unchanged", "changed", "n/a"
@@ -146,10 +145,7 @@ def _regressions(cmp: Comparison) -> str:
 
 def render(cmp: Comparison, plots: dict[str, tuple[Path | None, str]], output: Path) -> str:
     def plot(name: str, alt: str) -> str:
-        path, why = plots.get(name, (None, "plots were not drawn (--no-plots)"))
-        return (
-            image(alt, Path(os.path.relpath(path, output.parent)).as_posix()) if path else not_available(why)
-        )
+        return plot_link(plots, name, alt, output.parent)
 
     runs = table(
         ("run", "source", "location", "hardware", "key config"),

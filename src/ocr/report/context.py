@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ocr.report.config import lookup
 from ocr.report.epoch_perf import EpochPerf, PerfData, perf_data
 from ocr.report.figures import compute_figures
 from ocr.report.finding import Finding
@@ -28,6 +29,16 @@ class Analysis:
     def fig(self, key: str) -> float | None:
         return self.figures.get(key)
 
+    def stage_figures(self, phase: str, kind: str, stat: str) -> dict[str, float]:
+        """``{stage: value}`` of the ``<phase>.<kind>.<stage>.<stat>`` figures, in the figures' order
+        (``kind``: ``stage`` for the main process, ``worker`` for the DataLoader workers)."""
+        prefix, suffix = f"{phase}.{kind}.", f".{stat}"
+        return {
+            key[len(prefix) : -len(suffix)]: value
+            for key, value in self.figures.items()
+            if key.startswith(prefix) and key.endswith(suffix)
+        }
+
     def epochs(self, phase: str) -> list[EpochPerf]:
         return self.perf.phase(phase)
 
@@ -38,12 +49,7 @@ class Analysis:
     def hparam(self, dotted: str) -> Any:
         """A hyper-parameter from the profiler summary's ``run.hparams`` (``data.loader.pin_memory``);
         None when the source does not record it."""
-        node: Any = ((self.run.summary or {}).get("run") or {}).get("hparams")
-        for part in dotted.split("."):
-            if not isinstance(node, dict):
-                return None
-            node = node.get(part)
-        return node
+        return lookup(((self.run.summary or {}).get("run") or {}).get("hparams") or {}, dotted)
 
     @property
     def cpu_count(self) -> int | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ocr.perf.keys import PREFIX, PerfKey, parse_key, rank_label
 from ocr.perf.schema import EPOCH_SCALARS, PHASES
-from ocr.report.run import RunData, opt_int
+from ocr.report.run import RunData, as_int
 
 # The report's names of the cache clients' hit rates (the summary's ``cache.<client>.hit_rate``).
 _CACHE_FIELD = {"target": "cache_hit_rate", "sample": "sample_cache_hit_rate"}
@@ -172,9 +172,9 @@ def from_metrics(run: RunData) -> PerfData:
         key = parse_key(name)
         if key is None:
             continue
-        epoch_i = opt_int(epoch)
+        epoch_i = as_int(epoch)
         if epoch_i is None:
-            epoch_i = opt_int(step) or 0
+            epoch_i = as_int(step) or 0
         record = records.setdefault((key.phase, epoch_i), EpochPerf(key.phase, epoch_i))
         _assign(record, key, float(value))
     for record in records.values():

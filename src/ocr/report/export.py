@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ocr.report.context import Analysis
-from ocr.report.run import COLUMNS, opt_int
+from ocr.report.run import COLUMNS, as_int
 
 SCHEMA = "ocr.report/1"
 
@@ -34,7 +34,7 @@ def _finite(value: Any) -> Any:
 def _metric_rows(analysis: Analysis) -> list[list[Any]]:
     rows = []
     for step, epoch, key, value in analysis.run.metrics.itertuples(index=False):
-        rows.append([opt_int(step), opt_int(epoch), key, float(value)])
+        rows.append([as_int(step), as_int(epoch), key, float(value)])
     return rows
 
 

@@ -21,10 +21,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ocr.report.epoch_perf import EpochPerf, PerfData
+from ocr.report.epoch_perf import EpochPerf, PerfData, group_by_phase
 from ocr.report.run import RunData
 
 STATS = ("mean", "median", "p95", "p99")
+# The memory peaks of an epoch (<phase>.memory.<peak>) and of the run (memory.<peak>), each with the
+# reading that stands in for it in summaries written before the profiler kept the peak.
+MEMORY_PEAKS: dict[str, str | None] = {
+    "rss_peak_mb": "rss_mb",
+    "workers_rss_peak_mb": "workers_rss_mb",
+    "workers_pss_peak_mb": "workers_pss_mb",
+    "gpu_peak_mb": None,
+}
 PHASE_FIELDS = ("wall_s", "time_per_sample_s", "samples_per_s", "data_wait_share", "attributed_share")
 
 
@@ -161,12 +169,7 @@ def _phase_figures(
             _put(out, f"{phase}.worker.{stage}.{stat}_s", median_of(values))
         _put(out, f"{phase}.worker.{stage}.share", median_of(worker_share(e, stage, config) for e in st))
     _put(out, f"{phase}.cache.hit_rate", median_of(e.cache_hit_rate for e in st))
-    for key, fallback in (
-        ("rss_peak_mb", "rss_mb"),
-        ("workers_rss_peak_mb", "workers_rss_mb"),
-        ("workers_pss_peak_mb", "workers_pss_mb"),
-        ("gpu_peak_mb", None),
-    ):
+    for key, fallback in MEMORY_PEAKS.items():
         peaks = [e.memory.get(key, e.memory.get(fallback) if fallback else None) for e in epochs]
         present = [p for p in peaks if p is not None]
         _put(out, f"{phase}.memory.{key}", max(present) if present else None)
@@ -214,11 +217,8 @@ def time_saved(epochs: list[EpochPerf]) -> list[TimeSavedEstimate]:
     rate (the warmest) for a hit's. Worker time (spread over the workers), not wall time.
     """
     out = []
-    by_phase: dict[str, list[EpochPerf]] = {}
-    for e in epochs:
-        if e.cache_hit_rate is not None and e.samples and "targets" in e.worker_stages:
-            by_phase.setdefault(e.phase, []).append(e)
-    for phase, eps in by_phase.items():
+    used = [e for e in epochs if e.cache_hit_rate is not None and e.samples and "targets" in e.worker_stages]
+    for phase, eps in group_by_phase(used).items():
         miss = min(eps, key=lambda e: e.cache_hit_rate or 0.0)
         top = max(e.cache_hit_rate or 0.0 for e in eps)
         hit = [e for e in eps if (e.cache_hit_rate or 0.0) == top][-1]
@@ -269,7 +269,7 @@ def compute_figures(run: RunData, perf: PerfData) -> dict[str, float]:
             out[f"{est.phase}.cache.hit_cost_s"] = est.hit_cost_s
         if estimates:
             out["cache.time_saved_s"] = sum(e.net_s for e in estimates)
-    for key in ("rss_peak_mb", "workers_rss_peak_mb", "workers_pss_peak_mb", "gpu_peak_mb"):
+    for key in MEMORY_PEAKS:
         peaks = [v for k, v in out.items() if k.endswith(f".memory.{key}")]
         if peaks:
             out[f"memory.{key}"] = max(peaks)

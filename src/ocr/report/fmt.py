@@ -51,6 +51,11 @@ def num(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1e-2 or abs(x) >= 1e4 else f"{x:.{digits}f}"
 
 
+def sentence(text: str) -> str:
+    """A finding's advice as a sentence: capitalised, ending with a full stop."""
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
 def value(key: str, x: float | None) -> str:
     """Format a figure by its key's unit suffix."""
     if key.endswith("ratio"):

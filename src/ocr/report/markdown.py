@@ -1,8 +1,10 @@
-"""Tiny Markdown helpers: tables and the "not available: <why>" marker."""
+"""Tiny Markdown helpers: tables, the "not available: <why>" marker and links to the plots."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None) -> str:
@@ -20,3 +22,14 @@ def not_available(why: str) -> str:
 
 def image(alt: str, relpath: str) -> str:
     return f"![{alt}]({relpath})"
+
+
+def plot_link(
+    plots: Mapping[str, tuple[Path | None, str]], name: str, alt: str, base: Path, why_prefix: str = ""
+) -> str:
+    """The drawn plot ``name`` as an image linked relative to ``base`` (the Markdown file's folder,
+    so the report can move with its plots), or why it is missing."""
+    path, why = plots.get(name, (None, "plots were not drawn (--no-plots)"))
+    if path is None:
+        return not_available(why_prefix + why)
+    return image(alt, Path(os.path.relpath(path, base)).as_posix())

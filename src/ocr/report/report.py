@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ocr.report.context import Analysis
@@ -26,9 +25,6 @@ def analyze(run: RunData, rule_limits: RuleLimits | None = None) -> Analysis:
 
 def write_report(analysis: Analysis, output: Path, plots: bool = True) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
-    drawn: dict[str, tuple[str | None, str]] = {}
-    if plots:
-        for name, (path, why) in draw_all(analysis, plots_dir(output)).items():
-            drawn[name] = (Path(os.path.relpath(path, output.parent)).as_posix() if path else None, why)
-    output.write_text(render(SectionInput(analysis, analysis.findings, drawn)))
+    drawn = draw_all(analysis, plots_dir(output)) if plots else {}
+    output.write_text(render(SectionInput(analysis, drawn, output.parent)))
     return output

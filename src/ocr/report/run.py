@@ -13,13 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 COLUMNS = ("step", "epoch", "key", "value")
 
 
 def long_table(rows: Iterable[tuple[Any, Any, str, Any]]) -> pd.DataFrame:
-    """Build the long table from ``(step, epoch, key, value)`` rows, dropping non-numeric values."""
+    """Build the long table from ``(step, epoch, key, value)`` rows, dropping non-numeric values,
+    in (step, key) order; a stable sort keeps the logged order of a key's values within a step."""
     clean = []
     for step, epoch, key, value in rows:
         number = as_number(value)
@@ -30,31 +32,19 @@ def long_table(rows: Iterable[tuple[Any, Any, str, Any]]) -> pd.DataFrame:
     frame["step"] = frame["step"].astype("Int64")
     frame["epoch"] = frame["epoch"].astype("Int64")
     frame["value"] = frame["value"].astype("float64")
-    return frame
+    return frame.sort_values(["step", "key"], kind="stable").reset_index(drop=True)
 
 
 def as_number(value: Any) -> float | None:
-    """A float for numbers and booleans; ``None`` for strings, media, dicts and missing values."""
-    if isinstance(value, bool):
+    """A float for numbers and booleans (``bool`` is an ``int``), numpy's included; ``None`` for
+    strings, media, dicts and missing values (``None``, ``pd.NA``)."""
+    if isinstance(value, int | float | np.number):
         return float(value)
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        import numpy as np
-
-        if isinstance(value, np.generic) and np.issubdtype(type(value), np.number):
-            return float(value)
-    except ImportError:  # pragma: no cover
-        pass
     return None
 
 
-def opt_int(value: Any) -> int | None:
-    """An int from a nullable-integer cell (``pd.NA``/``None``/NaN -> ``None``)."""
-    return None if value is None or pd.isna(value) else int(value)
-
-
 def as_int(value: Any) -> int | None:
+    """An int from a number or a nullable-integer cell; ``None`` for missing values, NaN and infinity."""
     number = as_number(value)
     if number is None or math.isnan(number) or math.isinf(number):
         return None

@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from ocr.report import fmt
 from ocr.report.context import Analysis
 from ocr.report.epoch_perf import EpochPerf, partial_text
 from ocr.report.figures import STATS, time_saved
-from ocr.report.finding import Finding
-from ocr.report.markdown import image, not_available, table
+from ocr.report.markdown import not_available, plot_link, table
 from ocr.report.rules.memory import describe, memory_trend
-from ocr.report.run import opt_int
+from ocr.report.run import as_int
 
 
 @dataclass
 class SectionInput:
     analysis: Analysis
-    findings: list[Finding]
-    plots: dict[str, tuple[str | None, str]]  # name -> (relative path, why missing)
+    plots: dict[str, tuple[Path | None, str]] = field(default_factory=dict)  # name -> (PNG, why missing)
+    base: Path = Path(".")  # the Markdown file's folder: plot links are relative to it
 
     def plot(self, name: str, alt: str) -> str:
-        rel, why = self.plots.get(name, (None, "plots were not drawn (--no-plots)"))
-        return image(alt, rel) if rel else not_available(f"plot: {why}")
+        return plot_link(self.plots, name, alt, self.base, "plot: ")
 
 
 Section = Callable[[SectionInput], str]
@@ -121,7 +120,7 @@ def bottlenecks(s: SectionInput) -> str:
         "## Bottleneck analysis\n",
         "Findings ranked by impact (roughly the share of the epoch at stake).",
     ]
-    for i, f in enumerate(s.findings, 1):
+    for i, f in enumerate(s.analysis.findings, 1):
         evidence = "\n".join(f"   - {line}" for line in f.evidence)
         parts.append(
             f"\n{i}. **{f.title}** ({f.severity}; rule `{f.rule}`)\n   - Evidence:\n"
@@ -137,7 +136,20 @@ def bottlenecks(s: SectionInput) -> str:
     return "\n".join(parts)
 
 
+def _stats_row(a: Analysis, prefix: str, name: str) -> tuple[str, ...]:
+    """A stage's cells: its name, the mean/median/p95/p99 figures and its share."""
+    return (
+        f"`{name}`",
+        *(fmt.ms(a.fig(f"{prefix}{name}.{st}_s")) for st in STATS),
+        fmt.pct(a.fig(f"{prefix}{name}.share")),
+    )
+
+
 def _stage_table(a: Analysis, phase: str) -> str:
+    if not a.has_perf:
+        return _no_perf(a)
+    if not a.epochs(phase):
+        return not_available(f"no {fmt.PHASE_LABEL[phase]} epochs in this run")
     prefix = f"{phase}.stage."
     names = sorted(
         {k[len(prefix) :].split(".")[0] for k in a.figures if k.startswith(prefix)},
@@ -145,14 +157,7 @@ def _stage_table(a: Analysis, phase: str) -> str:
     )
     if not names:
         return not_available(f"no {phase} stage statistics")
-    rows: list[tuple[str, ...]] = [
-        (
-            f"`{n}`",
-            *(fmt.ms(a.fig(f"{prefix}{n}.{st}_s")) for st in STATS),
-            fmt.pct(a.fig(f"{prefix}{n}.share")),
-        )
-        for n in names
-    ]
+    rows = [_stats_row(a, prefix, n) for n in names]
     covered = a.fig(f"{phase}.attributed_share")
     if covered is not None:
         rows.append(("_unattributed_", "", "", "", "", fmt.pct(max(0.0, 1 - covered))))
@@ -166,22 +171,13 @@ def _stage_table(a: Analysis, phase: str) -> str:
 
 
 def train_stages(s: SectionInput) -> str:
-    a = s.analysis
-    body = _stage_table(a, "train") if a.epochs("train") else not_available("no training epochs in this run")
-    return "## Training: time per stage\n\n" + (body if a.has_perf else _no_perf(a))
+    return "## Training: time per stage\n\n" + _stage_table(s.analysis, "train")
 
 
 def validate_stages(s: SectionInput) -> str:
-    a = s.analysis
-    body = (
-        _stage_table(a, "validate")
-        if a.epochs("validate")
-        else not_available("no validation epochs in this run")
-    )
-    body = body if a.has_perf else _no_perf(a)
     return (
         "## Validation: time per stage\n\n"
-        + body
+        + _stage_table(s.analysis, "validate")
         + "\n\n### Stage breakdown per epoch\n\n"
         + s.plot("stages_per_epoch", "stacked time per stage and epoch, training and validation")
     )
@@ -193,14 +189,7 @@ def worker_stages(s: SectionInput) -> str:
     for phase in a.perf.phases:
         prefix = f"{phase}.worker."
         for n in sorted({k[len(prefix) :].split(".")[0] for k in a.figures if k.startswith(prefix)}):
-            rows.append(
-                (
-                    phase,
-                    f"`{n}`",
-                    *(fmt.ms(a.fig(f"{prefix}{n}.{st}_s")) for st in STATS),
-                    fmt.pct(a.fig(f"{prefix}{n}.share")),
-                )
-            )
+            rows.append((phase, *_stats_row(a, prefix, n)))
     body = (
         "Measured inside the DataLoader workers, in parallel with the main process: they reach the epoch "
         "only as data wait. Times are per sample, except collate (per batch); share = the stage's mean per "
@@ -235,7 +224,7 @@ def evaluator_pool(s: SectionInput) -> str:
             (
                 e.phase,
                 str(e.epoch),
-                str(opt_int(ev.get("workers")) or fmt.NA),
+                str(as_int(ev.get("workers")) or fmt.NA),
                 per_image(handoff, e.samples),
                 per_image(ev.get("drain_s"), 1),
                 fmt.pct(ev.get("busy_share")),
@@ -496,14 +485,14 @@ def accuracy(s: SectionInput) -> str:
     if hmean.empty:
         return "## Validation hmean per epoch\n\n" + not_available("val/hmean was not logged in this run")
     by_epoch = {
-        key: {opt_int(r.epoch): r.value for r in run.series(key).itertuples()}
+        key: {as_int(r.epoch): r.value for r in run.series(key).itertuples()}
         for key in ("val/precision", "val/recall")
     }
     rows = [
         (
-            fmt.num(opt_int(r.epoch)),
+            fmt.num(as_int(r.epoch)),
             fmt.num(r.value, 4),
-            *(fmt.num(by_epoch[key].get(opt_int(r.epoch)), 4) for key in ("val/precision", "val/recall")),
+            *(fmt.num(by_epoch[key].get(as_int(r.epoch)), 4) for key in ("val/precision", "val/recall")),
         )
         for r in hmean.itertuples()
     ]

@@ -8,7 +8,7 @@ import numpy as np
 
 from ocr.report import fmt
 from ocr.report.compare import Comparison
-from ocr.report.plots.style import figure, plt, save, stage_sort_key
+from ocr.report.plots.style import epoch_axes, figure, note, plt, save, stage_sort_key
 
 RUN_COLORS = plt.get_cmap("tab10")
 
@@ -35,22 +35,13 @@ def time_per_sample(cmp: Comparison, path: Path) -> tuple[Path | None, str]:
                     markersize=6 if len(epochs) <= 20 else 3,
                 )
     if left_out:
-        ax.text(
-            0.01,
-            0.98,
-            "not drawn (cut short): " + ", ".join(left_out),
-            transform=ax.transAxes,
-            va="top",
-            fontsize=8,
-            wrap=True,
-            bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.7", "alpha": 0.9},
-        )
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("time per sample (ms)")
+        note(ax, "not drawn (cut short): " + ", ".join(left_out), wrap=True)
+    epoch_axes(
+        ax,
+        "time per sample (ms)",
+        "Time per sample per epoch (solid: training, dashed: validation; lower is better)",
+    )
     ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * (1.15 if left_out else 1.0))  # room for the note
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_title("Time per sample per epoch (solid: training, dashed: validation; lower is better)")
-    ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return save(fig, path), ""
 
@@ -68,13 +59,7 @@ def stage_medians(cmp: Comparison, path: Path) -> tuple[Path | None, str]:
     for ax, phase in zip(axes[0], phases, strict=True):
         prefix = f"{phase}.stage."
         names = sorted(
-            {
-                k[len(prefix) :].split(".")[0]
-                for a in cmp.analyses
-                for k in a.figures
-                if k.startswith(prefix) and k.endswith(".median_s")
-            },
-            key=stage_sort_key,
+            {s for a in cmp.analyses for s in a.stage_figures(phase, "stage", "median_s")}, key=stage_sort_key
         )
         names = [s for s in names if any((a.fig(f"{prefix}{s}.median_s") or 0) > 1e-5 for a in cmp.analyses)]
         y = np.arange(len(names))
@@ -114,12 +99,8 @@ def hmean(cmp: Comparison, path: Path) -> tuple[Path | None, str]:
         rows = a.run.series("val/hmean")
         if not rows.empty:
             ax.plot(rows["epoch"].astype("float"), rows["value"], "o-", color=RUN_COLORS(i % 10), label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("hmean (0-1)")
+    epoch_axes(ax, "hmean (0-1)", "Validation hmean per epoch (higher is better)")
     ax.set_ylim(-0.02, 1.02)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_title("Validation hmean per epoch (higher is better)")
-    ax.grid(alpha=0.3)
     ax.legend()
     return save(fig, path), ""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,10 @@ from ocr.report.epoch_perf import partial_text
 from ocr.report.figures import PER_BATCH_WORKER_STAGES, STATS
 from ocr.report.plots.style import (
     PHASE_COLOR,
+    epoch_axes,
     epoch_axis,
     figure,
+    note,
     plt,
     save,
     stage_color,
@@ -24,7 +25,6 @@ from ocr.report.plots.style import (
 )
 
 PlotResult = tuple[Path | None, str]
-PlotFn = Callable[[Analysis, Path], PlotResult]
 MIN_SHARE = 0.01  # stages below this share in every epoch are drawn together as "other"
 
 
@@ -99,12 +99,8 @@ def stage_distribution(analysis: Analysis, path: Path) -> PlotResult:
     panels = []
     for phase in _phases(analysis):
         for kind, label in (("stage", "per batch"), ("worker", "per sample, in workers")):
-            prefix = f"{phase}.{kind}."
-            names = sorted(
-                {k[len(prefix) :].split(".")[0] for k in analysis.figures if k.startswith(prefix)},
-                key=stage_sort_key,
-            )
-            names = [n for n in names if (analysis.fig(f"{prefix}{n}.median_s") or 0) > 0]
+            medians = analysis.stage_figures(phase, kind, "median_s")
+            names = sorted((n for n, median in medians.items() if median > 0), key=stage_sort_key)
             if names:
                 panels.append((phase, kind, label, names))
     if not panels:
@@ -221,23 +217,12 @@ def time_per_sample(analysis: Analysis, path: Path) -> PlotResult:
     if left_out:
         notes.append("not drawn (cut short): " + ", ".join(left_out))
     if notes:
-        ax.text(
-            0.01,
-            0.98,
-            "\n".join(notes),
-            transform=ax.transAxes,
-            va="top",
-            ha="left",
-            fontsize=8,
-            bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.7", "alpha": 0.9},
-        )
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("time per sample (ms)")
+        note(ax, "\n".join(notes))
+    epoch_axes(
+        ax, "time per sample (ms)", "Training vs validation: time per sample per epoch (lower is better)"
+    )
     ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.15)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_title("Training vs validation: time per sample per epoch (lower is better)")
     ax.margins(x=0.04)
-    ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
     return save(fig, path), ""
 
@@ -406,22 +391,17 @@ def hmean(analysis: Analysis, path: Path) -> PlotResult:
                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
                 zorder=4,
             )
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("score (0-1)")
+    epoch_axes(ax, "score (0-1)", "Validation accuracy per epoch (higher is better)", pad=10)
     ax.set_ylim(-0.02, 1.04)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_title("Validation accuracy per epoch (higher is better)", pad=10)
     ax.margins(x=0.06)
-    ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     return save(fig, path), ""
 
 
-# The report's plots, in order; a new plot is a function above plus one entry here.
-PLOTS: dict[str, PlotFn] = {
-    fn.__name__: fn for fn in (stages_per_epoch, stage_distribution, time_per_sample, memory, hmean)
-}
-
-
 def draw_all(analysis: Analysis, directory: Path) -> dict[str, PlotResult]:
-    return {name: fn(analysis, directory / f"{name}.png") for name, fn in PLOTS.items()}
+    """The report's plots, in order; a new plot is a function above plus one entry here. Each is
+    keyed, and its PNG named, by the function's name (the sections link them by that name)."""
+    return {
+        fn.__name__: fn(analysis, directory / f"{fn.__name__}.png")
+        for fn in (stages_per_epoch, stage_distribution, time_per_sample, memory, hmean)
+    }

@@ -67,6 +67,30 @@ def epoch_axis(ax: Any, positions: list[float], labels: list[str], most: int = M
     ax.tick_params(axis="x", which="minor", length=2)
 
 
+def epoch_axes(ax: Any, ylabel: str, title: str, **title_kw: Any) -> None:
+    """The finish the per-epoch line plots share: integer epoch ticks, axis labels, title, light grid."""
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_title(title, **title_kw)
+    ax.grid(alpha=0.3)
+
+
+def note(ax: Any, text: str, wrap: bool = False) -> None:
+    """A note in a white box at the axes' top left (what the plot leaves out, a headline ratio)."""
+    ax.text(
+        0.01,
+        0.98,
+        text,
+        transform=ax.transAxes,
+        va="top",
+        ha="left",
+        fontsize=8,
+        wrap=wrap,
+        bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.7", "alpha": 0.9},
+    )
+
+
 def figure(
     ncols: int = 1, nrows: int = 1, width: float = 10.0, height: float = 5.0, **kw: Any
 ) -> tuple[Any, Any]:

@@ -11,7 +11,6 @@ first line.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ocr.report import fmt
 from ocr.report.context import Analysis
@@ -21,35 +20,22 @@ from ocr.report.rules import data, memory, timing, validation
 Rule = Callable[[Analysis], list[Finding]]
 
 
-@dataclass(frozen=True)
-class RuleEntry:
-    name: str
-    fn: Rule
-    doc: str
-
-
-def _entry(fn: Rule) -> RuleEntry:
-    return RuleEntry(fn.__name__, fn, (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "")
-
-
-RULES: tuple[RuleEntry, ...] = tuple(
-    _entry(fn)
-    for fn in (
-        data.data_wait,
-        data.worker_targets,
-        data.cache_hit_rate,
-        data.cache_slow_hits,
-        memory.memory_growth,
-        timing.variance,
-        timing.low_attribution,
-        validation.validation_postprocess,
-        validation.val_slower_than_train,
-    )
+RULES: tuple[Rule, ...] = (
+    data.data_wait,
+    data.worker_targets,
+    data.cache_hit_rate,
+    data.cache_slow_hits,
+    memory.memory_growth,
+    timing.variance,
+    timing.low_attribution,
+    validation.validation_postprocess,
+    validation.val_slower_than_train,
 )
 
 
-def list_rules() -> list[RuleEntry]:
-    return list(RULES)
+def rule_doc(rule: Rule) -> str:
+    """The rule's one-line description (``--list-rules``): its docstring's first line."""
+    return (rule.__doc__ or "").strip().split("\n")[0]
 
 
 def no_bottleneck(analysis: Analysis) -> Finding:
@@ -77,13 +63,13 @@ def no_bottleneck(analysis: Analysis) -> Finding:
     )
 
 
-def run_rules(analysis: Analysis, only: list[str] | None = None) -> list[Finding]:
-    """Every rule (or ``only`` those), ranked by impact; "no bottleneck" if none fires."""
+def run_rules(analysis: Analysis) -> list[Finding]:
+    """Every rule's findings, ranked by impact; "no bottleneck" if none fires."""
     if not analysis.has_perf:
         return []
-    findings = [f for entry in RULES if only is None or entry.name in only for f in entry.fn(analysis)]
+    findings = [f for rule in RULES for f in rule(analysis)]
     findings.sort(key=lambda f: -f.impact)
     return findings or [no_bottleneck(analysis)]
 
 
-__all__ = ["RULES", "Finding", "list_rules", "no_bottleneck", "run_rules"]
+__all__ = ["RULES", "Finding", "no_bottleneck", "rule_doc", "run_rules"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ocr.report import fmt
 from ocr.report.context import Analysis
-from ocr.report.figures import per_sample, steady
+from ocr.report.figures import steady
 from ocr.report.finding import Finding
-from ocr.report.rules.waits import one_batch_advice, stage_spread
+from ocr.report.rules.waits import one_batch_advice, stage_spread, worker_means
 
 WORKER_ADVICE = {
     "decode": "decoding dominates: store images pre-resized (near data.image_size) or in a faster format",
@@ -18,11 +18,7 @@ WORKER_ADVICE = {
 
 def heaviest_worker_stage(analysis: Analysis, phase: str) -> tuple[str, float] | None:
     """The data-loading stage with the largest mean time per sample (collate spread over the batch)."""
-    means = {
-        key.split(".")[2]: per_sample(key.split(".")[2], value, phase, analysis.config)
-        for key, value in analysis.figures.items()
-        if key.startswith(f"{phase}.worker.") and key.endswith(".mean_s")
-    }
+    means = worker_means(analysis, phase)
     if not means:
         return None
     stage = max(means, key=lambda s: means[s])
@@ -127,7 +123,7 @@ def data_wait(analysis: Analysis) -> list[Finding]:
                 f"{phase.capitalize()} is input-bound: {fmt.pct(share)} of the epoch waits for data",
                 share,
                 evidence,
-                _sentence("; ".join(advice)),
+                fmt.sentence("; ".join(advice)),
                 {"data_wait_share": share, "workers": float(analysis.config.get("num_workers") or 0)},
             )
         )
@@ -157,7 +153,7 @@ def worker_targets(analysis: Analysis) -> list[Finding]:
                     f"target formula: {analysis.config.get('target_formula', 'unknown')}, cache "
                     f"enabled: {cache}",
                 ],
-                _sentence(advice),
+                fmt.sentence(advice),
                 {"targets_share": share},
             )
         )
@@ -196,7 +192,7 @@ def cache_hit_rate(analysis: Analysis) -> list[Finding]:
                     f"hit rate per epoch: {per_epoch}",
                     f"limit after the first epoch: {fmt.pct(analysis.rule_limits.cache_hit_rate)}",
                 ],
-                _sentence(advice),
+                fmt.sentence(advice),
                 {"hit_rate_after_first_epoch": rate},
             )
         )
@@ -228,7 +224,3 @@ def cache_slow_hits(analysis: Analysis) -> list[Finding]:
             )
         )
     return out
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

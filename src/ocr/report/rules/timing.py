@@ -35,14 +35,8 @@ def variance(analysis: Analysis) -> list[Finding]:
     limits = analysis.rule_limits
     out = []
     for phase in analysis.perf.phases:
-        for key, share in analysis.figures.items():
-            if (
-                not (key.startswith(f"{phase}.stage.") and key.endswith(".share"))
-                or share < limits.variance_min_share
-            ):
-                continue
-            stage = key.split(".")[2]
-            if stage not in VARIANCE_STAGES:
+        for stage, share in analysis.stage_figures(phase, "stage", "share").items():
+            if share < limits.variance_min_share or stage not in VARIANCE_STAGES:
                 continue
             median = analysis.fig(f"{phase}.stage.{stage}.median_s")
             p95 = analysis.fig(f"{phase}.stage.{stage}.p95_s")
@@ -63,7 +57,7 @@ def variance(analysis: Analysis) -> list[Finding]:
                         f"(limit {limits.variance_ratio:.1f}x)",
                         f"{stage} takes {fmt.pct(share)} of the {phase} epoch",
                     ],
-                    _sentence(_variance_cause(analysis, stage)),
+                    fmt.sentence(_variance_cause(analysis, stage)),
                     {"p95_over_median": ratio, "share": share},
                 )
             )
@@ -133,7 +127,7 @@ def _data_wait_stalls(analysis: Analysis, phase: str, share: float, median: floa
                 "finding for this phase)."
             )
         else:
-            advice += ". " + _sentence(one_batch_advice(analysis, phase, spread)[0])
+            advice += ". " + fmt.sentence(one_batch_advice(analysis, phase, spread)[0])
     else:
         advice += (
             ": the workers fall behind now and then: outlier samples (many polygons, large images) or too "
@@ -181,7 +175,3 @@ def low_attribution(analysis: Analysis) -> list[Finding]:
             )
         )
     return out
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

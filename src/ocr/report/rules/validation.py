@@ -57,11 +57,7 @@ def val_slower_than_train(analysis: Analysis) -> list[Finding]:
         return []
     val = analysis.fig("validate.time_per_sample_s")
     train = analysis.fig("train.time_per_sample_s")
-    stages = {
-        k.split(".")[2]: v
-        for k, v in analysis.figures.items()
-        if k.startswith("validate.stage.") and k.endswith(".share")
-    }
+    stages = analysis.stage_figures("validate", "stage", "share")
     top = sorted(stages, key=lambda s: -stages[s])[:3]
     evidence = [
         f"validation {fmt.ms(val)} per sample vs training {fmt.ms(train)} (ratio {ratio:.2f}, "

@@ -84,18 +84,22 @@ def stage_spread(analysis: Analysis, phase: str, stage: str) -> StageSpread | No
     )
 
 
+def worker_means(analysis: Analysis, phase: str) -> dict[str, float]:
+    """Each data-loading stage's mean time per sample (collate, timed per batch, spread over it)."""
+    config = analysis.config
+    return {
+        stage: per_sample(stage, mean, phase, config)
+        for stage, mean in analysis.stage_figures(phase, "worker", "mean_s").items()
+    }
+
+
 def batch_worker_time(analysis: Analysis, phase: str) -> float | None:
     """Worker time to build one batch: batch size x the per-sample stage means, plus collate."""
-    prefix = f"{phase}.worker."
-    means = {
-        k[len(prefix) : -len(".mean_s")]: v
-        for k, v in analysis.figures.items()
-        if k.startswith(prefix) and k.endswith(".mean_s")
-    }
+    means = worker_means(analysis, phase)
     if not means:
         return None
     size = batch_size(phase, analysis.config)
-    return sum(size * per_sample(stage, mean, phase, analysis.config) for stage, mean in means.items())
+    return sum(size * mean for mean in means.values())
 
 
 def one_batch_advice(analysis: Analysis, phase: str, spread: StageSpread) -> tuple[str, bool]:

@@ -25,22 +25,11 @@ SOURCES: tuple[Source, ...] = (
 _BY_NAME = {source.name: source for source in SOURCES}
 
 
-def list_sources() -> list[Source]:
-    return list(SOURCES)
-
-
-def get_source(name: str) -> Source:
-    if name not in _BY_NAME:
-        known = ", ".join(s.name for s in list_sources())
-        raise ReportError(f"unknown source {name!r}; pass --source with one of: {known}")
-    return _BY_NAME[name]
-
-
 def detect_source(target: str) -> Source:
-    for source in list_sources():
+    for source in SOURCES:
         if source.detect(target):
             return source
-    expected = "; ".join(f"{s.name}: {s.describe}" for s in list_sources())
+    expected = "; ".join(f"{s.name}: {s.describe}" for s in SOURCES)
     raise ReportError(
         f"{target}: no source recognises this run (expected one of: {expected}); pass one of those, "
         "or --source NAME (see --list-sources)"
@@ -54,7 +43,10 @@ def load_run(target: str, source: str | None = None) -> RunData:
             f"{target}: no such file or directory; pass a run directory (outputs/train/<run>), a W&B run "
             "or a TensorBoard log directory"
         )
-    chosen = get_source(source) if source else detect_source(target)
+    if source and source not in _BY_NAME:
+        known = ", ".join(s.name for s in SOURCES)
+        raise ReportError(f"unknown source {source!r}; pass --source with one of: {known}")
+    chosen = _BY_NAME[source] if source else detect_source(target)
     if source and not chosen.detect(target):
         raise ReportError(
             f"{target}: not a {chosen.name} run ({chosen.describe}); drop --source to detect the source"
@@ -68,4 +60,4 @@ def load_run(target: str, source: str | None = None) -> RunData:
     return run
 
 
-__all__ = ["SOURCES", "Source", "detect_source", "get_source", "list_sources", "load_run"]
+__all__ = ["SOURCES", "Source", "detect_source", "load_run"]

@@ -10,10 +10,9 @@ import json
 from pathlib import Path
 
 from ocr.report.errors import ReportError
+from ocr.report.export import SCHEMA
 from ocr.report.run import RunData, long_table
 from ocr.report.sources.source import Source
-
-SCHEMA = "ocr.report/1"
 
 
 def _detect(target: str) -> bool:

@@ -12,21 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from ocr.perf.schema import SCHEMA, SUMMARY_FILE
 from ocr.report.config import key_config
 from ocr.report.errors import ReportError
 from ocr.report.run import RunData, long_table
-from ocr.report.sources.source import Source
+from ocr.report.sources.source import Source, read_yaml_mapping
 
-SUMMARY = SUMMARY_FILE
 METRICS = "metrics.csv"
 
 
 def _detect(target: str) -> bool:
     path = Path(target)
-    return path.is_dir() and ((path / SUMMARY).is_file() or (path / METRICS).is_file())
+    return path.is_dir() and ((path / SUMMARY_FILE).is_file() or (path / METRICS).is_file())
 
 
 def read_metrics_csv(path: Path) -> pd.DataFrame:
@@ -38,12 +36,12 @@ def read_metrics_csv(path: Path) -> pd.DataFrame:
         why = "binary, not text" if isinstance(exc, UnicodeDecodeError) else str(exc).strip().splitlines()[0]
         raise ReportError(
             f"{path}: unreadable metrics CSV ({why}); restore it from the run, or move it away to "
-            f"report from {SUMMARY} alone"
+            f"report from {SUMMARY_FILE} alone"
         ) from None
     if "step" not in wide.columns:
         raise ReportError(
             f"{path}: not a Lightning metrics.csv (no 'step' column); pass the run directory ocr train "
-            f"wrote, or move the file away to report from {SUMMARY} alone"
+            f"wrote, or move the file away to report from {SUMMARY_FILE} alone"
         )
     epochs = wide["epoch"] if "epoch" in wide.columns else pd.Series([None] * len(wide))
     value_columns = [c for c in wide.columns if c not in ("step", "epoch")]
@@ -53,8 +51,7 @@ def read_metrics_csv(path: Path) -> pd.DataFrame:
         for step, epoch, value in zip(wide["step"], epochs, wide[key], strict=True)
         if pd.notna(value)
     ]
-    table = long_table(rows)
-    return table.sort_values(["step", "key"], kind="stable").reset_index(drop=True)
+    return long_table(rows)
 
 
 def read_summary(path: Path) -> dict[str, Any]:
@@ -78,21 +75,16 @@ def read_summary(path: Path) -> dict[str, Any]:
 def load(target: str) -> RunData:
     root = Path(target)
     notes: list[str] = []
-    summary = read_summary(root / SUMMARY) if (root / SUMMARY).is_file() else None
+    summary = read_summary(root / SUMMARY_FILE) if (root / SUMMARY_FILE).is_file() else None
     if summary is None:
-        notes.append(f"{SUMMARY} not found: figures come from the perf/* keys in {METRICS}")
+        notes.append(f"{SUMMARY_FILE} not found: figures come from the perf/* keys in {METRICS}")
     metrics = read_metrics_csv(root / METRICS) if (root / METRICS).is_file() else long_table([])
     if not (root / METRICS).is_file():
         notes.append(f"{METRICS} not found: no accuracy or loss curves")
-    hydra_cfg: dict[str, Any] = {}
-    if (root / "config.yaml").is_file():
-        try:
-            loaded = yaml.safe_load((root / "config.yaml").read_bytes().decode("utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            # Optional: the summary carries the key settings; the report says what was not read.
-            notes.append(f"config.yaml unreadable ({type(exc).__name__}): settings from {SUMMARY} only")
-            loaded = None
-        hydra_cfg = loaded if isinstance(loaded, dict) else {}
+    hydra_cfg, unreadable = read_yaml_mapping(root / "config.yaml")
+    if unreadable:
+        # Optional: the summary carries the key settings; the report says what was not read.
+        notes.append(f"config.yaml unreadable ({unreadable}): settings from {SUMMARY_FILE} only")
     run_info = dict(summary["run"]) if summary else {}
     info: dict[str, Any] = {
         "name": root.resolve().name,
@@ -109,6 +101,6 @@ def load(target: str) -> RunData:
 SOURCE = Source(
     "run-dir",
     detect=_detect,
-    describe=f"an `ocr train` run directory ({SUMMARY} and/or {METRICS})",
+    describe=f"an `ocr train` run directory ({SUMMARY_FILE} and/or {METRICS})",
     load=load,
 )

@@ -13,12 +13,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ocr.report.config import key_config
 from ocr.report.errors import ReportError
 from ocr.report.run import RunData, long_table
-from ocr.report.sources.source import Source
+from ocr.report.sources.source import Source, read_yaml_mapping
 
 EVENTS = "events.out.tfevents.*"
 
@@ -78,13 +76,8 @@ def load(target: str) -> RunData:
         if tag != "epoch"
         for e in accumulator.Scalars(tag)
     ]
-    metrics = long_table(rows).sort_values(["step", "key"], kind="stable").reset_index(drop=True)
-    hparams: dict[str, Any] = {}
-    if (directory / "hparams.yaml").is_file():
-        try:
-            hparams = yaml.safe_load((directory / "hparams.yaml").read_bytes().decode("utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            hparams = {}  # optional: the report only misses the run's settings
+    metrics = long_table(rows)
+    hparams, _ = read_yaml_mapping(directory / "hparams.yaml")  # unreadable: only the settings are missed
     info = {
         "name": directory.resolve().parent.name if directory.name == "tensorboard" else directory.name,
         "config": key_config(hparams),

@@ -32,8 +32,7 @@ def history_to_long(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
             if not key.startswith("_") and key not in (STEP_KEY, "epoch")
         )
     frame = long_table(records)
-    frame = frame[frame["value"].notna()]
-    return frame.sort_values(["step", "key"], kind="stable").reset_index(drop=True)
+    return frame[frame["value"].notna()].reset_index(drop=True)
 
 
 def wandb_info(

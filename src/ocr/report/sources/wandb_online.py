@@ -27,10 +27,8 @@ def _detect(target: str) -> bool:
 
 
 def _plain(value: Any) -> Any:
-    """Summary values can be W&B's nested dict-likes; make them plain dicts."""
-    if hasattr(value, "items") and not isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, dict):
+    """Summary values can be W&B's nested dict-likes (and dicts of them); make them plain dicts."""
+    if hasattr(value, "items"):
         return {k: _plain(v) for k, v in value.items()}
     return value
 

@@ -9,12 +9,9 @@ from pathlib import Path
 from types import UnionType
 from typing import Union, get_args, get_origin, get_type_hints, is_typeddict
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from ocr.config_dir import config_dir
+from ocr.config_dir import compose_config as compose_task
 
 # A configuration small enough for a CPU test: a tiny backbone, small images, few samples.
 TINY = [
@@ -37,17 +34,8 @@ TINY = [
 
 
 def compose_config(task: str, run_dir: Path, overrides: list[str] | None = None) -> DictConfig:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(
-            config_name=task,
-            overrides=[*(overrides or []), f"hydra.run.dir={run_dir}"],
-            return_hydra_config=True,
-        )
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(run_dir)
-    return cfg
+    """The tests' argument order (run folder first) over :func:`ocr.config_dir.compose_config`."""
+    return compose_task(task, overrides or [], run_dir)
 
 
 def run_cli(

@@ -24,6 +24,7 @@ from ocr.bench.baseline import GROUPS, SuiteSettings, TrainerRun, measure_traine
 from ocr.bench.baseline import measure as measure_group
 from ocr.perf.inject import injected_stages
 from ocr.perf.system import hardware_info
+from ocr.schema import from_dotlist
 from ocr.targets.db_targets import SLOWDOWN_ENV, slowdown_injected
 
 HERE = Path(__file__).resolve().parent
@@ -59,7 +60,8 @@ def settings_for(thresholds: dict[str, Any], ci: bool) -> SuiteSettings:
     values = dict(thresholds["measure"].get("local") or {})
     if ci:
         values.update(thresholds["measure"].get("ci") or {})
-    return SuiteSettings.from_mapping(values)
+    items = [f"{name}={value}" for name, value in values.items()]
+    return from_dotlist(SuiteSettings, items, f"{THRESHOLDS.name} measure", error=ValueError)
 
 
 def threshold(thresholds: dict[str, Any], key: str) -> float:

@@ -27,20 +27,21 @@ it was measured and ``run.suite`` with which settings.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ocr.bench.common import alternate, bench_trainer, pinned_threads, timed
 from ocr.bench.identity import same_bits
 from ocr.data.sample import Batch, Sample, image_hw
+from ocr.targets.db_targets import slowdown_injected
 
 SUITE_VERSION = "ocr-perf-suite/1"
 
@@ -80,14 +81,6 @@ class SuiteSettings:
     evalwork_repeats: int = 5  # interleaved A/B passes (median of the per-pair ratios)
     evalwork_forward_size: int = 128  # tiny DBNet input for the forward-pass ratio
 
-    @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> SuiteSettings:
-        known = set(cls.__dataclass_fields__)
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown suite settings {sorted(unknown)}; known: {sorted(known)}")
-        return replace(cls(), **values)
-
 
 # -- shared helpers -------------------------------------------------------------------------------
 def validation_samples(count: int, image_size: int, seed: int) -> list[Sample]:
@@ -105,28 +98,6 @@ def validation_samples(count: int, image_size: int, seed: int) -> list[Sample]:
             raise RuntimeError(f"synthetic receipt {i} was skipped: {item['skipped']['message']}")
         samples.append(item)
     return samples
-
-
-@contextlib.contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """``torch.set_num_threads(count)`` for the block (``count`` 0: unchanged); see ``SuiteSettings``."""
-    import torch
-
-    previous = torch.get_num_threads()
-    if count > 0:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def _single_thread_cv2() -> Callable[[], None]:
-    import cv2
-
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)  # as in a DataLoader worker; OpenCV's pool would add scheduling noise
-    return lambda: cv2.setNumThreads(previous)
 
 
 # -- targets ----------------------------------------------------------------------------------------
@@ -165,9 +136,12 @@ def measure_cache(settings: SuiteSettings, workdir: Path | None = None) -> dict[
     samples = validation_samples(settings.cache_images, settings.cache_size, settings.seed)
     batches = _batches(samples, settings.cache_batch_size)
     params = DBTargetParams()  # the configured default formula ("exact")
-    root = Path(tempfile.mkdtemp(prefix="ocr-perf-cache-", dir=workdir))
-    restore = _single_thread_cv2()
-    try:
+    # one OpenCV thread, as in a DataLoader worker: OpenCV's pool would add scheduling noise
+    with (
+        pinned_threads(cv2=1),
+        tempfile.TemporaryDirectory(prefix="ocr-perf-cache-", dir=workdir, ignore_cleanup_errors=True) as tmp,
+    ):
+        root = Path(tmp)
         plain = DBCollateFN(params)  # recomputation, no cache: what every hit must equal
         expected = [_maps(plain(batch)) for batch in batches]
         shared = root / "shared"
@@ -221,9 +195,6 @@ def measure_cache(settings: SuiteSettings, workdir: Path | None = None) -> dict[
                     survivors_exact += all(
                         same_bits(g, w[i].astype(np.float32)) for g, w in zip(hit.maps(), want, strict=True)
                     )
-    finally:
-        restore()
-        shutil.rmtree(root, ignore_errors=True)
     lookups = counts["hits"] + counts["misses"]
     n = len(samples)
     return {
@@ -248,7 +219,7 @@ def measure_overhead(settings: SuiteSettings) -> dict[str, float]:
     """Profiler on vs off (ABBA, median of repeats) and its own hook time, on a tiny model."""
     from ocr.bench.overhead import bench_overhead
 
-    with torch_threads(settings.torch_threads):
+    with pinned_threads(torch=settings.torch_threads):
         result = bench_overhead(
             backbone=settings.overhead_backbone,
             image_size=settings.overhead_size,
@@ -279,7 +250,8 @@ def measure_evalwork(settings: SuiteSettings) -> dict[str, float]:
     """
     import torch
 
-    from ocr.bench.eval_work import Item, perfect_map, single_thread
+    from ocr.bench.eval_work import Item, perfect_map
+    from ocr.bench.eval_work import _clock as clock
     from ocr.metrics import CLEvalDetectionMetric
     from ocr.models.dbnet import DBNet
     from ocr.postprocess import DBPostProcessor
@@ -293,14 +265,8 @@ def measure_evalwork(settings: SuiteSettings) -> dict[str, float]:
         prob = perfect_map(meta["gt_polygons"], meta["gt_ignore"], scale, settings.evalwork_size)
         items.append(Item(meta["name"], prob, meta, meta["gt_polygons"], meta["gt_texts"], meta["gt_ignore"]))
     post = DBPostProcessor()
-    clock = time.thread_time
     dets = [post(it.prob_map, it.meta)[0] for it in items]
     fast_cleval = CLEvalDetectionMetric()
-
-    def timed(fn: Callable[[], object]) -> float:
-        t0 = clock()
-        fn()
-        return clock() - t0
 
     def post_fast() -> None:
         for it in items:
@@ -337,16 +303,10 @@ def measure_evalwork(settings: SuiteSettings) -> dict[str, float]:
         # warm-up: numba compiles cleval's matchers, first-touch buffers, GT cache fill
         a()
         b()
-        ratios = []
-        for r in range(settings.evalwork_repeats):
-            if r % 2 == 0:
-                ta, tb = timed(a), timed(b)
-            else:
-                tb, ta = timed(b), timed(a)
-            ratios.append(ta / tb)
-        return statistics.median(ratios)
+        runs = alternate({"a": timed(a, clock), "b": timed(b, clock)}, settings.evalwork_repeats)
+        return statistics.median(ta / tb for ta, tb in zip(runs["a"], runs["b"], strict=True))
 
-    with single_thread():
+    with pinned_threads(torch=1, cv2=1):
         return {
             "bench.evalwork.images": float(len(items)),
             "bench.evalwork.postprocess_vs_reference": ratio(post_fast, post_ref),
@@ -386,15 +346,11 @@ def trainer_overrides(settings: SuiteSettings, cache_dir: Path) -> list[str]:
 
 def measure_trainer(settings: SuiteSettings, run_dir: Path) -> TrainerRun:
     """A real ``fit`` with the profiler; figures from ``ocr.report`` plus per-epoch counters."""
-    import json
-
     import hydra
     import lightning as L
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
 
     from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
-    from ocr.config_dir import config_dir
+    from ocr.config_dir import compose_config
     from ocr.loggers import ResumableCSVLogger
     from ocr.report.report import analyze
     from ocr.report.sources import load_run
@@ -402,31 +358,26 @@ def measure_trainer(settings: SuiteSettings, run_dir: Path) -> TrainerRun:
     run_dir.mkdir(parents=True, exist_ok=True)
     cache_dir = run_dir / "target-cache"
     shutil.rmtree(cache_dir, ignore_errors=True)  # epoch 1 must be the cold one
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=trainer_overrides(settings, cache_dir))
+    cfg = compose_config("train", trainer_overrides(settings, cache_dir))
     L.seed_everything(0, workers=True, verbose=False)
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
     model = hydra.utils.instantiate(cfg.model, _convert_="all")
     # every validation epoch's PSS (the memory budget's figure), whatever the readings cost
     profiler = PerformanceProfilerCallback(output_dir=str(run_dir), pss_budget=1.0)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
+    trainer = bench_trainer(
+        [profiler],
         max_epochs=settings.trainer_epochs,
-        num_sanity_val_steps=0,
         logger=ResumableCSVLogger(save_dir=str(run_dir), name="", version=""),
-        callbacks=[profiler],
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
         default_root_dir=str(run_dir),
         log_every_n_steps=1,
     )
-    with torch_threads(settings.torch_threads):
+    with pinned_threads(torch=settings.torch_threads):
         trainer.fit(model, datamodule=datamodule)
-    summary = json.loads((run_dir / "perf_summary.json").read_text())
-    analysis = analyze(load_run(str(run_dir)))
+    loaded = load_run(str(run_dir))
+    if loaded.summary is None:  # the profiler writes it when the fit ends
+        raise RuntimeError(f"{run_dir}: the fit left no perf_summary.json")
+    summary = loaded.summary
+    analysis = analyze(loaded)
     figures = dict(analysis.figures)
     validate = [e for e in summary["epochs"] if e["phase"] == "validate"]
     steady = sorted(validate, key=lambda e: e["epoch"])[1:]
@@ -505,18 +456,12 @@ def write_baseline(
         "version": SUITE_VERSION,
         "groups": list(groups),
         "settings": asdict(settings),
-        "slowdown_injected": _injected(),
+        "slowdown_injected": slowdown_injected(),
     }
     analysis.run.notes.append(
         f"performance suite baseline ({SUITE_VERSION}) from `ocr bench --save-baseline`"
     )
     return write_json(analysis, path)
-
-
-def _injected() -> bool:
-    from ocr.targets.db_targets import slowdown_injected
-
-    return slowdown_injected()
 
 
 def save_baseline(path: Path, settings: SuiteSettings, workdir: Path | None = None) -> dict[str, Any]:
@@ -548,11 +493,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _parse_settings(pairs: Sequence[str]) -> SuiteSettings:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     from ocr.schema import from_dotlist
 
-    return from_dotlist(SuiteSettings, list(pairs), "--set")
-
-
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    return save_baseline(Path(args.output), _parse_settings(args.set))
+    return save_baseline(Path(args.output), from_dotlist(SuiteSettings, args.set, "--set"))

@@ -22,12 +22,10 @@ IoU counts; the command prints them and fails (exit 1) if they differ.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ocr.bench.common import alternate, pinned_threads
 from ocr.bench.identity import same_bits
 from ocr.bench.split_args import add_split_arguments, checked_split
 
@@ -102,20 +101,6 @@ def load_items(root: Path, size: int, limit: int = 0) -> list[Item]:
             )
         )
     return items
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    import torch
-
-    cv_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(cv_threads)
-        torch.set_num_threads(torch_threads)
 
 
 Pass = dict[str, float]
@@ -196,7 +181,7 @@ def bench_eval_work(items: list[Item], repeats: int = 5) -> dict[str, Any]:
     from ocr.metrics import DetectionMetrics
 
     n = len(items)
-    with single_thread():
+    with pinned_threads(torch=1, cv2=1):
         # warm-up (numba compiles cleval's matching functions on first use), then the first epoch
         # of a fresh metric (its GT cache fills), then the interleaved repeats
         _, ref_dets, ref_cleval, ref_iou = reference_pass(items)
@@ -204,15 +189,11 @@ def bench_eval_work(items: list[Item], repeats: int = 5) -> dict[str, Any]:
         metrics = DetectionMetrics()
         cold, fast_dets, _ = fast_pass(items, metrics)
         fast_states = states(metrics.cleval, metrics.iou)
-        ref_runs: list[Pass] = []
-        fast_runs: list[Pass] = []
-        for r in range(repeats):
-            arms: list[Callable[[], None]] = [
-                lambda: ref_runs.append(reference_pass(items)[0]),
-                lambda: fast_runs.append(fast_pass(items, metrics)[0]),
-            ]
-            for arm in arms if r % 2 == 0 else arms[::-1]:
-                arm()
+        runs = alternate(
+            {"reference": lambda: reference_pass(items)[0], "fast": lambda: fast_pass(items, metrics)[0]},
+            repeats,
+        )
+        ref_runs, fast_runs = runs["reference"], runs["fast"]
         warm_states = states(metrics.cleval, metrics.iou)
 
     def per_image(runs: list[Pass], stage: str) -> float:

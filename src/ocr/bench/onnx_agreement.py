@@ -16,14 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ocr.bench.predict import add_source_arguments
 from ocr.errors import UserInputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="a folder of images, or a split folder with images/")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--ckpt", help="checkpoint (or shipped .pt)")
-    source.add_argument("--model", help="shipped weights by name (default: sroie)")
+    add_source_arguments(parser, "checkpoint (or shipped .pt)", "shipped weights by name (default: sroie)")
     parser.add_argument("--onnx", help="an ONNX file from `ocr export` (default: export the checkpoint)")
     parser.add_argument("--image-size", type=int, default=0, help="longest side (default: the checkpoint's)")
     parser.add_argument("--pad-multiple", type=int, default=32, help="pad to a multiple (0: to the square)")
@@ -76,17 +74,13 @@ def compare(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from ocr.bench.predict import _images
+    from ocr.bench.predict import _images, load_source
     from ocr.inference.onnx_export import export_onnx
-    from ocr.inference.weights import shipped_weights
-    from ocr.models.lit_module import DBNetModule
 
     torch.set_num_threads(args.threads)
-    ckpt = args.ckpt or str(shipped_weights(args.model))
-    module = DBNetModule.load_from_checkpoint(ckpt, map_location="cpu")
+    ckpt, module, trained_size = load_source(args)
     net = module.model.eval()
-    dm = torch.load(ckpt, map_location="cpu", weights_only=False).get("datamodule_hyper_parameters") or {}
-    size = args.image_size or int(dm.get("image_size", 1024))
+    size = args.image_size or trained_size
     images = [image for _, image in _images(Path(args.data), args.limit)]
     with tempfile.TemporaryDirectory(prefix="ocr-bench-onnx-") as tmp:
         onnx_path = Path(args.onnx) if args.onnx else export_onnx(net, Path(tmp) / "model.onnx")

@@ -10,15 +10,16 @@ the same cost).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
+from functools import partial
 from typing import Any, cast
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ocr.bench.common import alternate, bench_trainer
 from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
 from ocr.data.collate import DBCollateFN
 from ocr.data.datasets.synthetic import SyntheticReceipts
@@ -74,16 +75,11 @@ def _fit(
     # a list of pre-collated batches is a map-style dataset (batch_size=None: served as they are)
     dataset = cast("Dataset[dict[str, Any]]", batches)
     loader: DataLoader[dict[str, Any]] = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=0)
-    trainer = L.Trainer(
+    trainer = bench_trainer(
+        callbacks,
         accelerator=accelerator,
-        devices=1,
         max_steps=steps,
         limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=callbacks,
         precision="bf16-mixed" if accelerator == "gpu" else "32-true",
     )
     trainer.fit(module, train_dataloaders=loader)
@@ -105,14 +101,14 @@ def bench_overhead(
     batches = _batches(image_size, batch_size, count=4)
     batches = (batches * (steps // len(batches) + 1))[:steps]
     _fit(module, batches, min(steps, 4), profiled=False, accelerator=accelerator)  # warm-up, not timed
-    on, off, ratios, own = [], [], [], []
-    for r in range(repeats):
-        order = (True, False) if r % 2 == 0 else (False, True)  # ABBA: drift hits both arms
-        result = {p: _fit(module, batches, steps, profiled=p, accelerator=accelerator) for p in order}
-        on.append(result[True]["median_step_s"])
-        off.append(result[False]["median_step_s"])
-        ratios.append(result[True]["median_step_s"] / result[False]["median_step_s"] - 1.0)
-        own.append(result[True].get("callback_hook_s_per_step", 0.0))
+    arms = {
+        profiled: partial(_fit, module, batches, steps, profiled, accelerator) for profiled in (True, False)
+    }
+    runs = alternate(arms, repeats)  # ABBA: drift hits both arms
+    on = [result["median_step_s"] for result in runs[True]]
+    off = [result["median_step_s"] for result in runs[False]]
+    ratios = [with_ / without - 1.0 for with_, without in zip(on, off, strict=True)]
+    own = [result.get("callback_hook_s_per_step", 0.0) for result in runs[True]]
     step = statistics.median(off)
     return {
         "backbone": backbone,
@@ -139,6 +135,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    result = bench_overhead(args.backbone, args.image_size, args.batch_size, args.steps, args.repeats)
-    print(json.dumps(result), flush=True)
-    return result
+    return bench_overhead(args.backbone, args.image_size, args.batch_size, args.steps, args.repeats)

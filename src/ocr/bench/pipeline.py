@@ -21,8 +21,8 @@ image (``identity_ms_per_image``) next to what a hit saves (``hit_saves_ms_per_i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,44 +30,12 @@ from typing import Any
 
 import lightning as L
 
+from ocr.bench.common import bench_trainer, call_with_args
 from ocr.errors import UserInputError
 from ocr.perf.schema import EpochEntry
 from ocr.perf.stats import stage_total
 
 STAGES = ("decode", "transform", "sample_identity", "sample_cache", "targets", "collate")
-
-
-class _WorkerCPU(L.Callback):
-    """Lightning callback: CPU seconds of this epoch's DataLoader workers, read at epoch end.
-
-    The workers of an epoch are forked when it starts and are gone once ``validate`` returns, so
-    their pids come from the batches (``perf.worker_pid``) and are read while they are alive.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pids: set[int] = set()
-        self.seconds: list[float] = []
-
-    def on_validation_batch_start(self, trainer: Any, module: Any, batch: Any, *args: Any) -> None:
-        pid = (batch.get("perf") or {}).get("worker_pid") if isinstance(batch, dict) else None
-        if pid:
-            self.pids.add(int(pid))
-
-    def on_validation_epoch_end(self, trainer: Any, module: Any) -> None:
-        import os
-
-        import psutil
-
-        total = 0.0
-        for pid in self.pids - {os.getpid()}:
-            try:
-                times = psutil.Process(pid).cpu_times()
-            except psutil.Error:
-                continue
-            total += times.user + times.system
-        self.seconds.append(total)
-        self.pids = set()
 
 
 def _epoch_summary(entry: EpochEntry) -> dict[str, Any]:
@@ -111,20 +79,21 @@ def run_pipeline(
 ) -> dict[str, Any]:
     """Validate ``epochs`` times and summarise each epoch (see the module docstring)."""
     import hydra
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
 
+    from ocr.bench.train_pipeline import WorkerCPU
     from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
-    from ocr.config_dir import config_dir
+    from ocr.config_dir import compose_config
 
     if data is not None and not Path(data).is_dir():
         raise UserInputError(f"--data {data} is not a folder; pass a split folder (e.g. sroie/val)")
-    fresh_cache = cache_dir is None
-    cache = cache_dir or tempfile.mkdtemp(prefix="ocr-bench-pipeline-cache-")
-    out = Path(output) if output else Path(tempfile.mkdtemp(prefix="ocr-bench-pipeline-"))
-    try:
+    with contextlib.ExitStack() as temporary:
+        # a fresh cache and run folder unless given, removed when the epochs are done
+        cache = cache_dir or temporary.enter_context(
+            tempfile.TemporaryDirectory(prefix="ocr-bench-pipeline-cache-", ignore_cleanup_errors=True)
+        )
+        out = output or temporary.enter_context(
+            tempfile.TemporaryDirectory(prefix="ocr-bench-pipeline-", ignore_cleanup_errors=True)
+        )
         args = [
             f"data={reader}",
             *([f"data.root={data}"] if data else []),
@@ -140,30 +109,15 @@ def run_pipeline(
             "data.targets.shrink_ratio=0.4",
             "data.targets.min_text_size=8",
             *overrides,
-            f"hydra.run.dir={out}",
         ]
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = compose(config_name="train", overrides=args, return_hydra_config=True)
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(out)
+        cfg = compose_config("train", args, run_dir=out)
         L.seed_everything(seed, workers=True, verbose=False)
         datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
         model = hydra.utils.instantiate(cfg.model, _convert_="all")
-        profiler = PerformanceProfilerCallback(output_dir=str(out))
-        cpu = _WorkerCPU()
-        trainer = L.Trainer(
-            accelerator=accelerator,
-            devices=1,
-            logger=False,
-            callbacks=[profiler, cpu],
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            enable_checkpointing=False,
-            num_sanity_val_steps=0,
-            limit_val_batches=limit_batches,
-            default_root_dir=str(out),
+        profiler = PerformanceProfilerCallback(output_dir=out)
+        cpu = WorkerCPU("validate")
+        trainer = bench_trainer(
+            [profiler, cpu], accelerator=accelerator, limit_val_batches=limit_batches, default_root_dir=out
         )
         results: list[dict[str, Any]] = []
         for epoch in range(epochs):
@@ -175,11 +129,6 @@ def run_pipeline(
             summary["metrics"] = dict(getattr(model, "last_val_metrics", {}))
             results.append(summary)
             print(json.dumps(summary), flush=True)
-    finally:
-        if fresh_cache:
-            shutil.rmtree(cache, ignore_errors=True)
-        if output is None:
-            shutil.rmtree(out, ignore_errors=True)
     first, last = results[0], results[-1]
     ratio = last["worker_ms_per_image"]["total"] / first["worker_ms_per_image"]["total"]
     cpu_first, cpu_last = first["worker_cpu_ms_per_image"], last["worker_cpu_ms_per_image"]
@@ -216,12 +165,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reader", default="sroie", help="data config: sroie | json | synthetic")
     parser.add_argument("--workers", type=int, default=None, help="validate: 2; train: from the machine")
     parser.add_argument("--epochs", type=int, default=None, help="validate: 2; train: 3")
-    parser.add_argument("--size", type=int, default=1024, help="data.image_size")
+    # (dests named as run_pipeline's and run_train_pipeline's parameters: see call_with_args)
+    parser.add_argument(
+        "--size", dest="image_size", metavar="SIZE", type=int, default=1024, help="data.image_size"
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="validate: 4; train: 16")
     parser.add_argument("--cache-dir", default=None, help="reuse this cache folder (default: a fresh one)")
-    parser.add_argument("--no-samples", action="store_true", help="data.cache.samples=false")
+    parser.add_argument("--no-samples", dest="samples", action="store_false", help="data.cache.samples=false")
     parser.add_argument(
-        "--no-cache", action="store_true", help="data.cache.enabled=false (the uncached reference)"
+        "--no-cache",
+        dest="enabled",
+        action="store_false",
+        help="data.cache.enabled=false (the uncached reference)",
     )
     parser.add_argument("--limit-batches", type=int, default=None)
     parser.add_argument("--accelerator", default="cpu")
@@ -243,18 +198,4 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     args.batch_size = 4 if args.batch_size is None else args.batch_size
     if args.data is None and args.reader != "synthetic":
         raise UserInputError(f"--reader {args.reader} needs --data SPLIT_FOLDER")
-    return run_pipeline(
-        args.data,
-        reader=args.reader,
-        workers=args.workers,
-        epochs=args.epochs,
-        image_size=args.size,
-        batch_size=args.batch_size,
-        cache_dir=args.cache_dir,
-        samples=not args.no_samples,
-        enabled=not args.no_cache,
-        limit_batches=args.limit_batches,
-        accelerator=args.accelerator,
-        overrides=args.overrides,
-        output=args.output,
-    )
+    return call_with_args(run_pipeline, args)

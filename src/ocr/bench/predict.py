@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -31,14 +31,36 @@ from ocr.data.image_io import read_image
 from ocr.data.transforms import TransformConfig
 from ocr.errors import UserInputError
 
+if TYPE_CHECKING:
+    from ocr.models.lit_module import DBNetModule
+
 Run = Callable[[np.ndarray], Any]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_source_arguments(parser: argparse.ArgumentParser, ckpt_help: str, model_help: str) -> None:
+    """The images (``--data``) and the weights (``--ckpt`` or ``--model``): ``predict``'s and ``onnx``'s."""
     parser.add_argument("--data", required=True, help="a folder of images, or a split folder with images/")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--ckpt", help="a checkpoint (or shipped .pt) to time")
-    source.add_argument("--model", help="shipped weights by name (e.g. sroie)")
+    source.add_argument("--ckpt", help=ckpt_help)
+    source.add_argument("--model", help=model_help)
+
+
+def load_source(args: argparse.Namespace) -> tuple[str, DBNetModule, int]:
+    """The checkpoint of ``--ckpt`` or ``--model`` (shipped weights; none: the default ones), its
+    module, and the image size it was trained at (1024 when it does not say)."""
+    from ocr.inference.weights import shipped_weights
+    from ocr.models.lit_module import DBNetModule
+
+    ckpt = args.ckpt or str(shipped_weights(args.model))
+    module = DBNetModule.load_from_checkpoint(ckpt, map_location="cpu")
+    dm = torch.load(ckpt, map_location="cpu", weights_only=False).get("datamodule_hyper_parameters") or {}
+    return ckpt, module, int(dm.get("image_size", 1024))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_source_arguments(
+        parser, "a checkpoint (or shipped .pt) to time", "shipped weights by name (e.g. sroie)"
+    )
     parser.add_argument(
         "--backbone", default="", help="random-weight candidates: timm names, comma-separated"
     )
@@ -105,20 +127,10 @@ def _our_detectors(args: argparse.Namespace, workdir: Path) -> list[tuple[str, A
         raise UserInputError(f"--backends: unknown {sorted(unknown)}; choose torch and/or onnxruntime")
     nets: list[tuple[str, torch.nn.Module, list[int], DBPostProcessor]] = []
     if args.ckpt or args.model or not args.backbone:
-        from ocr.inference.weights import shipped_weights
-        from ocr.models.lit_module import DBNetModule
-
-        ckpt = args.ckpt or str(shipped_weights(args.model))
-        module = DBNetModule.load_from_checkpoint(ckpt, map_location="cpu")
-        dm = torch.load(ckpt, map_location="cpu", weights_only=False).get("datamodule_hyper_parameters") or {}
+        ckpt, module, trained_size = load_source(args)
         backbone = (module.hparams.get("net") or {}).get("backbone", "?")
         nets.append(
-            (
-                f"{Path(ckpt).stem}:{backbone}",
-                module.model,
-                sizes or [int(dm.get("image_size", 1024))],
-                module.postprocessor,
-            )
+            (f"{Path(ckpt).stem}:{backbone}", module.model, sizes or [trained_size], module.postprocessor)
         )
     for backbone in [b.strip() for b in args.backbone.split(",") if b.strip()]:
         torch.manual_seed(0)

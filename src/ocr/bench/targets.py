@@ -18,16 +18,15 @@ import contextlib
 import shutil
 import statistics
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from PIL import Image
 
+from ocr.bench.common import alternate, pinned_threads, timed
 from ocr.bench.identity import same_targets
 from ocr.bench.split_args import add_split_arguments, checked_split
 from ocr.errors import SampleError, UserInputError
@@ -81,9 +80,7 @@ def time_targets(
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     base = params or DBTargetParams()
     db, exact_params = replace(base, formula="db"), replace(base, formula="exact")
-    previous_threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
+    with pinned_threads(cv2=1):
         buffers: dict[tuple[int, int], DBTargets] = {}
         identical = 0
         for shape, polygons, ignore in items:  # also the warm-up: numba load, first-touch buffers
@@ -116,18 +113,10 @@ def time_targets(
 
             arms[CACHE_HIT] = cache_pass
             cache_pass()  # warm-up: the page cache, first-touch buffers
-        passes: dict[str, list[float]] = {name: [] for name in arms}
-        order = list(arms)
-        for r in range(repeats):
-            for name in order if r % 2 == 0 else order[::-1]:
-                t0 = time.perf_counter()
-                arms[name]()
-                passes[name].append(time.perf_counter() - t0)
-    finally:
-        cv2.setNumThreads(previous_threads)
+        passes = alternate({name: timed(arm) for name, arm in arms.items()}, repeats)
     ratios = {
         name: [ref_s / arm_s for ref_s, arm_s in zip(passes[REFERENCE], passes[name], strict=True)]
-        for name in order
+        for name in passes
         if name != REFERENCE
     }
     return TargetsTiming(len(items), identical, passes, ratios)

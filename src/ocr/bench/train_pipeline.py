@@ -21,19 +21,21 @@ epochs read it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
 
+from ocr.bench.common import bench_trainer, call_with_args
 from ocr.errors import UserInputError
 from ocr.perf.schema import EpochEntry
+from ocr.perf.system import cpu_seconds
 
 STAGES = ("decode", "decoded_cache", "transform", "targets", "collate")
 
@@ -58,30 +60,43 @@ class StandInModule(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.01)
 
 
-class _TrainWorkerCPU(L.Callback):
-    """CPU seconds of the training workers (persistent: cumulative), read at each epoch's end."""
+class WorkerCPU(L.Callback):
+    """CPU seconds of the DataLoader workers of one phase, read at the end of each of its epochs.
 
-    def __init__(self) -> None:
+    The pids come from the batches (``perf.worker_pid``) and are read while the workers are alive.
+    ``train``: the workers persist across epochs (``span_epochs``), so each reading is cumulative.
+    ``validate`` (``ocr.bench.pipeline``): each ``validate`` call forks fresh workers that are gone
+    once it returns, so each reading is that epoch's and the pids start over.
+    """
+
+    def __init__(self, phase: Literal["train", "validate"]) -> None:
         super().__init__()
+        self.phase = phase
         self.pids: set[int] = set()
-        self.totals: list[float] = []
+        self.seconds: list[float] = []
 
-    def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_idx: int) -> None:
+    def _seen(self, phase: str, batch: Any) -> None:
         pid = (batch.get("perf") or {}).get("worker_pid") if isinstance(batch, dict) else None
-        if pid and pid != os.getpid():
+        if phase == self.phase and pid and pid != os.getpid():
             self.pids.add(int(pid))
 
-    def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
-        import psutil
+    def _read(self, phase: str) -> None:
+        if phase == self.phase:
+            self.seconds.append(cpu_seconds(self.pids))
+            if phase == "validate":
+                self.pids = set()
 
-        total = 0.0
-        for pid in self.pids:
-            try:
-                times = psutil.Process(pid).cpu_times()
-            except psutil.Error:
-                continue
-            total += times.user + times.system
-        self.totals.append(total)
+    def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_idx: int) -> None:
+        self._seen("train", batch)
+
+    def on_validation_batch_start(self, trainer: Any, module: Any, batch: Any, *args: Any) -> None:
+        self._seen("validate", batch)
+
+    def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
+        self._read("train")
+
+    def on_validation_epoch_end(self, trainer: Any, module: Any) -> None:
+        self._read("validate")
 
 
 def _epoch_line(entry: EpochEntry, cpu_s: float | None) -> dict[str, Any]:
@@ -127,11 +142,9 @@ def run_train_pipeline(
 ) -> dict[str, Any]:
     """Fit ``epochs`` epochs of the stand-in model and summarise each training epoch."""
     import hydra
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
 
     from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
-    from ocr.config_dir import config_dir
+    from ocr.config_dir import compose_config
 
     roots: list[str] = []
     if data is not None:  # the synthetic reader makes its own receipts
@@ -145,45 +158,41 @@ def run_train_pipeline(
                 f"--val-data {val_data} is not a folder; pass a split folder (e.g. sroie/val)"
             )
         roots = [f"data.train_root={data}", f"data.val_root={val_data}"]
-    cache = tempfile.mkdtemp(prefix="ocr-bench-train-cache-")
-    out = Path(output) if output else Path(tempfile.mkdtemp(prefix="ocr-bench-train-"))
-    args = [
-        f"data={reader}",
-        *roots,
-        f"data.image_size={image_size}",
-        f"data.augment.crop_size={crop if crop else 'null'}",
-        f"data.loader.batch_size={batch_size}",
-        f"data.loader.val_batch_size={val_batch_size}",
-        f"data.loader.num_workers={'null' if workers is None else workers}",
-        f"data.loader.prefetch_factor={'null' if prefetch is None else prefetch}",
-        f"data.loader.span_epochs={str(span_epochs).lower()}",
-        f"data.cache.dir={cache}",
-        f"data.cache.decoded={str(decoded_cache).lower()}",
-        f"seed={seed}",
-        *overrides,
-    ]
-    try:
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = compose(config_name="train", overrides=args)
+    with contextlib.ExitStack() as temporary:
+        # a fresh cache, and a run folder unless given, removed when the fit is done
+        cache = temporary.enter_context(
+            tempfile.TemporaryDirectory(prefix="ocr-bench-train-cache-", ignore_cleanup_errors=True)
+        )
+        out = output or temporary.enter_context(
+            tempfile.TemporaryDirectory(prefix="ocr-bench-train-", ignore_cleanup_errors=True)
+        )
+        args = [
+            f"data={reader}",
+            *roots,
+            f"data.image_size={image_size}",
+            f"data.augment.crop_size={crop if crop else 'null'}",
+            f"data.loader.batch_size={batch_size}",
+            f"data.loader.val_batch_size={val_batch_size}",
+            f"data.loader.num_workers={'null' if workers is None else workers}",
+            f"data.loader.prefetch_factor={'null' if prefetch is None else prefetch}",
+            f"data.loader.span_epochs={str(span_epochs).lower()}",
+            f"data.cache.dir={cache}",
+            f"data.cache.decoded={str(decoded_cache).lower()}",
+            f"seed={seed}",
+            *overrides,
+        ]
+        cfg = compose_config("train", args)
         L.seed_everything(seed, workers=True, verbose=False)
         datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
         model = StandInModule(step_ms, val_step_ms)
-        profiler = PerformanceProfilerCallback(output_dir=str(out))
-        cpu = _TrainWorkerCPU()
-        trainer = L.Trainer(
-            accelerator="cpu",
-            devices=1,
+        profiler = PerformanceProfilerCallback(output_dir=out)
+        cpu = WorkerCPU("train")
+        trainer = bench_trainer(
+            [profiler, cpu],
             max_epochs=epochs,
-            logger=False,
-            callbacks=[profiler, cpu],
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            enable_checkpointing=False,
-            num_sanity_val_steps=0,
             limit_train_batches=limit_batches,
             limit_val_batches=limit_val_batches,
-            default_root_dir=str(out),
+            default_root_dir=out,
         )
         trainer.fit(model, datamodule=datamodule)
         plan = datamodule.loader_plan()
@@ -191,16 +200,12 @@ def run_train_pipeline(
         previous = 0.0
         lines = []
         for i, entry in enumerate(train):
-            total = cpu.totals[i] if i < len(cpu.totals) else None
+            total = cpu.seconds[i] if i < len(cpu.seconds) else None
             delta = None if total is None else total - previous
             previous = total if total is not None else previous
             line = _epoch_line(entry, delta if plan.train_workers else None)
             lines.append(line)
             print(json.dumps(line), flush=True)
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
-        if output is None:
-            shutil.rmtree(out, ignore_errors=True)
     first = lines[0]["first_batch_wait_s"] if lines else None
     later = [line["first_batch_wait_s"] for line in lines[1:]]
     steady = [line["steady_data_wait_share"] for line in lines[1:]] or [
@@ -259,7 +264,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--no-span",
-        action="store_true",
+        dest="span_epochs",
+        action="store_false",
         help="data.loader.span_epochs=false: workers stop at each epoch's end",
     )
 
@@ -267,23 +273,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.data is None and args.reader != "synthetic":
         raise UserInputError("--phase train needs --data SPLIT_FOLDER (e.g. ../shared/datasets/sroie/train)")
-    return run_train_pipeline(
-        args.data,
-        val_data=args.val_data,
-        reader=args.reader,
-        workers=args.workers,
-        prefetch=args.prefetch,
-        epochs=args.epochs,
-        image_size=args.size,
-        crop=args.crop or None,
-        batch_size=args.batch_size if args.batch_size is not None else 16,
-        val_batch_size=args.val_batch_size,
-        step_ms=args.step_ms,
-        val_step_ms=args.step_ms if args.val_step_ms is None else args.val_step_ms,
-        limit_batches=args.limit_batches,
-        limit_val_batches=args.limit_val_batches,
-        span_epochs=not args.no_span,
-        decoded_cache=args.decoded_cache,
-        overrides=args.overrides,
-        output=args.output,
-    )
+    # the defaults that differ from --phase validate's, and --crop 0 / no --val-step-ms spelled out
+    args.batch_size = 16 if args.batch_size is None else args.batch_size
+    args.crop = args.crop or None
+    args.val_step_ms = args.step_ms if args.val_step_ms is None else args.val_step_ms
+    return call_with_args(run_train_pipeline, args)

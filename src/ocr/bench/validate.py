@@ -31,20 +31,20 @@ import argparse
 import json
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import psutil
 import torch
 from torch.utils.data import DataLoader
 
+from ocr.bench.common import bench_trainer
 from ocr.data.sample import Batch
 from ocr.errors import UserInputError
 from ocr.models.lit_module import DBNetModule
 from ocr.perf.stats import stage_total
+from ocr.perf.system import cpu_seconds
 
 STANDIN_NET = {"backbone": "mobilenetv3_small_050", "inner_channels": 16}
 
@@ -119,20 +119,6 @@ class _PoolKept(GTStandIn):
         pass
 
 
-def _trainer(callbacks: list[L.Callback], out: Path) -> L.Trainer:
-    return L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        callbacks=callbacks,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-        default_root_dir=str(out),
-    )
-
-
 def _as_is(batch: Any) -> Any:
     return batch
 
@@ -140,9 +126,7 @@ def _as_is(batch: Any) -> Any:
 def _pool_cpu_s(model: L.LightningModule) -> float:
     """CPU seconds the model's evaluator processes have used so far (0 without a pool)."""
     pool = getattr(model, "evaluator_pool", None)
-    if pool is None or not pool.pids:
-        return 0.0
-    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pool.pids)
+    return cpu_seconds(pool.pids) if pool is not None else 0.0
 
 
 class _CPUClock(L.Callback):
@@ -173,7 +157,7 @@ def cpu_bound(row: dict[str, Any], cores: int) -> float:
     return min(bounds)
 
 
-def _one_epoch(model: _PoolKept, batches: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+def _one_epoch(model: _PoolKept, batches: list[dict[str, Any]]) -> dict[str, Any]:
     from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
 
     profiler = PerformanceProfilerCallback(summary_file=None)
@@ -188,7 +172,7 @@ def _one_epoch(model: _PoolKept, batches: list[dict[str, Any]], out: Path) -> di
     clock = _CPUClock()
     # the clock first: its epoch ends before the profiler's epoch-end memory reading (the
     # children's PSS, a walk of their page tables), which is the profiler's cost, not validation's
-    _trainer([clock, profiler], out).validate(model, dataloaders=loader, verbose=False)
+    bench_trainer([clock, profiler]).validate(model, dataloaders=loader, verbose=False)
     entry = [e for e in profiler.epochs if e["phase"] == "validate"][-1]
     samples = int(entry["samples"])
     stages = entry["stages"]
@@ -229,7 +213,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise UserInputError(f"--pools {args.pools}: comma-separated pool sizes >= 0, e.g. 0,1,2")
     torch.set_num_threads(1)
     batches = prepare_batches(args.data, args.size, args.batch_size, args.limit, args.loader_workers)
-    out = Path(tempfile.mkdtemp(prefix="ocr-bench-validate-"))
     from ocr.evaluation.worker import warm_up
 
     warm_up()  # the in-process path's first image must not pay cleval's JIT compilation
@@ -239,10 +222,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     models = {p: _PoolKept(args.forward_ms, evaluator={**evaluator, "workers": p}) for p in pools}
     try:
         for pool in pools:  # one untimed epoch each: pool start and first touches of its slots
-            _one_epoch(models[pool], batches, out)
+            _one_epoch(models[pool], batches)
         for _ in range(args.repeats):  # then the sizes side by side, repeat after repeat
             for pool in pools:
-                runs[pool].append(_one_epoch(models[pool], batches, out))
+                runs[pool].append(_one_epoch(models[pool], batches))
     finally:
         for model in models.values():
             model._close_pool()

@@ -7,7 +7,7 @@ import json
 import os
 import platform
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -65,6 +65,18 @@ def versions() -> dict[str, Any]:
             for pkg in ("ocr", "lightning", "numpy", "numba", "albumentations", "timm", "cleval")
         },
     }
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` have used so far (one that has exited: 0)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def memory_snapshot(process: psutil.Process | None = None, pss: bool = False) -> MemoryReading:

@@ -7,7 +7,7 @@ import os
 import sys
 from types import ModuleType
 
-from ocr.user_errors import INTERNAL_ERROR, config_user_error, exit_user_error, find_user_error
+from ocr.user_errors import INTERNAL_ERROR, USER_ERROR, config_user_error, exit_user_error, find_user_error
 
 COMMANDS = {
     "train": ("ocr.tasks.train", "fit and validate every epoch (Hydra overrides)"),
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         print(usage())
-        raise SystemExit(0 if args else 2)
+        raise SystemExit(0 if args else USER_ERROR)
     command, rest = args[0], args[1:]
     relaunched = os.environ.get("OCR_TASK")
     if command not in COMMANDS and relaunched in COMMANDS and "LOCAL_RANK" in os.environ:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         command, rest = relaunched, args
     if command not in COMMANDS:
         print(f"ocr: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(USER_ERROR)
     module = importlib.import_module(COMMANDS[command][0])
     os.environ["OCR_TASK"] = command
     # Hydra and argparse read sys.argv; make it look like the task's own script was called.

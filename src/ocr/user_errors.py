@@ -13,6 +13,7 @@ job (config composition) reach :func:`ocr.cli.run_task`, which answers them the 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from typing import NoReturn
 
 from ocr.errors import UserInputError
@@ -21,15 +22,18 @@ USER_ERROR = 2
 INTERNAL_ERROR = 1
 
 
-def find_user_error(exc: BaseException | None) -> UserInputError | None:
-    """The UserInputError behind ``exc``, also when a library wrapped it (e.g. Hydra's instantiate)."""
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """``exc`` and the exceptions behind it (each one's cause, else its context), each once."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, UserInputError):
-            return exc
+        yield exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
-    return None
+
+
+def find_user_error(exc: BaseException | None) -> UserInputError | None:
+    """The UserInputError behind ``exc``, also when a library wrapped it (e.g. Hydra's instantiate)."""
+    return next((e for e in _chain(exc) if isinstance(e, UserInputError)), None)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -44,17 +48,14 @@ def config_user_error(exc: BaseException | None) -> UserInputError | None:
     from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
     from omegaconf.errors import MissingMandatoryValue
 
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, MissingMandatoryValue):
-            key = getattr(exc, "full_key", None) or "a required key"
+    for error in _chain(exc):
+        if isinstance(error, MissingMandatoryValue):
+            key = getattr(error, "full_key", None) or "a required key"
             return UserInputError(f"{key} is required; pass {key}=VALUE on the command line")
-        if isinstance(exc, ConfigCompositionException | MissingConfigException | OverrideParseException):
-            cause = exc.__cause__
-            detail = f" ({_one_line(cause)})" if cause is not None and str(cause) not in str(exc) else ""
-            return UserInputError(f"{_one_line(exc)}{detail}")
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
+        if isinstance(error, ConfigCompositionException | MissingConfigException | OverrideParseException):
+            cause = error.__cause__
+            detail = f" ({_one_line(cause)})" if cause is not None and str(cause) not in str(error) else ""
+            return UserInputError(f"{_one_line(error)}{detail}")
     return None
 
 

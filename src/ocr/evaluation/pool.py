@@ -43,6 +43,7 @@ import torch
 from ocr.evaluation.handoff import NUMPY_DTYPES, TORCH_DTYPES, pack_polygons
 from ocr.evaluation.worker import FAULT_ENV, worker_main
 from ocr.perf.schema import EVALUATOR_STAGES
+from ocr.perf.stage_timer import NullStageTimer
 
 _POLL_S = 0.2
 _META_KEYS = ("name", "orig_size", "scale", "gt_polygons", "gt_texts", "gt_ignore")
@@ -64,10 +65,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
-
-
-def _no_timer(stage: str) -> AbstractContextManager[object]:
-    return nullcontext()
 
 
 class EvaluatorError(RuntimeError):
@@ -279,7 +276,7 @@ class EvaluatorPool:
         wait for a free slot (every slot in flight: the evaluators are behind) as ``eval_wait``.
         """
         self.wait_background()  # (a no-op on the hand-off thread itself)
-        timer = timer or _no_timer
+        timer = timer or NullStageTimer()
         if maps.ndim != 3 or maps.shape[0] != len(metas):
             raise ValueError(f"expected (B, H, W) maps for {len(metas)} metas, got {tuple(maps.shape)}")
         if maps.dtype != TORCH_DTYPES[self._handoff]:
@@ -289,10 +286,7 @@ class EvaluatorPool:
         nbytes = shape[0] * shape[1] * dtype.itemsize
         seqs = []
         for i, meta in enumerate(metas):
-            if not self._free:
-                with timer("eval_wait"):
-                    slot = self._acquire_slot()
-            else:
+            with timer("eval_wait") if not self._free else nullcontext():
                 slot = self._acquire_slot()
             with timer("handoff"):
                 seqs.append(self._put(slot, maps[i], meta, shape, dtype, nbytes))
@@ -319,13 +313,9 @@ class EvaluatorPool:
             thread = threading.Thread(target=self._background_loop, name="ocr-handoff", daemon=True)
             self._later_thread = thread
             thread.start()
-        timer = timer or _no_timer
-        if self._later.full():
-            with timer("eval_wait"):
-                self._later.put((maps, metas))
-        else:
-            with timer("handoff"):
-                self._later.put((maps, metas))
+        timer = timer or NullStageTimer()
+        with timer("eval_wait" if self._later.full() else "handoff"):
+            self._later.put((maps, metas))
 
     def wait_background(self) -> None:
         """Block until the hand-off thread has submitted every batch given to it; raise its error."""

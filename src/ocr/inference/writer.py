@@ -133,14 +133,12 @@ class CsvPredictionWriter(BasePredictionWriter):
         self.rows_written = 0
         self.unreadable: list[str] = []
         self._fh: TextIO | None = None
-        self._csv: Any = None
 
     def _open(self) -> None:
         fresh = not (self.append and self.output.is_file() and self.output.stat().st_size > 0)
         self._fh = self.output.open("w" if fresh else "a", newline="", encoding="utf-8")
-        self._csv = csv.writer(self._fh, lineterminator="\n")
         if fresh:
-            self._csv.writerow(HEADER)
+            csv.writer(self._fh, lineterminator="\n").writerow(HEADER)
             self._sync()
 
     def _sync(self) -> None:

@@ -39,17 +39,12 @@ from cleval.data import SampleResult
 from cleval.torchmetric import CLEvalMetric
 
 from ocr.metrics.cleval_stats import image_stats
-from ocr.metrics.prepared_gt import DC_TEXT, MAX_PLACEHOLDER_CHARS, GTCache, PreparedGT, placeholder_length
+from ocr.metrics.iou_metric import prf
+from ocr.metrics.prepared_gt import GTCache, PreparedGT, dc_flags_and_letters
 from ocr.perf.inject import injected
 from ocr.postprocess.geometry import polygons_to_quads
 
-__all__ = [
-    "DC_TEXT",
-    "MAX_PLACEHOLDER_CHARS",
-    "CLEvalDetectionMetric",
-    "placeholder_length",
-    "quads_array",
-]
+__all__ = ["CLEvalDetectionMetric", "quads_array"]
 
 
 def quads_array(polys: Sequence[np.ndarray]) -> np.ndarray:
@@ -110,10 +105,7 @@ class CLEvalDetectionMetric(CLEvalMetric):
         if not self.split_groups:
             self._update_official(pred_polys, gt_polys, gt_texts, gt_ignore)
             return
-        if gt is None:
-            gt = self.gt_cache.get(gt_polys, gt_texts, gt_ignore)
-        elif len(gt) != len(gt_polys):
-            raise ValueError(f"prepared GT has {len(gt)} polygons, gt_polys {len(gt_polys)}")
+        gt = self.gt_cache.resolve(gt, gt_polys, gt_texts, gt_ignore)
         if len(gt) == 0 and len(pred_polys) == 0:
             return
         prepared = gt.cleval(self.options.VERTICAL_ASPECT_RATIO_THRESH, self.options.CASE_SENSITIVE)
@@ -138,11 +130,7 @@ class CLEvalDetectionMetric(CLEvalMetric):
             return
         gt_quads = quads_array(prepared.polygons)
         det_quads = quads_array(pred_polys)
-        is_dc = [ig or t == DC_TEXT for t, ig in zip(prepared.texts, prepared.ignore, strict=True)]
-        letters = [
-            t if (dc or t) else "x" * placeholder_length(q)
-            for t, dc, q in zip(prepared.texts, is_dc, gt_quads, strict=True)
-        ]
+        is_dc, letters = dc_flags_and_letters(prepared.texts, prepared.ignore, gt_quads)
         super().update(
             det_quads,
             gt_quads,
@@ -153,21 +141,14 @@ class CLEvalDetectionMetric(CLEvalMetric):
 
     def compute(self) -> dict[str, torch.Tensor]:
         """Detection recall/precision/hmean (float64), cleval's formula, on the summed states."""
-        gt = self.det_num_char_gt.double()
-        det = self.det_num_char_det.double()
+        # cleval's formula: the granularity penalties come off the matched characters, per side
         rec_num = (self.det_num_char_tp_recall.double() - self.det_gran_score_recall.double()).clamp(min=0)
         prec_num = (self.det_num_char_tp_precision.double() - self.det_gran_score_precision.double()).clamp(
             min=0
         )
-        zero = torch.zeros((), dtype=torch.float64, device=gt.device)
-        recall = torch.where(gt > 0, rec_num / gt.clamp(min=1), zero)
-        precision = torch.where(det > 0, prec_num / det.clamp(min=1), zero)
-        denom = recall + precision
-        hmean = torch.where(denom > 0, 2 * recall * precision / denom.clamp(min=1e-12), zero)
+        ratios = prf(rec_num, self.det_num_char_gt, self.det_num_char_det, det_matched=prec_num)
         return {
-            "precision": precision,
-            "recall": recall,
-            "hmean": hmean,
+            **ratios,
             "num_char_gt": self.det_num_char_gt.clone(),
             "num_char_det": self.det_num_char_det.clone(),
             "num_char_tp": self.det_num_char_tp_recall.clone(),

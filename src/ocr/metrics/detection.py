@@ -47,8 +47,7 @@ class DetectionMetrics(nn.Module):
         ``gt``: the image's prepared GT (:meth:`prepare_gt`) when the caller keeps it; by default
         it comes from this object's content-keyed cache.
         """
-        if gt is None:
-            gt = self.gt_cache.get(gt_polys, gt_texts, gt_ignore)
+        gt = self.gt_cache.resolve(gt, gt_polys, gt_texts, gt_ignore)
         self.cleval.update(pred_polys, gt_polys, gt_texts, gt_ignore, gt=gt)
         self.iou.update(pred_polys, gt_polys, gt_ignore, gt=gt)
 

@@ -117,10 +117,20 @@ def image_counts(
     return len(gt.care), n_care_det, num_matched
 
 
-def prf(num_matched: torch.Tensor, num_gt: torch.Tensor, num_det: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Precision/recall/hmean (float64) from summed counts; 0 where a denominator is 0."""
+def prf(
+    num_matched: torch.Tensor,
+    num_gt: torch.Tensor,
+    num_det: torch.Tensor,
+    det_matched: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """Precision/recall/hmean (float64) from summed counts; 0 where a denominator is 0.
+
+    ``det_matched``: the precision numerator where it is not ``num_matched`` (CLEval counts the
+    matched characters of the GT and of the detections apart).
+    """
     m, g, d = (t.to(torch.float64) for t in (num_matched, num_gt, num_det))
-    precision = torch.where(d > 0, m / d.clamp(min=1), torch.zeros_like(m))
+    m_det = m if det_matched is None else det_matched.to(torch.float64)
+    precision = torch.where(d > 0, m_det / d.clamp(min=1), torch.zeros_like(m))
     recall = torch.where(g > 0, m / g.clamp(min=1), torch.zeros_like(m))
     denom = precision + recall
     hmean = torch.where(denom > 0, 2 * precision * recall / denom.clamp(min=1e-12), torch.zeros_like(m))
@@ -160,10 +170,7 @@ class IoUDetectionMetric(Metric):
 
         ``gt``: the image's :class:`PreparedGT` when the caller has it; otherwise from the cache.
         """
-        if gt is None:
-            gt = self.gt_cache.get(gt_polys, None, gt_ignore)
-        elif len(gt) != len(gt_polys):
-            raise ValueError(f"prepared GT has {len(gt)} polygons, gt_polys {len(gt_polys)}")
+        gt = self.gt_cache.resolve(gt, gt_polys, None, gt_ignore)
         n_gt, n_det, n_match = image_counts(
             pred_polys, gt_polys, gt_ignore, self.iou_thresh, self.dc_area_thresh, gt=gt.iou()
         )

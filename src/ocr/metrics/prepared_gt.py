@@ -40,6 +40,21 @@ def placeholder_length(quad: np.ndarray) -> int:
     return int(min(max(round(0.5 + ratio), 1), MAX_PLACEHOLDER_CHARS))
 
 
+def dc_flags_and_letters(
+    texts: Sequence[str], ignore: Sequence[bool], quads: np.ndarray
+) -> tuple[list[bool], list[str]]:
+    """cleval's ``gt_is_dcs`` and ``gt_letters`` for (M, 8) GT quads (see ``ocr.metrics.cleval_metric``).
+
+    A ``###`` line is don't-care as well as an ignored one. A non-DC GT with an empty transcript
+    would weigh 0 and could never be matched, so it gets a placeholder of pseudo characters.
+    """
+    is_dc = [ig or t == DC_TEXT for t, ig in zip(texts, ignore, strict=True)]
+    letters = [
+        t if (dc or t) else "x" * placeholder_length(q) for t, dc, q in zip(texts, is_dc, quads, strict=True)
+    ]
+    return is_dc, letters
+
+
 def quad_bounds(quads: np.ndarray) -> np.ndarray:
     """(K, 4, 2) quads -> (K, 4) integer-widened boxes (xmin, ymin, xmax, ymax) for overlap grouping."""
     if len(quads) == 0:
@@ -119,12 +134,7 @@ class PreparedGT:
 def _build_cleval(gt: PreparedGT, vertical_thresh: float, case_sensitive: bool) -> CLEvalGT:
     quads4 = polygons_to_quads(gt.polygons)
     quads = quads4.reshape(-1, 8)
-    is_dc = [ig or t == DC_TEXT for t, ig in zip(gt.texts, gt.ignore, strict=True)]
-    # A non-DC GT with an empty transcript would weigh 0 and could never be matched: placeholder.
-    letters = [
-        t if (dc or t) else "x" * placeholder_length(q)
-        for t, dc, q in zip(gt.texts, is_dc, quads, strict=True)
-    ]
+    is_dc, letters = dc_flags_and_letters(gt.texts, gt.ignore, quads)
     boxes = [
         QUAD(quads[i], confidence=0.0, transcription=letters[i], is_dc=is_dc[i]) for i in range(len(quads))
     ]
@@ -168,7 +178,7 @@ def geometries(polys: Sequence[np.ndarray]) -> np.ndarray:
     """Object array of valid shapely geometries, equal to ``to_geometry`` of each polygon.
 
     Quads are built in one vectorised ``shapely.polygons`` call; the rare invalid or non-quad
-    polygons go through :func:`ocr.metrics.iou_metric.to_geometry`.
+    polygons go through :func:`to_geometry`.
     """
     out = np.empty(len(polys), dtype=object)
     if len(polys) == 0:
@@ -243,6 +253,20 @@ class GTCache:
         if len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
         return prepared
+
+    def resolve(
+        self,
+        gt: PreparedGT | None,
+        gt_polys: Sequence[np.ndarray],
+        gt_texts: Sequence[str] | None = None,
+        gt_ignore: Sequence[bool] | None = None,
+    ) -> PreparedGT:
+        """The caller's prepared ``gt`` (checked against ``gt_polys``), or by default the cached one."""
+        if gt is None:
+            return self.get(gt_polys, gt_texts, gt_ignore)
+        if len(gt) != len(gt_polys):
+            raise ValueError(f"prepared GT has {len(gt)} polygons, gt_polys {len(gt_polys)}")
+        return gt
 
     def clear(self) -> None:
         self._entries.clear()

@@ -62,12 +62,7 @@ def polygon_to_quad(points: np.ndarray) -> np.ndarray:
     rectangle (``cv2.minAreaRect``), which is what quad-only evaluators (CLEval QUAD) can take.
     Fewer than 3 points give a degenerate quad (the points' bounding rectangle).
     """
-    pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
-    if len(pts) == 0:
-        return np.zeros((4, 2), dtype=np.float32)
-    if len(pts) != 4:
-        pts = cv2.boxPoints(cv2.minAreaRect(pts)).astype(np.float32)
-    return order_quads_clockwise(pts[None])[0]
+    return polygons_to_quads([points])[0]
 
 
 def polygons_to_quads(polys: list[np.ndarray] | tuple[np.ndarray, ...]) -> np.ndarray:

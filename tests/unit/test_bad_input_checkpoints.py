@@ -17,7 +17,8 @@ from lightning.pytorch.demos.boring_classes import BoringModel
 
 from ocr.errors import UserInputError
 from ocr.models.lit_module import DBNetModule
-from ocr.tasks.common import resolve_checkpoint
+from ocr.tasks.checkpoint import check_checkpoint
+from ocr.tasks.run_paths import output_dir
 from tests.helpers import compose_config, run_cli
 
 
@@ -68,14 +69,14 @@ def test_bad_checkpoint_is_one_line_naming_file_and_kind(
 ) -> None:
     cfg = compose_config("validate", tmp_path / "out", [f"ckpt_path={files[name]}"])
     with pytest.raises(UserInputError, match=rf"^checkpoint {files[name]} {what}") as info:
-        resolve_checkpoint(cfg.ckpt_path, cfg)
+        check_checkpoint(cfg.ckpt_path, output_dir(cfg))
     assert "\n" not in str(info.value)
     assert "ckpt_path=" in str(info.value), "names the fix"
 
 
 def test_a_real_checkpoint_passes(files: dict[str, Path], tmp_path: Path) -> None:
     cfg = compose_config("validate", tmp_path / "out", [f"ckpt_path={files['good']}"])
-    assert resolve_checkpoint(cfg.ckpt_path, cfg) == str(files["good"])
+    assert check_checkpoint(cfg.ckpt_path, output_dir(cfg)) == str(files["good"])
 
 
 def test_cli_answers_a_truncated_checkpoint_in_one_line_before_building(

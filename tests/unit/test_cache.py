@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ocr.bench.identity import same_bits, same_targets
-from ocr.cache.codec import HEADER_SIZE
+from ocr.cache.client import CacheClient
+from ocr.cache.codec import HEADER_SIZE, KIND_SAMPLE
 from ocr.data.collate import DBCollateFN
 from ocr.errors import UserInputError
 from ocr.targets import DBTargetParams, DBTargets, make_db_targets
@@ -448,10 +449,10 @@ def _stacked(samples: list[dict[str, Any]], cache: PolygonCache | None = None) -
 
 
 def test_sample_cache_hits_are_bit_identical_to_the_live_samples(tmp_path: Path) -> None:
-    from ocr.data.sample_cache import CachedImage, CachedSampleDataset, sample_client
+    from ocr.data.sample_cache import CachedImage, CachedSampleDataset
 
     live = _synthetic()
-    cached = CachedSampleDataset(_synthetic(), sample_client(tmp_path, 10**8, 0))
+    cached = CachedSampleDataset(_synthetic(), CacheClient("sample", KIND_SAMPLE, tmp_path, 10**8, 0))
     first = [cached[i] for i in range(3)]
     second = [cached[i] for i in range(3)]
     assert [s["perf"]["counters"] for s in first] == [{"sample_cache_misses": 1}] * 3
@@ -502,18 +503,18 @@ def test_cached_image_fills_every_pixel_of_a_dirty_slot() -> None:
 
 
 def test_sample_cache_keys_follow_identity_and_transform(tmp_path: Path) -> None:
-    from ocr.data.sample_cache import CachedSampleDataset, sample_client
+    from ocr.data.sample_cache import CachedSampleDataset
 
-    cache = sample_client(tmp_path, 10**8)
+    cache = CacheClient("sample", KIND_SAMPLE, tmp_path, 10**8)
     a = CachedSampleDataset(_synthetic(128), cache)
     assert a.key(0) == CachedSampleDataset(_synthetic(128), cache).key(0)
     assert len({a.key(0), a.key(1), CachedSampleDataset(_synthetic(96), cache).key(0)}) == 3
 
 
 def test_corrupt_sample_entry_is_recomputed(tmp_path: Path) -> None:
-    from ocr.data.sample_cache import CachedSampleDataset, sample_client
+    from ocr.data.sample_cache import CachedSampleDataset
 
-    cache = sample_client(tmp_path, 10**8, 0)
+    cache = CacheClient("sample", KIND_SAMPLE, tmp_path, 10**8, 0)
     cached = CachedSampleDataset(_synthetic(), cache)
     live = cached[0]
     assert cache.store is not None
@@ -526,10 +527,10 @@ def test_corrupt_sample_entry_is_recomputed(tmp_path: Path) -> None:
 
 
 def test_sample_cache_refuses_random_augmentation(tmp_path: Path) -> None:
-    from ocr.data.sample_cache import CachedSampleDataset, sample_client
+    from ocr.data.sample_cache import CachedSampleDataset
     from ocr.data.transforms import ReceiptTransform, TransformConfig
 
     dataset = _synthetic()
     dataset.transform = ReceiptTransform(TransformConfig(image_size=128), train=True, seed=0)
     with pytest.raises(ValueError, match="deterministic"):
-        CachedSampleDataset(dataset, sample_client(tmp_path, 10**8))
+        CachedSampleDataset(dataset, CacheClient("sample", KIND_SAMPLE, tmp_path, 10**8))

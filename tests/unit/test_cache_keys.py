@@ -13,6 +13,8 @@ import pytest
 
 import ocr
 from ocr.cache import fingerprint
+from ocr.cache.client import CacheClient
+from ocr.cache.codec import KIND_SAMPLE
 from ocr.data.sanitize import file_identity
 from ocr.targets import DBTargetParams
 from ocr.targets.cache import PolygonCache
@@ -32,11 +34,11 @@ def _synthetic() -> Any:
 
 def _keys(dataset: Any, tmp_path: Path) -> tuple[str, str]:
     """(a target-map key, a whole-sample key), as the clients make them now."""
-    from ocr.data.sample_cache import CachedSampleDataset, sample_client
+    from ocr.data.sample_cache import CachedSampleDataset
 
     fingerprint._memo.clear()
     target = PolygonCache(persist_to_disk=False)._generate_key(SQUARE, (64, 64), DBTargetParams())
-    sample = CachedSampleDataset(dataset, sample_client(tmp_path / "c", 10**6)).key(0)
+    sample = CachedSampleDataset(dataset, CacheClient("sample", KIND_SAMPLE, tmp_path / "c", 10**6)).key(0)
     return target, sample
 
 

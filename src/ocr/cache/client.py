@@ -29,8 +29,6 @@ from ocr.cache.store import FileStore
 log = logging.getLogger("ocr.cache")
 
 DEFAULT_MEMORY_BYTES = 256 * 1024**2
-#: Counters every client reports (prefixed with ``<name>_cache_``), zero or not.
-COUNTERS = ("hits", "misses")
 _warned: set[tuple[str, str]] = set()
 
 
@@ -277,4 +275,4 @@ class CacheClient:
         return f"CacheClient({self.name!r}, {where}, writes={'on' if self.disk_writes else 'off'})"
 
 
-__all__ = ["COUNTERS", "DEFAULT_MEMORY_BYTES", "CacheClient", "warn_once"]
+__all__ = ["DEFAULT_MEMORY_BYTES", "CacheClient", "warn_once"]

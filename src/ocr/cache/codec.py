@@ -21,6 +21,7 @@ maps, :func:`encode_blob` for raw bytes (a uint8 image crop, a pickled record). 
 
 from __future__ import annotations
 
+import pickle
 import struct
 import zlib
 from collections.abc import Sequence
@@ -48,7 +49,6 @@ def raw(array: np.ndarray) -> memoryview:
 _HEADER = struct.Struct("<4sHHQI4x32s")
 HEADER_SIZE = _HEADER.size
 _MAP = struct.Struct("<B3xIQQ")  # mode, fill bit pattern, length of section a, length of section b
-_TARGETS = struct.Struct("<IIq")  # height, width, ignored_count
 MODE_BITS, MODE_SPARSE, MODE_RAW, MODE_BLOB = 0, 1, 2, 3
 _ONE = int(np.float32(1.0).view(np.uint32))
 
@@ -242,6 +242,32 @@ def decode_blob(payload: memoryview, offset: int) -> tuple[memoryview, int]:
     if mode != MODE_BLOB or end > len(payload):
         raise CorruptEntry("expected a blob section")
     return payload[start:end], end + (-len_a % 8)
+
+
+# -- pixels + record: the whole-sample and decoded-image entries --------------------------------
+def encode_pixels(header: bytes, pixels: np.ndarray, record: dict[str, Any]) -> list[Buffer]:
+    """A fixed-size header (a multiple of 8 bytes), a uint8 array and a pickled record, as sections."""
+    blob = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+    return [header, *encode_blob(raw(pixels)), *encode_blob(blob)]
+
+
+def decode_pixels(
+    payload: memoryview, header: struct.Struct
+) -> tuple[tuple[Any, ...], memoryview, dict[str, Any]]:
+    """(the header's fields, the pixel bytes, the record) of an :func:`encode_pixels` entry, or
+    :class:`CorruptEntry`; the caller checks the pixel count against its header."""
+    try:
+        fields = header.unpack_from(payload)
+        pixels, offset = decode_blob(payload, header.size)
+        blob, offset = decode_blob(payload, offset)
+        if offset != len(payload):
+            raise CorruptEntry("trailing bytes after the record")
+        record = pickle.loads(blob)
+    except (struct.error, ValueError, pickle.UnpicklingError, EOFError) as exc:
+        raise CorruptEntry(f"malformed entry: {exc}") from None
+    if not isinstance(record, dict):
+        raise CorruptEntry("entry record is not a dict")
+    return fields, pixels, record
 
 
 def warm_up() -> None:

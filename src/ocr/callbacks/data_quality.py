@@ -19,9 +19,8 @@ from collections import Counter
 from typing import Any
 
 import lightning as L
-import torch.distributed as dist
 
-from ocr.callbacks.phases import PhaseCallback
+from ocr.callbacks.phases import PhaseCallback, gather_objects
 from ocr.errors import UserInputError
 
 log = logging.getLogger(__name__)
@@ -85,10 +84,9 @@ class DataQualityCallback(PhaseCallback):
 
     def _gather(self, trainer: L.Trainer, tally: _Tally) -> _Tally:
         """Sum over DDP ranks (every rank calls this at the same epoch end)."""
-        if trainer.world_size <= 1 or not (dist.is_available() and dist.is_initialized()):
+        parts = gather_objects(trainer, (dict(tally.counts), tally.examples, tally.samples))
+        if len(parts) == 1:
             return tally
-        parts: list[Any] = [None] * trainer.world_size
-        dist.all_gather_object(parts, (dict(tally.counts), tally.examples, tally.samples))
         total = _Tally()
         for counts, examples, samples in parts:
             total.add(counts, examples, samples, self.examples)

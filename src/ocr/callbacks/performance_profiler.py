@@ -26,9 +26,8 @@ from typing import Any, ClassVar, cast
 import lightning as L
 import psutil
 import torch
-import torch.distributed as dist
 
-from ocr.callbacks.phases import PhaseCallback
+from ocr.callbacks.phases import PhaseCallback, gather_objects
 from ocr.callbacks.profiler_tap import TapProfiler
 from ocr.perf.aggregate import RankPayload, link_train_validation, local_payload, merge_ranks
 from ocr.perf.clock import EpochRecord, StageClock
@@ -260,17 +259,9 @@ class PerformanceProfilerCallback(PhaseCallback):
             cast(Any, module).evaluator_stats = None  # consumed once
         return cast(RankEvaluator | None, stats)
 
-    @staticmethod
-    def _gather(trainer: L.Trainer, payload: RankPayload) -> list[RankPayload]:
-        if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
-            gathered: list[Any] = [None] * dist.get_world_size()
-            dist.all_gather_object(gathered, payload)
-            return gathered
-        return [payload]
-
     def _finish(self, trainer: L.Trainer, record: EpochRecord, wall: float) -> None:
         payload = local_payload(record, wall, self._epoch_memory(record), self._evaluator_stats(record))
-        ranks = self._gather(trainer, payload)
+        ranks: list[RankPayload] = gather_objects(trainer, payload)
         if not trainer.is_global_zero:
             return
         entry = merge_ranks(record.phase, record.epoch, ranks)
@@ -286,7 +277,7 @@ class PerformanceProfilerCallback(PhaseCallback):
         if not (self.enabled and self.summary_file and trainer.is_global_zero and trainer.ckpt_path):
             return
         restored_epoch = int(trainer.current_epoch)
-        candidates = [self._summary_path(trainer), Path(trainer.ckpt_path).parent.parent / self.summary_file]
+        candidates = [self.summary_path(trainer), Path(trainer.ckpt_path).parent.parent / self.summary_file]
         for path in candidates:
             kept = epochs_before(path, restored_epoch)
             if kept is None:
@@ -331,9 +322,10 @@ class PerformanceProfilerCallback(PhaseCallback):
         """The ``perf_summary.json`` document (see :mod:`ocr.perf.schema`)."""
         return summary_document(self.run_info or cast(RunBlock, {}), self.epochs, self.timeline)
 
-    def _summary_path(self, trainer: L.Trainer) -> Path:
+    def summary_path(self, trainer: L.Trainer) -> Path:
+        """Where :meth:`write_summary` writes ``perf_summary.json``."""
         directory = Path(self.output_dir or trainer.log_dir or trainer.default_root_dir)
         return directory / (self.summary_file or SUMMARY_FILE)
 
     def write_summary(self, trainer: L.Trainer) -> Path:
-        return write_summary(self._summary_path(trainer), self.summary())
+        return write_summary(self.summary_path(trainer), self.summary())

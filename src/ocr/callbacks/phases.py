@@ -13,6 +13,17 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
+import torch.distributed as dist
+
+
+def gather_objects(trainer: L.Trainer, obj: Any) -> list[Any]:
+    """``obj`` of every DDP rank, in rank order (every rank must call it at the same point);
+    ``[obj]`` without DDP."""
+    if trainer.world_size <= 1 or not (dist.is_available() and dist.is_initialized()):
+        return [obj]
+    parts: list[Any] = [None] * trainer.world_size
+    dist.all_gather_object(parts, obj)
+    return parts
 
 
 class PhaseCallback(L.Callback):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -28,29 +28,9 @@ from ocr.data.sample import (
     SkipMarker,
     as_tensor,
 )
-from ocr.targets.cache import warm_up_kernels
+from ocr.targets.cache import MAP_NAMES, PolygonCache, warm_up_kernels
 from ocr.targets.db_targets import DBTargets, make_db_targets
 from ocr.targets.params import DBTargetParams
-
-
-class TargetCache(Protocol):
-    """The part of :class:`ocr.targets.cache.PolygonCache` (the seed's API) the collate needs."""
-
-    def _generate_key(
-        self,
-        polygons: Sequence[np.ndarray],
-        image_shape: tuple[int, int],
-        params: DBTargetParams,
-        ignore: Sequence[bool] | None = None,
-    ) -> str: ...
-
-    def get(
-        self, key: str, out: DBTargets | None = None, maps: Sequence[str] | None = None
-    ) -> DBTargets | None: ...
-
-    def set(self, key: str, targets: DBTargets) -> None: ...
-
-    def drain(self) -> dict[str, int]: ...
 
 
 def stack_images(images: Sequence[torch.Tensor | DeferredImage]) -> tuple[torch.Tensor, list[float]]:
@@ -80,9 +60,6 @@ def stack_images(images: Sequence[torch.Tensor | DeferredImage]) -> tuple[torch.
             image.write_into(out[i].numpy())
             seconds[i] = time.perf_counter() - t0
     return out, seconds
-
-
-_NUMPY_DTYPES = {torch.uint8: np.uint8, torch.float32: np.float32}
 
 
 def pad_to_common_size(images: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -124,12 +101,8 @@ def count_issues(markers: list[SkipMarker], samples: list[Sample]) -> dict[str, 
 TARGET_MAPS: tuple[MapName, ...] = ("prob_maps", "prob_masks", "thresh_maps", "thresh_masks")
 EVAL_MAPS: tuple[MapName, ...] = ("prob_maps", "prob_masks")  # the evaluation loss needs no threshold branch
 BINARY_MAPS = frozenset({"prob_maps", "prob_masks", "thresh_masks"})
-_MAP_FIELD: dict[MapName, str] = {
-    "prob_maps": "prob_map",
-    "prob_masks": "prob_mask",
-    "thresh_maps": "thresh_map",
-    "thresh_masks": "thresh_mask",
-}
+# batch key -> DBTargets field (the cache's map names), both in DBTargets.maps() order
+_MAP_FIELD: dict[MapName, str] = dict(zip(TARGET_MAPS, MAP_NAMES, strict=True))
 
 
 class DBCollateFN:
@@ -152,7 +125,7 @@ class DBCollateFN:
         self,
         params: DBTargetParams | None = None,
         with_targets: bool = True,
-        cache: TargetCache | None = None,
+        cache: PolygonCache | None = None,
         use_cache: bool = False,
         maps: Sequence[str] = TARGET_MAPS,
     ) -> None:
@@ -259,12 +232,7 @@ class DBCollateFN:
                 if key is not None and self.cache is not None:
                     self.cache.set(key, targets)
             counters["ignored_polygons"] += targets.ignored_count
-            computed = {
-                "prob_maps": targets.prob_map,
-                "prob_masks": targets.prob_mask,
-                "thresh_maps": targets.thresh_map,
-                "thresh_masks": targets.thresh_mask,
-            }
+            computed = dict(zip(TARGET_MAPS, targets.maps(), strict=True))
             for name, array in maps.items():
                 if not np.shares_memory(computed[name], array[i]):
                     array[i] = computed[name]  # float32 0/1 -> uint8 for the binary maps

@@ -11,7 +11,6 @@ import inspect
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +22,21 @@ from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSamplerWrapper
 from torch.utils.data import DataLoader, SequentialSampler
 
+from ocr.cache.client import CacheClient
+from ocr.cache.codec import KIND_DECODED, KIND_SAMPLE
 from ocr.data.collate import EVAL_MAPS, TARGET_MAPS, DBCollateFN
 from ocr.data.datasets import ImageFolderDataset, ReceiptDataset
+from ocr.data.decoded_cache import DecodedImageDataset
 from ocr.data.epoch_loader import EpochSpanningDataLoader
 from ocr.data.image_io import DEFAULT_MAX_PIXELS
 from ocr.data.loader import TimedDataLoader
 from ocr.data.loader_defaults import LoaderPlan, plan_loaders
+from ocr.data.sample_cache import CachedSampleDataset
 from ocr.data.sampler import EpochBatchSampler, EpochSampler
 from ocr.data.transforms import AugmentConfig, ReceiptTransform, TransformConfig, normalize_images
 from ocr.errors import UserInputError
-from ocr.schema import SYNTHETIC_READER, old_reader_error
+from ocr.schema import SYNTHETIC_READER, CacheKnobs, LoaderKnobs, old_reader_error
+from ocr.targets.cache import PolygonCache
 from ocr.targets.db_targets import slowdown_injected
 from ocr.targets.params import DBTargetParams
 
@@ -40,32 +44,6 @@ log = logging.getLogger(__name__)
 
 _REMOVED: Any = object()  # the default of removed options: any value given is an error
 _CLIENT_MEMORY_BYTES = 128 * 1024**2  # per process and client: 256 MiB of LRU for the two together
-
-
-@dataclass
-class LoaderConfig:
-    batch_size: int = 4
-    val_batch_size: int | None = None
-    # None: derived from the cores of this rank (ocr.data.loader_defaults)
-    num_workers: int | None = None
-    persistent_workers: bool = True
-    pin_memory: bool = False
-    prefetch_factor: int | None = None
-    # Training workers go on into the next epoch while validation runs (ocr.data.epoch_loader).
-    span_epochs: bool = True
-
-
-@dataclass
-class CacheConfig:
-    enabled: bool = True
-    dir: str | None = None
-    max_bytes: int = 2 * 1024**3
-    memory_items: int = 256
-    train: bool = False  # opt-in; only honoured when training augmentation is off
-    samples: bool = True  # whole validation samples too (ocr.data.sample_cache)
-    # Types and ranges of data.cache.* are checked at start-up (ocr.schema.CacheKnobs).
-    # training: decoded + resized receipts, before augmentation (ocr.data.decoded_cache)
-    decoded: bool = False
 
 
 def _worker_init(worker_id: int) -> None:
@@ -170,15 +148,16 @@ class ReceiptDataModule(L.LightningDataModule):
         self.transform_config = TransformConfig(
             image_size=image_size, augment=AugmentConfig(**aug), pad_multiple=pad_multiple
         )
-        self.loader = LoaderConfig(**(loader or {}))
+        # data.loader / data.cache as the schema declares them (types and ranges are checked at
+        # start-up by ocr.schema.check_config); no cache dir given: the default below
+        self.loader = LoaderKnobs(**(loader or {}))
         self.target_params = DBTargetParams(**(targets or {}))
-        self.cache_config = CacheConfig(**(cache or {}))
+        self.cache_config = CacheKnobs(**{"dir": None, **(cache or {})})
         self.seed = seed
         self.predict_input = predict_input
         self.datasets: dict[str, ReceiptDataset] = {}
-        self._cache: Any = None
-        self._sample_client: Any = None
-        self._decoded_client: Any = None
+        self._cache: PolygonCache | None = None
+        self._clients: dict[str, CacheClient] = {}
         self._plan: LoaderPlan | None = None
 
     # -- datasets ---------------------------------------------------------------------------
@@ -274,13 +253,11 @@ class ReceiptDataModule(L.LightningDataModule):
     def _cache_dir(self) -> str:
         return self.cache_config.dir or str(Path.home() / ".cache" / "ocr" / "targets")
 
-    def target_cache(self) -> Any:
+    def target_cache(self) -> PolygonCache | None:
         """The node-wide target-map client, created lazily (``None`` when disabled)."""
         if not self.cache_config.enabled:
             return None
         if self._cache is None:
-            from ocr.targets.cache import PolygonCache
-
             self._cache = PolygonCache(
                 max_size=self.cache_config.memory_items,
                 persist_to_disk=True,
@@ -290,34 +267,26 @@ class ReceiptDataModule(L.LightningDataModule):
             )
         return self._cache
 
-    def sample_cache(self) -> Any:
-        """The node-wide whole-sample client (same folder and byte budget), created lazily."""
-        if self._sample_client is None:
-            from ocr.data.sample_cache import sample_client
-
-            self._sample_client = sample_client(
+    def _client(self, name: str, kind: int) -> CacheClient:
+        """The node-wide client ``name`` (same folder and byte budget as the others), created lazily."""
+        if name not in self._clients:
+            self._clients[name] = CacheClient(
+                name,
+                kind,
                 self._cache_dir(),
                 self.cache_config.max_bytes,
                 self.cache_config.memory_items,
                 memory_bytes=_CLIENT_MEMORY_BYTES,
             )
-        return self._sample_client
+        return self._clients[name]
 
-    def decoded_cache(self) -> Any:
-        """The training decoded-image client (same folder and byte budget as the other clients)."""
-        if self._decoded_client is None:
-            from ocr.cache.client import CacheClient
-            from ocr.cache.codec import KIND_DECODED
+    def sample_cache(self) -> CacheClient:
+        """The whole-sample client (validation samples, ``ocr.data.sample_cache``)."""
+        return self._client("sample", KIND_SAMPLE)
 
-            self._decoded_client = CacheClient(
-                "decoded",
-                KIND_DECODED,
-                self._cache_dir(),
-                self.cache_config.max_bytes,
-                self.cache_config.memory_items,
-                memory_bytes=_CLIENT_MEMORY_BYTES,
-            )
-        return self._decoded_client
+    def decoded_cache(self) -> CacheClient:
+        """The training decoded-image client (``ocr.data.decoded_cache``)."""
+        return self._client("decoded", KIND_DECODED)
 
     def _collate(self, split: str) -> DBCollateFN:
         dataset = self.datasets[split]
@@ -373,8 +342,6 @@ class ReceiptDataModule(L.LightningDataModule):
         deterministic = isinstance(transform, ReceiptTransform) and transform.deterministic
         if split != "val" or not (self.cache_config.enabled and self.cache_config.samples and deterministic):
             return dataset
-        from ocr.data.sample_cache import CachedSampleDataset
-
         return CachedSampleDataset(dataset, self.sample_cache())
 
     def loader_plan(self) -> LoaderPlan:
@@ -399,8 +366,6 @@ class ReceiptDataModule(L.LightningDataModule):
         """Seeded per-epoch order (resumable, DDP-sharded) with workers that span epochs."""
         dataset: Any = self.build("train")
         if self.cache_config.enabled and self.cache_config.decoded:
-            from ocr.data.decoded_cache import DecodedImageDataset
-
             dataset = DecodedImageDataset(dataset, self.decoded_cache())
         cfg, plan = self.loader, self.loader_plan()
         trainer = self._trainer_or_none()
@@ -432,21 +397,19 @@ class ReceiptDataModule(L.LightningDataModule):
             generator=torch.Generator().manual_seed(self.seed),
         )
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
+    def _loader(self, split: str) -> DataLoader[Any]:
+        """Evaluation and predict: the samples in order (training: :meth:`_train_loader`)."""
         dataset = self._sample_cache(split, self.build(split))
         cfg = self.loader
-        batch_size = cfg.batch_size if split == "train" else (cfg.val_batch_size or cfg.batch_size)
         workers = self.loader_plan().val_workers
         sampler = None
-        if split != "train" and dist.is_available() and dist.is_initialized():
+        if dist.is_available() and dist.is_initialized():
             # Lightning's default sampler pads the last shard with repeats, which would count
             # some images twice in the metric: evaluate each image exactly once instead.
             sampler = UnrepeatedDistributedSamplerWrapper(SequentialSampler(dataset), shuffle=False)
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
         return TimedDataLoader(
             dataset,
-            batch_size=batch_size,
-            shuffle=shuffle and sampler is None,
+            batch_size=cfg.val_batch_size or cfg.batch_size,
             sampler=sampler,
             num_workers=workers,
             collate_fn=self._collate(split),
@@ -454,7 +417,6 @@ class ReceiptDataModule(L.LightningDataModule):
             pin_memory=cfg.pin_memory,
             prefetch_factor=cfg.prefetch_factor if workers > 0 else None,
             worker_init_fn=_worker_init,
-            generator=generator,
             drop_last=False,
         )
 
@@ -462,10 +424,10 @@ class ReceiptDataModule(L.LightningDataModule):
         return self._train_loader()
 
     def val_dataloader(self) -> DataLoader[Any]:
-        return self._loader("val", shuffle=False)
+        return self._loader("val")
 
     def test_dataloader(self) -> DataLoader[Any]:
-        return self._loader("val", shuffle=False)
+        return self._loader("val")
 
     def predict_dataloader(self) -> DataLoader[Any]:
-        return self._loader("predict", shuffle=False)
+        return self._loader("predict")

@@ -12,112 +12,59 @@ It talks to the node's shared entry store (the one that holds the target maps an
 samples, so one byte budget covers all of them) through a :class:`ocr.cache.client.CacheClient` of
 its own kind: ``read(key)``, ``write(key, parts)`` and ``discard(key)``.
 
-Entries are keyed on the reader's ``identity(index)`` (path, size, mtime), the image size, the
-albumentations/OpenCV/numpy versions and a fingerprint of the reader and transform sources.
+Entries are keyed on the reader's ``identity(index)`` (path, size, mtime), the image size and
+:func:`~ocr.cache.fingerprint.code_fingerprint` (the package source and the albumentations/OpenCV/
+numpy versions).
 Per-sample perf: ``decoded_cache`` (lookup, plus encode + store on a miss); counters
 ``decoded_cache_hits`` / ``decoded_cache_misses``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import pickle
 import struct
 import time
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
-from torch.utils.data import Dataset
 
+from ocr.cache.client import CacheClient
+from ocr.cache.codec import CorruptEntry, decode_pixels, encode_pixels
+from ocr.cache.fingerprint import code_fingerprint
 from ocr.data.datasets.base import ReceiptDataset
 from ocr.data.image_io import ImageReadError
 from ocr.data.sample import Item, TextSample
+from ocr.data.sample_cache import CachedReader
 from ocr.data.transforms import ReceiptTransform
 from ocr.errors import SampleError
 
-DECODED_VERSION = "decoded-cache-v1"
-_HEADER = struct.Struct("<IIIQ")  # H, W, C, record length
-
-
-class EntryStore(Protocol):
-    """The part of a node-cache client (``ocr.cache.client.CacheClient``) this module uses."""
-
-    def read(self, key: str) -> memoryview | None: ...
-
-    def write(self, key: str, parts: list[Any]) -> None: ...
-
-    def discard(self, key: str) -> None: ...
-
-
-class CorruptDecoded(ValueError):
-    pass
+DECODED_VERSION = "decoded-cache-v2"  # v2: the pixels and the record as codec blob sections
+_HEADER = struct.Struct("<III4x")  # H, W, C
 
 
 def encode(image: np.ndarray, record: dict[str, Any]) -> list[Any]:
     if image.dtype != np.uint8 or image.ndim != 3:
         raise ValueError(f"expected a uint8 HWC image, got {image.dtype} {image.shape}")
-    blob = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
-    h, w, c = image.shape
-    data = np.ascontiguousarray(image)
-    return [_HEADER.pack(h, w, c, len(blob)), data.reshape(-1).data, blob]
+    return encode_pixels(_HEADER.pack(*image.shape), image, record)
 
 
 def decode(payload: memoryview) -> tuple[np.ndarray, dict[str, Any]]:
-    try:
-        h, w, c, n_blob = _HEADER.unpack_from(payload)
-        size = h * w * c
-        if _HEADER.size + size + n_blob != len(payload):
-            raise CorruptDecoded("decoded-image entry of the wrong size")
-        image = np.frombuffer(payload, np.uint8, size, _HEADER.size).reshape(h, w, c)
-        record = pickle.loads(payload[_HEADER.size + size :])
-    except (struct.error, ValueError, pickle.UnpicklingError, EOFError) as exc:
-        raise CorruptDecoded(f"malformed decoded-image entry: {exc}") from None
-    return image, record
+    (h, w, c), pixels, record = decode_pixels(payload, _HEADER)
+    if len(pixels) != h * w * c:
+        raise CorruptEntry("decoded-image entry of the wrong size")
+    return np.frombuffer(pixels, np.uint8).reshape(h, w, c), record
 
 
-def _versions_and_sources(dataset: ReceiptDataset) -> tuple[str, ...]:
-    import albumentations
-    import cv2
-
-    from ocr.cache.fingerprint import code_fingerprint
-
-    return (
-        str(albumentations.__version__),
-        str(cv2.__version__),
-        str(np.__version__),
-        code_fingerprint(),  # the whole package source: an edit anywhere can't serve stale images
-    )
-
-
-class DecodedImageDataset(Dataset[Item]):
+class DecodedImageDataset(CachedReader):
     """``dataset[index]`` with the decode + resize served from the node store after the first time."""
 
-    def __init__(self, dataset: ReceiptDataset, store: EntryStore) -> None:
+    person = b"ocr-decoded"
+
+    def __init__(self, dataset: ReceiptDataset, cache: CacheClient) -> None:
         transform = dataset.transform
         if not isinstance(transform, ReceiptTransform):
             raise ValueError("the decoded-image cache needs a ReceiptTransform")
-        self.dataset = dataset
-        self.store = store
-        self._prefix = repr(
-            (DECODED_VERSION, transform.config.image_size, *_versions_and_sources(dataset))
-        ).encode()
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    @property
-    def transform(self) -> Any:
-        return self.dataset.transform
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "dataset":
-            raise AttributeError(name)
-        return getattr(self.dataset, name)
-
-    def key(self, index: int) -> str:
-        digest = hashlib.blake2b(self._prefix, digest_size=32, person=b"ocr-decoded")
-        digest.update(repr(self.dataset.identity(index)).encode())
-        return digest.hexdigest()
+        # the fingerprint holds the package source and the numpy/OpenCV/albumentations versions
+        super().__init__(dataset, cache, (DECODED_VERSION, transform.config.image_size, code_fingerprint()))
 
     def __getitem__(self, index: int) -> Item:
         start = time.perf_counter()
@@ -127,12 +74,12 @@ class DecodedImageDataset(Dataset[Item]):
             key = self.key(index)
         except OSError:  # the file is gone: let the reader report it as a skipped sample
             return self.dataset[index]
-        payload = self.store.read(key)
+        payload = self.cache.read(key)
         if payload is not None:
             try:
                 image, record = decode(payload)
-            except CorruptDecoded:
-                self.store.discard(key)
+            except CorruptEntry:
+                self.cache.discard(key)
             else:
                 looked = time.perf_counter() - start
                 sample = TextSample(image, **record["sample"])
@@ -160,7 +107,7 @@ class DecodedImageDataset(Dataset[Item]):
             "resized": polygons,
             "orig_size": tuple(int(v) for v in sample.image.shape[:2]),
         }
-        self.store.write(key, encode(np.ascontiguousarray(small), record))
+        self.cache.write(key, encode(np.ascontiguousarray(small), record))
         stored = time.perf_counter() - resized
         out = transform(sample, resized=(small, polygons, record["orig_size"]))
         out["perf"]["transform"] += resized - decoded  # the resize is the transform's first step

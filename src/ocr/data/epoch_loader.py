@@ -17,7 +17,6 @@ whatever happened before.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ocr.data.loader import TimedDataLoader
@@ -68,10 +67,9 @@ class EpochSpanningDataLoader(TimedDataLoader):
     def _ensure_at(self, epoch: int) -> None:
         if self._at_start_of(epoch):
             return
-        start = time.perf_counter()
-        # reads sampler.epoch (== epoch) at once; persistent workers are reset, not re-forked
+        # reads sampler.epoch (== epoch) at once; persistent workers are reset, not re-forked;
+        # TimedDataLoader.__iter__ records the span as ``last_iter_span``
         self._live = super().__iter__()
-        self.last_iter_span = (start, time.perf_counter())
         self._live_start, self._consumed = epoch, 0
 
     def _next_batch(self) -> Any:

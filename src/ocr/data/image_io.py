@@ -59,6 +59,10 @@ def _os_error(path: Path, exc: OSError) -> ImageReadError:
         return ImageReadError(f"{path}: is a folder, not an image; move or rename it")
     if isinstance(exc, PermissionError):
         return ImageReadError(f"{path}: permission denied; make the file readable (chmod a+r)")
+    return _undecodable(path, exc)
+
+
+def _undecodable(path: Path, exc: Exception) -> ImageReadError:
     return ImageReadError(f"{path}: cannot decode image ({exc}); re-export or remove the file")
 
 
@@ -97,12 +101,10 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
         raise
     except FileNotFoundError:
         raise _missing(path) from None
+    except (UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise _undecodable(path, exc) from None
     except OSError as exc:
-        if not isinstance(exc, UnidentifiedImageError):
-            raise _os_error(path, exc) from None
-        raise ImageReadError(f"{path}: cannot decode image ({exc}); re-export or remove the file") from None
-    except (SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageReadError(f"{path}: cannot decode image ({exc}); re-export or remove the file") from None
+        raise _os_error(path, exc) from None
     if array.ndim != 3 or array.shape[0] == 0 or array.shape[1] == 0:
         raise ImageReadError(f"{path}: empty image; re-export or remove the file")
     return np.ascontiguousarray(array)

@@ -23,20 +23,15 @@ from torch.utils.data import DataLoader
 
 class TimedDataLoader(DataLoader[Any]):
     last_iter_span: tuple[float, float] | None = None
-    # ``iter()`` spans spent early, by :meth:`prime`: inside the enclosing (training) epoch, so they
-    # are not the next epoch's ``loader_start``.
-    last_prime_span: tuple[float, float] | None = None
-    primes = 0
     _primed: Any = None
 
     def prime(self) -> bool:
         """Start the next epoch's iterator now; ``False`` when one is already waiting."""
         if self._primed is not None:
             return False
-        start = time.perf_counter()
+        # not timed as ``last_iter_span``: it is spent inside the enclosing (training) epoch, so
+        # it is not the next epoch's ``loader_start``
         self._primed = super().__iter__()
-        self.last_prime_span = (start, time.perf_counter())
-        self.primes += 1
         return True
 
     def __iter__(self) -> Any:

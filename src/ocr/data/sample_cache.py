@@ -28,18 +28,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import pickle
 import struct
 import time
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ocr.cache.client import DEFAULT_MEMORY_BYTES, CacheClient
-from ocr.cache.codec import KIND_SAMPLE, Buffer, CorruptEntry, decode_blob, encode_blob, raw
+from ocr.cache.client import CacheClient
+from ocr.cache.codec import Buffer, CorruptEntry, decode_pixels, encode_pixels
 from ocr.cache.fingerprint import code_fingerprint
 from ocr.data.datasets.base import ReceiptDataset
 from ocr.data.sample import Item, Sample, as_tensor
@@ -51,16 +49,6 @@ log = logging.getLogger(__name__)
 SAMPLE_VERSION = "sample-cache-v3"  # v3: CHW uint8 image + record only; maps live in the target client
 _SAMPLE = struct.Struct("<IIIIIII4x")  # C, H, W, y0, y1, x0, x1
 VERIFY_FIRST = 4
-
-
-def sample_client(
-    cache_dir: str | Path | None,
-    max_bytes: int,
-    memory_items: int = 256,
-    memory_bytes: int = DEFAULT_MEMORY_BYTES,
-) -> CacheClient:
-    """The whole-sample client of a node folder (its byte budget is shared with the other clients)."""
-    return CacheClient("sample", KIND_SAMPLE, cache_dir, max_bytes, memory_items, memory_bytes)
 
 
 def _box(image: np.ndarray) -> tuple[int, int, int, int]:
@@ -80,28 +68,16 @@ def encode_sample(image: np.ndarray, record: dict[str, Any]) -> list[Buffer]:
         raise ValueError(f"expected a uint8 CHW image, got {image.dtype} {image.shape}")
     c, h, w = image.shape
     y0, y1, x0, x1 = _box(image)
-    crop = np.ascontiguousarray(image[:, y0:y1, x0:x1])
-    blob = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
-    return [_SAMPLE.pack(c, h, w, y0, y1, x0, x1), *encode_blob(raw(crop)), *encode_blob(blob)]
+    return encode_pixels(_SAMPLE.pack(c, h, w, y0, y1, x0, x1), image[:, y0:y1, x0:x1], record)
 
 
 def decode_sample(payload: memoryview) -> tuple[CachedImage, dict[str, Any]]:
     """(the deferred image, the record) of a sample entry, or :class:`CorruptEntry`."""
-    try:
-        c, h, w, y0, y1, x0, x1 = _SAMPLE.unpack_from(payload)
-        if not (y0 <= y1 <= h and x0 <= x1 <= w):
-            raise CorruptEntry("crop box outside the image")
-        pixels, offset = decode_blob(payload, _SAMPLE.size)
-        if len(pixels) != c * (y1 - y0) * (x1 - x0):
-            raise CorruptEntry("image crop of the wrong size")
-        blob, offset = decode_blob(payload, offset)
-        if offset != len(payload):
-            raise CorruptEntry("trailing bytes after the sample record")
-        record = pickle.loads(blob)
-    except (struct.error, ValueError, pickle.UnpicklingError, EOFError) as exc:
-        raise CorruptEntry(f"malformed sample entry: {exc}") from None
-    if not isinstance(record, dict):
-        raise CorruptEntry("sample record is not a dict")
+    (c, h, w, y0, y1, x0, x1), pixels, record = decode_pixels(payload, _SAMPLE)
+    if not (y0 <= y1 <= h and x0 <= x1 <= w):
+        raise CorruptEntry("crop box outside the image")
+    if len(pixels) != c * (y1 - y0) * (x1 - x0):
+        raise CorruptEntry("image crop of the wrong size")
     crop = np.frombuffer(pixels, np.uint8).reshape(c, y1 - y0, x1 - x0)
     return CachedImage(crop, (h, w, y0, x0)), record
 
@@ -161,46 +137,49 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
-class CachedSampleDataset(Dataset[Item]):
+class CachedReader(Dataset[Item]):
+    """A reader served through a node-cache client: its length and attributes, and entry keys.
+
+    A key is the blake2b (personalised per wrapper) of ``prefix`` (what shapes an entry besides the
+    input: code, transform settings) and the reader's ``identity(index)`` (the input files).
+    """
+
+    person: ClassVar[bytes]
+
+    def __init__(self, dataset: ReceiptDataset, cache: CacheClient, prefix: tuple[Any, ...]) -> None:
+        self.dataset = dataset
+        self.cache = cache
+        self._prefix = repr(prefix).encode()
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getattr__(self, name: str) -> Any:
+        # the wrapped reader's interface (transform, identity, describe...); "dataset" itself is
+        # missing only while unpickling, and must not recurse
+        if name.startswith("__") or name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def key(self, index: int) -> str:
+        digest = hashlib.blake2b(self._prefix, digest_size=32, person=self.person)
+        digest.update(repr(self.dataset.identity(index)).encode())
+        return digest.hexdigest()
+
+
+class CachedSampleDataset(CachedReader):
     """Serves ``dataset[index]`` from the node cache after the first epoch (deterministic splits only)."""
+
+    person = b"ocr-sample"
 
     def __init__(self, dataset: ReceiptDataset, cache: CacheClient) -> None:
         transform = dataset.transform
         if not isinstance(transform, ReceiptTransform) or not transform.deterministic:
             raise ValueError("the sample cache needs a deterministic ReceiptTransform (no augmentation)")
-        self.dataset = dataset
-        self.cache = cache
-        self._prefix = repr(
-            (SAMPLE_VERSION, transform.config.cache_key(), code_fingerprint(), type(dataset).__name__)
-        ).encode()
+        prefix = (SAMPLE_VERSION, transform.config.cache_key(), code_fingerprint(), type(dataset).__name__)
+        super().__init__(dataset, cache, prefix)
         self.exact = True
         self._verified = 0
-
-    # -- the wrapped reader's interface ---------------------------------------------------------
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    @property
-    def transform(self) -> Any:
-        return self.dataset.transform
-
-    def identity(self, index: int) -> tuple[Any, ...]:
-        return self.dataset.identity(index)
-
-    def describe(self, index: int) -> str:
-        return self.dataset.describe(index)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "dataset":
-            raise AttributeError(name)
-        return getattr(self.dataset, name)
-
-    # -- cache ----------------------------------------------------------------------------------
-    def key(self, index: int) -> str:
-        """blake2b of the prefix (code, transform) and the reader's identity (file contents)."""
-        digest = hashlib.blake2b(self._prefix, digest_size=32, person=b"ocr-sample")
-        digest.update(repr(self.dataset.identity(index)).encode())
-        return digest.hexdigest()
 
     def __getitem__(self, index: int) -> Item:
         start = time.perf_counter()
@@ -267,4 +246,4 @@ class CachedSampleDataset(Dataset[Item]):
         self._verified += 1
 
 
-__all__ = ["CachedImage", "CachedSampleDataset", "decode_sample", "encode_sample", "sample_client"]
+__all__ = ["CachedImage", "CachedReader", "CachedSampleDataset", "decode_sample", "encode_sample"]

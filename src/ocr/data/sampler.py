@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Sized
+from typing import Any
 
 from torch.utils.data import DistributedSampler, Sampler
 
@@ -23,23 +24,14 @@ from torch.utils.data import DistributedSampler, Sampler
 class EpochSampler(DistributedSampler[int]):
     """``DistributedSampler`` with an explicit rank and world size (1 and 0 without DDP)."""
 
-    def __init__(
-        self,
-        dataset: Sized,
-        *,
-        num_replicas: int = 1,
-        rank: int = 0,
-        shuffle: bool = True,
-        seed: int = 0,
-        drop_last: bool = False,
-    ) -> None:
+    def __init__(self, dataset: Sized, *, num_replicas: int = 1, rank: int = 0, **kwargs: Any) -> None:
+        # explicit defaults: DistributedSampler would ask torch.distributed (an error without DDP);
+        # shuffle, seed and drop_last pass through with DistributedSampler's defaults
         super().__init__(
             dataset,  # type: ignore[arg-type]  # only its length is used
             num_replicas=num_replicas,
             rank=rank,
-            shuffle=shuffle,
-            seed=seed,
-            drop_last=drop_last,
+            **kwargs,
         )
 
     def epoch_indices(self, epoch: int) -> list[int]:

@@ -29,7 +29,6 @@ Polygons inside the image that are already valid are returned unchanged (same ve
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -67,9 +66,6 @@ class IssueLog:
     def add(self, counter: str, where: str) -> None:
         self.items.setdefault(counter, []).append(where)
 
-    def count(self, counter: str) -> int:
-        return len(self.items.get(counter, ()))
-
     def as_dict(self) -> dict[str, list[str]]:
         return {k: list(v) for k, v in self.items.items()}
 
@@ -106,12 +102,6 @@ def is_ignore_text(text: str) -> bool:
     return text.strip() == IGNORE_TRANSCRIPT
 
 
-def as_points(points: object) -> np.ndarray | None:
-    """(N, 2) float64 from ``[[x, y], ...]`` or a flat ``[x1, y1, ...]``; None when it is neither."""
-    pts = target_points(points)
-    return None if pts is None else pts.astype(np.float64, copy=False)
-
-
 def _exterior(geom: Polygon) -> np.ndarray:
     return np.asarray(geom.exterior.coords, dtype=np.float64)[:-1]
 
@@ -136,9 +126,10 @@ def _pieces(geom: BaseGeometry, min_area: float) -> list[np.ndarray]:
 
 def sanitize_polygon(points: object, image_hw: tuple[int, int], min_area: float = MIN_AREA) -> PolygonResult:
     """Apply the module's rules to one polygon in pixel coordinates of an (H, W) image."""
-    pts = as_points(points)
+    pts = target_points(points)
     if pts is None:
         return PolygonResult([], (DROPPED_UNPARSABLE,))
+    pts = pts.astype(np.float64, copy=False)  # (N, 2) float64 from [[x, y], ...] or a flat [x1, y1, ...]
     if len(pts) < 3:
         return PolygonResult([], (DROPPED_TOO_FEW_POINTS,))
     if not np.isfinite(pts).all():
@@ -226,18 +217,6 @@ def file_identity(path: Path) -> tuple[str, int, str]:
     return (resolved, len(data), xxhash.xxh3_128_hexdigest(data))
 
 
-def missing_reason(path: Path, default: str = "unreadable_image") -> str:
-    """Why ``path`` could not be read: ``missing_image``, ``symlink_loop``, or ``default``."""
-    try:
-        os.stat(path)
-    except FileNotFoundError:
-        return "missing_image"
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "symlink_loop"
-    return default
-
-
 def build_sample(
     image_path: Path,
     raw: list[RawAnnotation],
@@ -286,11 +265,9 @@ __all__ = [
     "IssueLog",
     "PolygonResult",
     "RawAnnotation",
-    "as_points",
     "build_sample",
     "file_identity",
     "is_ignore_text",
-    "missing_reason",
     "require_dir",
     "require_file",
     "sanitize",

@@ -29,21 +29,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ocr.perf.inject import INJECT_ENV, injected
 from ocr.targets.kernels import border_map_db, border_map_exact
 from ocr.targets.maps import DBTargets
 from ocr.targets.params import DBTargetParams
 from ocr.targets.prepare import prepare_polygons, thresh_affine
 from ocr.targets.reference import make_db_targets_reference
 
-SLOWDOWN_ENV = "OCR_PERF_INJECT_SLOWDOWN"
+SLOWDOWN_ENV = INJECT_ENV  # the name the tests and the perf suite import
 _KERNELS = {"db": border_map_db, "exact": border_map_exact}
 
 
 def slowdown_injected() -> bool:
     """True when ``OCR_PERF_INJECT_SLOWDOWN`` asks for the reference (``1`` or ``targets``); see
     :mod:`ocr.perf.inject` for the other stages. Read per call so tests can toggle it."""
-    from ocr.perf.inject import injected
-
     return injected("targets")
 
 

@@ -20,7 +20,6 @@ from ocr.console import configure_console
 from ocr.errors import UserInputError
 from ocr.loggers import ResumableCSVLogger
 from ocr.tasks import checkpoint as _checkpoint
-from ocr.tasks.run_paths import output_dir
 
 log = logging.getLogger("ocr")
 # Every task imports this module once Lightning is loaded: quiet the libraries' console noise.
@@ -90,12 +89,6 @@ def build_trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list[Lo
         cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
     )
     return trainer
-
-
-def resolve_checkpoint(ckpt_path: str | None, cfg: DictConfig) -> str | None:
-    """``last`` means this run dir's last.ckpt, else the newest last.ckpt of an earlier run; the
-    file is checked (truncated, not a checkpoint, another model...) before anything is built."""
-    return _checkpoint.check_checkpoint(ckpt_path, output_dir(cfg))
 
 
 def save_resolved_config(cfg: DictConfig, out: Path) -> None:

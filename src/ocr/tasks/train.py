@@ -24,8 +24,7 @@ def perf_summary_path(trainer: L.Trainer) -> Path | None:
 
     for callback in trainer.callbacks:  # type: ignore[attr-defined]
         if isinstance(callback, PerformanceProfilerCallback) and callback.enabled and callback.summary_file:
-            directory = Path(callback.output_dir or trainer.log_dir or trainer.default_root_dir)
-            path = directory / callback.summary_file
+            path = callback.summary_path(trainer)
             return path if path.is_file() else None
     return None
 

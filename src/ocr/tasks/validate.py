@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from ocr.config_dir import config_dir
 from ocr.schema import check_config
-from ocr.tasks.checkpoint import check_checkpoint
+from ocr.tasks.checkpoint import resolve_model_checkpoint
 from ocr.tasks.run_paths import output_dir
 
 KEYS = ("precision", "recall", "hmean", "iou_precision", "iou_recall", "iou_hmean")
@@ -22,13 +22,7 @@ KEYS = ("precision", "recall", "hmean", "iou_precision", "iou_recall", "iou_hmea
 
 def validate(cfg: DictConfig) -> dict[str, Any]:
     check_config(cfg)  # every range, before the model, data or workers are built
-    if cfg.get("ckpt_path") not in (None, ""):
-        ckpt = check_checkpoint(cfg.ckpt_path, output_dir(cfg))
-        assert ckpt is not None
-    else:
-        from ocr.tasks.checkpoint import resolve_model_checkpoint
-
-        ckpt = resolve_model_checkpoint(cfg)  # the shipped weights of model=
+    ckpt = resolve_model_checkpoint(cfg)  # ckpt_path (checked), else the shipped weights of model=
 
     import lightning as L
 

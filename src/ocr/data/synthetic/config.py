@@ -92,10 +92,8 @@ class SyntheticReceiptConfig:
                     raise ValueError(f"SyntheticReceiptConfig.{f.name}={value}: need 0 <= low <= high")
             elif isinstance(value, float) and value < 0:
                 raise ValueError(f"SyntheticReceiptConfig.{f.name}={value} must be >= 0")
-        for name in ("proportional_body_prob", "quantity_line_prob", "column_header_prob"):
-            if getattr(self, name) > 1:
-                raise ValueError(f"SyntheticReceiptConfig.{name} is a probability (<= 1)")
-        for name in ("barcode_prob", "fold_prob"):
+        probabilities = ("proportional_body_prob", "quantity_line_prob", "column_header_prob")
+        for name in (*probabilities, "barcode_prob", "fold_prob"):
             if getattr(self, name) > 1:
                 raise ValueError(f"SyntheticReceiptConfig.{name} is a probability (<= 1)")
         if self.paper_width[0] - 2 * self.paper_side_margin[1] < 200:

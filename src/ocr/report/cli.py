@@ -124,7 +124,7 @@ def _targets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[
         if not (args.run_id and args.project):
             parser.error("--run-id needs --project (and optionally --entity)")
         online = target_for(args.run_id, args.project, args.entity)
-        return [online, *(args.compare or [])] if args.compare else [online]
+        return [online, *(args.compare or [])]
     if args.compare:
         runs = ([args.run] if args.run else []) + args.compare
         if len(runs) < 2:

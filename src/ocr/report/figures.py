@@ -155,19 +155,15 @@ def _phase_figures(
     out[f"{phase}.epochs"] = float(len(epochs))
     for name in PHASE_FIELDS:
         _put(out, f"{phase}.{name}", median_of(getattr(e, name) for e in st))
-    for stage in sorted({s for e in st for s in e.stages}):
-        for stat in STATS:
-            _put(
-                out,
-                f"{phase}.stage.{stage}.{stat}_s",
-                median_of(e.stages.get(stage, {}).get(stat) for e in st),
-            )
-        _put(out, f"{phase}.stage.{stage}.share", median_of(e.stage_share(stage) for e in st))
-    for stage in sorted({s for e in st for s in e.worker_stages}):
-        for stat in STATS:
-            values = (e.worker_stages.get(stage, {}).get(stat) for e in st)
-            _put(out, f"{phase}.worker.{stage}.{stat}_s", median_of(values))
-        _put(out, f"{phase}.worker.{stage}.share", median_of(worker_share(e, stage, config) for e in st))
+    # main-process stages (share of the epoch) and worker stages (share of per-sample worker time)
+    for kind in ("stage", "worker"):
+        per_epoch = [e.stages if kind == "stage" else e.worker_stages for e in st]
+        for stage in sorted({s for stats in per_epoch for s in stats}):
+            for stat in STATS:
+                values = (stats.get(stage, {}).get(stat) for stats in per_epoch)
+                _put(out, f"{phase}.{kind}.{stage}.{stat}_s", median_of(values))
+            shares = (e.stage_share(stage) if kind == "stage" else worker_share(e, stage, config) for e in st)
+            _put(out, f"{phase}.{kind}.{stage}.share", median_of(shares))
     _put(out, f"{phase}.cache.hit_rate", median_of(e.cache_hit_rate for e in st))
     for key, fallback in MEMORY_PEAKS.items():
         peaks = [e.memory.get(key, e.memory.get(fallback) if fallback else None) for e in epochs]
@@ -180,11 +176,9 @@ def cache_counts(epochs: list[EpochPerf]) -> tuple[int, int] | None:
     used = [e for e in epochs if e.cache_hit_rate is not None and e.samples]
     if not used:
         return None
-    hits = sum(
-        round(e.cache_hit_rate * e.samples) for e in used if e.cache_hit_rate is not None and e.samples
-    )
-    lookups = sum(round(e.samples) for e in used if e.samples)
-    return int(hits), int(lookups - hits)
+    hits = sum(round((e.cache_hit_rate or 0.0) * (e.samples or 0.0)) for e in used)
+    lookups = sum(round(e.samples or 0.0) for e in used)
+    return hits, lookups - hits
 
 
 @dataclass
@@ -251,11 +245,7 @@ def compute_figures(run: RunData, perf: PerfData) -> dict[str, float]:
     config = dict(run.info.get("config") or {})
     for phase in perf.phases:
         _phase_figures(out, phase, perf.phase(phase), config)
-    if (
-        "train.time_per_sample_s" in out
-        and "validate.time_per_sample_s" in out
-        and out["train.time_per_sample_s"]
-    ):
+    if out.get("train.time_per_sample_s") and "validate.time_per_sample_s" in out:
         out["val_vs_train_ratio"] = out["validate.time_per_sample_s"] / out["train.time_per_sample_s"]
     counts = cache_counts(perf.epochs)
     if counts is not None:

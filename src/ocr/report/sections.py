@@ -98,9 +98,7 @@ HEADLINES = (
 
 def headlines(s: SectionInput) -> str:
     a = s.analysis
-    rows = []
-    for key, label in HEADLINES:
-        rows.append((label, fmt.value(key, a.fig(key)), f"`{key}`"))
+    rows = [(label, fmt.value(key, a.fig(key)), f"`{key}`") for key, label in HEADLINES]
     note = (
         "Per-phase figures are the median over the steady epochs (all but the first, which pays worker "
         "start-up, JIT compilation and cache filling, and none cut short by the end of the run)."
@@ -206,6 +204,9 @@ def worker_stages(s: SectionInput) -> str:
     )
 
 
+POOL_STAGES = ("postprocess", "cleval", "iou", "decode")  # the pool's own stages: the last columns
+
+
 def evaluator_pool(s: SectionInput) -> str:
     a = s.analysis
     rows = []
@@ -229,7 +230,7 @@ def evaluator_pool(s: SectionInput) -> str:
                 per_image(ev.get("drain_s"), 1),
                 fmt.pct(ev.get("busy_share")),
                 fmt.pct(ev.get("hidden_share")),
-                *(per_image(stages.get(st)) for st in ("postprocess", "cleval", "iou", "decode")),
+                *(per_image(stages.get(st)) for st in POOL_STAGES),
             )
         )
     body = (
@@ -239,19 +240,7 @@ def evaluator_pool(s: SectionInput) -> str:
         "time); hidden = share of the pool's work the main process did not wait for; the last four "
         "columns are the pool's time per image by stage.\n\n"
         + table(
-            (
-                "phase",
-                "epoch",
-                "evaluators",
-                "hand-off",
-                "drain",
-                "busy",
-                "hidden",
-                "postprocess",
-                "cleval",
-                "iou",
-                "decode",
-            ),
+            ("phase", "epoch", "evaluators", "hand-off", "drain", "busy", "hidden", *POOL_STAGES),
             rows,
             "llrrrrrrrrr",
         )
@@ -347,6 +336,18 @@ def data_wait(s: SectionInput) -> str:
     )
 
 
+# The memory table's columns after phase and epoch: (title, epoch memory reading, format).
+MEMORY_COLUMNS: tuple[tuple[str, str, Callable[[float | None], str]], ...] = (
+    ("RSS", "rss_mb", fmt.mb),
+    ("RSS peak", "rss_peak_mb", fmt.mb),
+    ("workers RSS", "workers_rss_mb", fmt.mb),
+    ("workers peak", "workers_rss_peak_mb", fmt.mb),
+    ("processes", "workers", fmt.num),
+    ("GPU allocated", "gpu_allocated_mb", fmt.mb),
+    ("GPU peak", "gpu_peak_mb", fmt.mb),
+)
+
+
 def memory(s: SectionInput) -> str:
     a = s.analysis
     epochs = [e for e in a.perf.epochs if e.memory]
@@ -356,13 +357,7 @@ def memory(s: SectionInput) -> str:
         (
             fmt.PHASE_LABEL.get(e.phase, e.phase),
             e.epoch,
-            fmt.mb(e.memory.get("rss_mb")),
-            fmt.mb(e.memory.get("rss_peak_mb")),
-            fmt.mb(e.memory.get("workers_rss_mb")),
-            fmt.mb(e.memory.get("workers_rss_peak_mb")),
-            fmt.num(e.memory.get("workers")),
-            fmt.mb(e.memory.get("gpu_allocated_mb")),
-            fmt.mb(e.memory.get("gpu_peak_mb")),
+            *(show(e.memory.get(key)) for _, key, show in MEMORY_COLUMNS),
         )
         for e in epochs
     ]
@@ -377,21 +372,7 @@ def memory(s: SectionInput) -> str:
     return (
         "## Memory\n\n"
         + lead
-        + table(
-            (
-                "phase",
-                "epoch",
-                "RSS",
-                "RSS peak",
-                "workers RSS",
-                "workers peak",
-                "processes",
-                "GPU allocated",
-                "GPU peak",
-            ),
-            rows,
-            "lrrrrrrrr",
-        )
+        + table(("phase", "epoch", *(title for title, _, _ in MEMORY_COLUMNS)), rows, "lrrrrrrrr")
         + "\n\n"
         + s.plot("memory", "memory over time")
     )

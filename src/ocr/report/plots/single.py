@@ -108,7 +108,7 @@ def stage_distribution(analysis: Analysis, path: Path) -> PlotResult:
     ncols = min(2, len(panels))
     nrows = (len(panels) + ncols - 1) // ncols
     fig, axes = figure(ncols=ncols, nrows=nrows, width=13.0, height=3.4 * nrows + 1.0)
-    markers = {"median": ("o", "median"), "mean": ("D", "mean"), "p95": ("^", "p95"), "p99": ("x", "p99")}
+    markers = {"median": "o", "mean": "D", "p95": "^", "p99": "x"}  # legend labels: the statistics' names
     for ax, (phase, kind, label, names) in zip(axes.flat, panels, strict=False):
         y = np.arange(len(names))
         right = 0.0
@@ -118,7 +118,7 @@ def stage_distribution(analysis: Analysis, path: Path) -> PlotResult:
             lo, hi = min(present), max(present)
             right = max(right, hi)
             ax.plot([1000 * lo, 1000 * hi], [i, i], color=stage_color(name), linewidth=3, alpha=0.5)
-            for stat, (marker, _) in markers.items():
+            for stat, marker in markers.items():
                 value = values.get(stat)
                 if value:
                     ax.plot(
@@ -155,9 +155,9 @@ def stage_distribution(analysis: Analysis, path: Path) -> PlotResult:
         ax.set_visible(False)
     handles = [
         plt.Line2D(
-            [], [], marker=marker, color="black" if stat == "median" else "grey", linestyle="none", label=text
+            [], [], marker=marker, color="black" if stat == "median" else "grey", linestyle="none", label=stat
         )
-        for stat, (marker, text) in markers.items()
+        for stat, marker in markers.items()
     ]
     fig.legend(handles=handles, loc="upper center", ncols=4, bbox_to_anchor=(0.5, 0.955), frameon=False)
     fig.suptitle("Time distribution per stage (steady epochs; bar = median to p99 range)", fontsize=12)

@@ -109,11 +109,10 @@ def data_wait(analysis: Analysis) -> list[Finding]:
         if heaviest:
             stage, mean = heaviest
             evidence.append(f"heaviest data-loading stage: {stage}, {fmt.ms(mean)} per sample")
-            if not stage_advice:
-                pass  # the samples' cost does not explain the wait: no per-stage advice
-            elif stage == "targets":
+            # no per-stage advice where the samples' cost does not explain the wait
+            if stage_advice and stage == "targets":
                 advice.append("target maps dominate: " + targets_advice(analysis, phase))
-            else:
+            elif stage_advice:
                 advice.append(WORKER_ADVICE.get(stage, f"reduce the {stage} stage's cost"))
         if analysis.config.get("cache_enabled") is False and not (heaviest and heaviest[0] == "targets"):
             advice.append("the target cache is off (data.cache.enabled=false): enable it for validation")

@@ -88,14 +88,10 @@ def read_log(path: Path) -> LogContents:
                 f"truncated chunk at byte {pos}: {size - start} of {length} bytes (killed run?)"
             )
             break
-        if length > left - HEADER_LEN or kind not in _TYPE_CRC:
-            skipped += 1
-            pending = None
-            pos += left
-            continue
         chunk = data[start:end]
-        if zlib.crc32(chunk, _TYPE_CRC[kind]) != crc:
-            # Resynchronise at the next block, as LevelDB does; the record in flight is lost.
+        if length > left - HEADER_LEN or kind not in _TYPE_CRC or zlib.crc32(chunk, _TYPE_CRC[kind]) != crc:
+            # A bad length, type or checksum: resynchronise at the next block, as LevelDB does; the
+            # record in flight is lost.
             skipped += 1
             pending = None
             pos += left

@@ -96,11 +96,7 @@ def parse_records(blobs: list[bytes]) -> dict[str, Any]:
 
     out: dict[str, Any] = {
         "history": [],
-        "summary": {},
-        "config": {},
-        "environment": {},
-        "run": {},
-        "telemetry": {},
+        **{k: {} for k in ("summary", "config", "environment", "run", "telemetry")},
     }
     for blob in blobs:
         record = pb.Record()  # type: ignore[attr-defined]

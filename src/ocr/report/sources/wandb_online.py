@@ -51,9 +51,7 @@ def load(target: str) -> RunData:
             "--entity and your W&B login"
         ) from exc
     notes = [] if metadata else ["the run has no wandb-metadata.json: hardware unknown"]
-    versions = {}
-    if metadata:
-        versions = {"python": metadata.get("python")}
+    versions = {"python": metadata.get("python")} if metadata else {}
     info = wandb_info(
         name=str(getattr(run, "name", None) or getattr(run, "id", path)),
         config=config,

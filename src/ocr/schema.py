@@ -135,7 +135,9 @@ class AugmentKnobs:
     color_p: float = probability(0.5)
     blur_p: float = probability(0.2)
     crop_size: int | None = knob(None, int, minimum=32, optional=True)
-    # padded: crops anywhere in the padded square; content: only within the receipt itself
+    # padded: crops anywhere in the image_size square (the receipt plus its bottom/right padding);
+    # content: pads only up to crop_size and crops within the receipt, so a narrow receipt's crop
+    # is not half padding
     crop_from: str = knob("padded", str, choices=("padded", "content"))
 
 

@@ -142,11 +142,8 @@ class ReceiptDataModule(L.LightningDataModule):
         shared = {k: v for k, v in reader.items() if k != "_target_"}
         self.split_kwargs = {"train": {**shared, **(train or {})}, "val": {**shared, **(val or {})}}
         self.root, self.train_root, self.val_root = root, train_root, val_root
-        aug = dict(augment or {})
-        if "scale" in aug:
-            aug["scale"] = tuple(aug["scale"])
         self.transform_config = TransformConfig(
-            image_size=image_size, augment=AugmentConfig(**aug), pad_multiple=pad_multiple
+            image_size=image_size, augment=AugmentConfig(**(augment or {})), pad_multiple=pad_multiple
         )
         # data.loader / data.cache as the schema declares them (types and ranges are checked at
         # start-up by ocr.schema.check_config); no cache dir given: the default below

@@ -23,7 +23,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from ocr.errors import UserInputError
+from ocr.schema import LoaderKnobs, check_fields
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,7 @@ def plan_loaders(
     main_threads: int = 1,
 ) -> LoaderPlan:
     """Resolve ``None`` (derive from the machine) for the worker counts and the prefetch depth."""
-    for name, value, low in (("num_workers", num_workers, 0), ("prefetch_factor", prefetch_factor, 1)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
-            raise UserInputError(f"data.loader.{name} must be null or an integer >= {low}, got {value!r}")
+    check_fields(LoaderKnobs(num_workers=num_workers, prefetch_factor=prefetch_factor), "data.loader.")
     auto = default_workers(local_world_size)
     workers = auto if num_workers is None else num_workers
     val = workers if val_workers is None else val_workers

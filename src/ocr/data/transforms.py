@@ -30,30 +30,21 @@ import numpy as np
 import torch
 
 from ocr.data.sample import Sample, TextSample
+from ocr.schema import AugmentKnobs, check_fields
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
-class AugmentConfig:
-    """Training-only augmentation. Always off for validation, test and predict."""
-
-    enabled: bool = True
-    rotate: float = 5.0
-    scale: tuple[float, float] = (0.8, 1.2)
-    affine_p: float = 0.7
-    color_p: float = 0.5
-    blur_p: float = 0.2
-    crop_size: int | None = None
-    # Where training crops come from: "padded" cuts them anywhere in the image_size square (the
-    # receipt plus its bottom/right padding); "content" pads only up to crop_size and
-    # cuts them from the receipt itself, so a narrow receipt's crop is not half padding.
-    crop_from: str = "padded"
+class AugmentConfig(AugmentKnobs):
+    """Training-only augmentation (always off for validation, test and predict): the fields, their
+    defaults and ranges are the config's (:class:`ocr.schema.AugmentKnobs`, ``data.augment.*``),
+    checked here again for a config built in Python, where no Hydra composition did."""
 
     def __post_init__(self) -> None:
-        if self.crop_from not in ("padded", "content"):
-            raise ValueError(f"augment.crop_from must be 'padded' or 'content', got {self.crop_from!r}")
+        self.scale = list(self.scale)  # a YAML list arrives as a ListConfig, a checkpoint's as a tuple
+        check_fields(self, "data.augment.")
 
 
 @dataclass

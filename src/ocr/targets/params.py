@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal
 
+from ocr.schema import TargetKnobs, check_fields
+
 Formula = Literal["db", "exact"]
-FORMULAS: tuple[str, ...] = ("db", "exact")
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,9 @@ class DBTargetParams:
     Polygons whose visible bounding box has a side shorter than ``min_text_size`` pixels become
     ignore regions. ``formula`` picks the border distance: ``"db"`` is the original DB code's
     approximation, ``"exact"`` the true point-to-segment distance (see ``ocr.targets.db_targets``).
+
+    The ranges are the config's (:class:`ocr.schema.TargetKnobs`, ``data.targets.*``), checked here
+    again for params built in Python, where no config was composed.
     """
 
     shrink_ratio: float = 0.4
@@ -28,17 +31,10 @@ class DBTargetParams:
     formula: Formula = "exact"
 
     def __post_init__(self) -> None:
-        if self.formula not in FORMULAS:
-            raise ValueError(f"formula must be one of {FORMULAS}, got {self.formula!r}")
-        if not (0.0 < self.shrink_ratio < 1.0):
-            raise ValueError(f"shrink_ratio must be in (0, 1), got {self.shrink_ratio}")
-        if not all(math.isfinite(v) for v in (self.thresh_min, self.thresh_max, self.min_text_size)):
-            raise ValueError("thresh_min, thresh_max and min_text_size must be finite")
+        check_fields(TargetKnobs(**asdict(self)), "data.targets.")
         # The fast path folds the rescaling into a running max, which needs a non-decreasing map.
         if self.thresh_min > self.thresh_max:
             raise ValueError(f"thresh_min ({self.thresh_min}) must be <= thresh_max ({self.thresh_max})")
-        if self.min_text_size < 0:
-            raise ValueError(f"min_text_size must be >= 0, got {self.min_text_size}")
 
     def as_key(self) -> tuple[str, float, float, float, float, str]:
         """A stable, versioned tuple for cache keys (floats as ``repr`` so equal params give equal keys)."""

@@ -102,7 +102,6 @@ class PerformanceProfilerCallback(PhaseCallback):
         self._stack: list[EpochRecord] = []
         self._t0 = time.perf_counter()
         self._process = psutil.Process()
-        self._trainer_ref: L.Trainer | None = None
 
     # -- installation -------------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -117,7 +116,6 @@ class PerformanceProfilerCallback(PhaseCallback):
             cast(Any, pl_module).stage_timer = self._clock
         if self.run_info is None:
             self.run_info = self._run_info(trainer, pl_module)
-        self._trainer_ref = trainer
         self._setup_time = time.perf_counter()
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -128,7 +126,6 @@ class PerformanceProfilerCallback(PhaseCallback):
             host.profiler = host.profiler.inner
         if hasattr(pl_module, "stage_timer"):
             cast(Any, pl_module).stage_timer = NullStageTimer()
-        self._trainer_ref = None
         if self.run_info is not None:
             self.run_info.setdefault("stages_run", []).append(stage)
         if trainer.is_global_zero and self.summary_file:
@@ -200,8 +197,8 @@ class PerformanceProfilerCallback(PhaseCallback):
         if not self._stack:
             return
         record = self._stack[-1]
-        if record.batches == 0 and self._trainer_ref is not None:
-            self._claim_loader_start(self._trainer_ref, record)
+        if record.batches == 0:
+            self._claim_loader_start(trainer, record)
         record.batches += 1
         perf = batch.get("perf") if isinstance(batch, dict) else None
         if perf:
@@ -249,18 +246,20 @@ class PerformanceProfilerCallback(PhaseCallback):
             memory["workers_pss_peak_mb"] = max(pss)
         return memory
 
-    def _evaluator_stats(self, record: EpochRecord) -> RankEvaluator | None:
+    @staticmethod
+    def _evaluator_stats(trainer: L.Trainer, record: EpochRecord) -> RankEvaluator | None:
         """The evaluator pool's figures for this evaluation epoch (``None``: in-process evaluation)."""
-        module = self._trainer_ref.lightning_module if self._trainer_ref is not None else None
-        if record.phase not in ("validate", "test") or module is None:
+        if record.phase not in ("validate", "test"):
             return None
+        module = trainer.lightning_module
         stats = getattr(module, "evaluator_stats", None)
         if stats is not None:
             cast(Any, module).evaluator_stats = None  # consumed once
         return cast(RankEvaluator | None, stats)
 
     def _finish(self, trainer: L.Trainer, record: EpochRecord, wall: float) -> None:
-        payload = local_payload(record, wall, self._epoch_memory(record), self._evaluator_stats(record))
+        evaluator = self._evaluator_stats(trainer, record)
+        payload = local_payload(record, wall, self._epoch_memory(record), evaluator)
         ranks: list[RankPayload] = gather_objects(trainer, payload)
         if not trainer.is_global_zero:
             return

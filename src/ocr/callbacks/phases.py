@@ -10,6 +10,7 @@ the metric is computed), which runs after the callbacks' epoch-end hooks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -24,6 +25,30 @@ def gather_objects(trainer: L.Trainer, obj: Any) -> list[Any]:
     parts: list[Any] = [None] * trainer.world_size
     dist.all_gather_object(parts, obj)
     return parts
+
+
+def _epoch_hook(phase: str, end: bool) -> Callable[..., None]:
+    def hook(self: PhaseCallback, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._route(trainer):
+            (self.phase_end if end else self.phase_start)(trainer, phase)
+
+    return hook
+
+
+def _batch_hook(phase: str) -> Callable[..., None]:
+    # One signature for the four: the training hook gets no ``dataloader_idx``.
+    def hook(
+        self: PhaseCallback,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if self._route(trainer):
+            self.phase_batch(trainer, phase, batch)
+
+    return hook
 
 
 class PhaseCallback(L.Callback):
@@ -43,76 +68,19 @@ class PhaseCallback(L.Callback):
     def _route(self, trainer: L.Trainer) -> bool:
         return not trainer.sanity_checking and self.phase_active(trainer)
 
-    # -- starts -------------------------------------------------------------------------------
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._route(trainer):
-            self.phase_start(trainer, "train")
+    # The hooks differ only by their phase; the epoch ends of validation, test and predict are
+    # their ``on_*_end`` hooks (see the module doc).
+    on_train_epoch_start = _epoch_hook("train", end=False)
+    on_validation_epoch_start = _epoch_hook("validate", end=False)
+    on_test_epoch_start = _epoch_hook("test", end=False)
+    on_predict_epoch_start = _epoch_hook("predict", end=False)
 
-    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._route(trainer):
-            self.phase_start(trainer, "validate")
+    on_train_batch_start = _batch_hook("train")
+    on_validation_batch_start = _batch_hook("validate")
+    on_test_batch_start = _batch_hook("test")
+    on_predict_batch_start = _batch_hook("predict")
 
-    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._route(trainer):
-            self.phase_start(trainer, "test")
-
-    def on_predict_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._route(trainer):
-            self.phase_start(trainer, "predict")
-
-    # -- batches ------------------------------------------------------------------------------
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if self._route(trainer):
-            self.phase_batch(trainer, "train", batch)
-
-    def on_validation_batch_start(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if self._route(trainer):
-            self.phase_batch(trainer, "validate", batch)
-
-    def on_test_batch_start(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if self._route(trainer):
-            self.phase_batch(trainer, "test", batch)
-
-    def on_predict_batch_start(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if self._route(trainer):
-            self.phase_batch(trainer, "predict", batch)
-
-    # -- ends -----------------------------------------------------------------------------------
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._route(trainer):
-            self.phase_end(trainer, "train")
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._route(trainer):
-            self.phase_end(trainer, "validate")
-
-    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._route(trainer):
-            self.phase_end(trainer, "test")
-
-    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._route(trainer):
-            self.phase_end(trainer, "predict")
+    on_train_epoch_end = _epoch_hook("train", end=True)
+    on_validation_end = _epoch_hook("validate", end=True)
+    on_test_end = _epoch_hook("test", end=True)
+    on_predict_end = _epoch_hook("predict", end=True)

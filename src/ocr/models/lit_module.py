@@ -73,11 +73,10 @@ class DBNetModule(L.LightningModule):
         workers = self.evaluator_config.workers
         if workers is not None:
             return workers
-        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        loader = getattr(datamodule, "loader", None)
+        # without a trainer (getattr of None): no DataLoader workers, one rank
+        loader = getattr(getattr(self._trainer, "datamodule", None), "loader", None)
         loader_workers = int(getattr(loader, "num_workers", 0) or 0)
-        local_ranks = int(getattr(self._trainer, "num_devices", 1) or 1) if self._trainer is not None else 1
-        return default_workers(loader_workers, local_ranks)
+        return default_workers(loader_workers, int(getattr(self._trainer, "num_devices", 1) or 1))
 
     def copy_thread(self) -> bool:
         """Whether the hand-off copies run behind the next forward pass (``evaluator.copy_thread``)."""
@@ -144,17 +143,15 @@ class DBNetModule(L.LightningModule):
         if n == 0:
             return
         prob = self._eval_outputs(batch, prefix)["prob"].squeeze(1)
-        if self.evaluator_pool is not None:
-            own = self._own_share(batch_idx, n, self.evaluator_pool.workers)
-            if own:  # the epoch's last batch: the evaluators get the rest first, then this share
-                self._submit(prob[own:], batch["meta"][own:])
-                # the evaluators start on theirs before this process takes the GIL for its share
-                self.evaluator_pool.wait_background()
-                self._evaluate_here(prob[:own], batch["meta"][:own], metrics)
-            else:
-                self._submit(prob, batch["meta"])
-            return
-        self._evaluate_here(prob, batch["meta"], metrics)
+        metas, pool = batch["meta"], self.evaluator_pool
+        # Without a pool this process evaluates every image; with one, its share of the last batch.
+        own = n if pool is None else self._own_share(batch_idx, n, pool.workers)
+        if own < n:  # the evaluators get the rest first, then this process takes its share
+            self._submit(prob[own:], metas[own:])
+        if own:
+            if pool is not None:  # the evaluators start on theirs before this process takes the GIL
+                pool.wait_background()
+            self._evaluate_here(prob[:own], metas[:own], metrics)
 
     def _own_share(self, batch_idx: int, n: int, workers: int) -> int:
         """How many images of this batch the main process evaluates itself.
@@ -323,9 +320,8 @@ class _ClosePoolOnException(L.Callback):
     """LightningModule hooks get no ``on_exception``: stop the evaluators when a run fails."""
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exc: BaseException) -> None:
-        close = getattr(pl_module, "_close_pool", None)
-        if close is not None:
-            close()
+        if isinstance(pl_module, DBNetModule):  # the only module that registers this callback
+            pl_module._close_pool()
 
 
 def add_states(metrics: DetectionMetrics, report: PoolReport) -> None:

@@ -9,7 +9,7 @@ per rank (a merge would hide the rank that waits).
 from __future__ import annotations
 
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import TypedDict
 
@@ -129,10 +129,9 @@ def merge_ranks(phase: str, epoch: int, ranks: Sequence[RankPayload]) -> EpochEn
     """The summary entry of one phase's epoch from every rank's payload (rank zero's first)."""
     stage_names = sorted({s for r in ranks for s in r["stages"]})
     worker_names = sorted({s for r in ranks for s in r["worker"]})
-    counters: dict[str, int] = defaultdict(int)
+    counters: Counter[str] = Counter()
     for r in ranks:
-        for k, v in r["counters"].items():
-            counters[k] += v
+        counters.update(r["counters"])
     samples = sum(r["samples"] for r in ranks)
     wall = max(r["wall"] for r in ranks)
     rows = [rank_row(i, r) for i, r in enumerate(ranks)]

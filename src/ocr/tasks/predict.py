@@ -125,12 +125,11 @@ def predict(cfg: DictConfig) -> Path:
     model.configure_evaluator(**{k: v for k, v in (cfg.get("evaluator") or {}).items() if v is not None})
     pool, handoff = evaluator_pool_for(model.evaluator_config, datamodule)
     try:
-        if backend == "torch":
-            module = DetectorModule(model.postprocessor, net=model.model, pool=pool, handoff=handoff)
-        else:
-            onnx_path = onnx_model_for(ckpt, cfg, model.model)
-            onnx = OnnxBackend(onnx_path, threads=cfg.get("threads"))
-            module = DetectorModule(model.postprocessor, onnx=onnx, pool=pool, handoff=handoff)
+        onnx = None
+        if backend == "onnxruntime":
+            onnx = OnnxBackend(onnx_model_for(ckpt, cfg, model.model), threads=cfg.get("threads"))
+        net = model.model if onnx is None else None  # exactly one backend
+        module = DetectorModule(model.postprocessor, net=net, onnx=onnx, pool=pool, handoff=handoff)
         # Every index gets a row: the listing's entries too (a .gif in the folder), by their file name.
         names = [dataset.describe(i) for i in range(len(dataset))]
         writer = CsvPredictionWriter(output, names, append=bool(done) or resume, visualize=visualize)

@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from ocr.bench.common import alternate, bench_trainer, pinned_threads, timed
+from ocr.bench.common import alternate, bench_trainer, chunks, pinned_threads, timed, validation_samples
 from ocr.bench.identity import same_bits
-from ocr.data.sample import Batch, Sample, image_hw
+from ocr.data.sample import Batch, image_hw
 from ocr.targets.db_targets import slowdown_injected
 
 SUITE_VERSION = "ocr-perf-suite/1"
@@ -82,24 +82,6 @@ class SuiteSettings:
     evalwork_forward_size: int = 128  # tiny DBNet input for the forward-pass ratio
 
 
-# -- shared helpers -------------------------------------------------------------------------------
-def validation_samples(count: int, image_size: int, seed: int) -> list[Sample]:
-    """Deterministic validation samples (synthetic receipts through the validation transform)."""
-    from ocr.data.datasets.synthetic import SyntheticReceipts
-    from ocr.data.transforms import ReceiptTransform, TransformConfig
-
-    dataset = SyntheticReceipts(num_samples=count, seed=seed)
-    dataset.prepare()
-    dataset.transform = ReceiptTransform(TransformConfig(image_size=image_size), train=False)
-    samples = []
-    for i in range(count):
-        item = dataset[i]
-        if "skipped" in item:
-            raise RuntimeError(f"synthetic receipt {i} was skipped: {item['skipped']['message']}")
-        samples.append(item)
-    return samples
-
-
 # -- targets ----------------------------------------------------------------------------------------
 def measure_targets(settings: SuiteSettings) -> dict[str, float]:
     """Fast "db" targets vs the reference through :func:`ocr.bench.targets.time_targets`."""
@@ -119,10 +101,6 @@ def measure_targets(settings: SuiteSettings) -> dict[str, float]:
 
 
 # -- cache ------------------------------------------------------------------------------------------
-def _batches(samples: list[Sample], size: int) -> list[list[Sample]]:
-    return [samples[i : i + size] for i in range(0, len(samples), size)]
-
-
 def _maps(batch: Batch) -> list[np.ndarray]:
     return [batch[k].numpy() for k in ("prob_maps", "prob_masks", "thresh_maps", "thresh_masks")]
 
@@ -134,7 +112,7 @@ def measure_cache(settings: SuiteSettings, workdir: Path | None = None) -> dict[
     from ocr.targets.params import DBTargetParams
 
     samples = validation_samples(settings.cache_images, settings.cache_size, settings.seed)
-    batches = _batches(samples, settings.cache_batch_size)
+    batches = chunks(samples, settings.cache_batch_size)
     params = DBTargetParams()  # the configured default formula ("exact")
     # one OpenCV thread, as in a DataLoader worker: OpenCV's pool would add scheduling noise
     with (

@@ -1,4 +1,5 @@
-"""What the bench commands share: the Trainer they run, pinned thread counts, interleaved arms.
+"""What the bench commands share: the Trainer they run, pinned thread counts, interleaved arms,
+synthetic validation samples.
 
 Nothing heavy is imported at module level: ``ocr bench targets`` uses this module and must not
 pay for importing torch or Lightning.
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import lightning as L
+
+    from ocr.data.sample import Sample
 
 K = TypeVar("K")
 T = TypeVar("T")
@@ -36,6 +39,28 @@ def bench_trainer(callbacks: list[L.Callback], **overrides: Any) -> L.Trainer:
         "num_sanity_val_steps": 0,
     }
     return L.Trainer(**{**settings, **overrides})
+
+
+def validation_samples(count: int, image_size: int, seed: int) -> list[Sample]:
+    """Deterministic validation samples (synthetic receipts through the validation transform)."""
+    from ocr.data.datasets.synthetic import SyntheticReceipts
+    from ocr.data.transforms import ReceiptTransform, TransformConfig
+
+    dataset = SyntheticReceipts(num_samples=count, seed=seed)
+    dataset.prepare()
+    dataset.transform = ReceiptTransform(TransformConfig(image_size=image_size), train=False)
+    samples = []
+    for i in range(count):
+        item = dataset[i]
+        if "skipped" in item:
+            raise RuntimeError(f"synthetic receipt {i} was skipped: {item['skipped']['message']}")
+        samples.append(item)
+    return samples
+
+
+def chunks(items: list[T], size: int) -> list[list[T]]:
+    """``items`` in consecutive slices of ``size`` (the last one shorter): batches, in order."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def call_with_args(fn: Callable[..., T], args: argparse.Namespace) -> T:

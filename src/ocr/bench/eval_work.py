@@ -22,6 +22,7 @@ IoU counts; the command prints them and fails (exit 1) if they differ.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -35,7 +36,7 @@ import numpy as np
 
 from ocr.bench.common import alternate, pinned_threads
 from ocr.bench.identity import same_bits
-from ocr.bench.split_args import add_split_arguments, checked_split
+from ocr.bench.split_args import add_split_arguments, checked_split, read_split
 
 STAGES = ("postprocess", "cleval", "iou")
 # CPU time of this thread: the work is single-threaded, and on a shared machine the wall clock
@@ -78,21 +79,12 @@ def perfect_map(polygons: list[np.ndarray], ignore: list[bool], scale: float, si
 
 def load_items(root: Path, size: int, limit: int = 0) -> list[Item]:
     """A SROIE-layout split as perfect-model items (annotations cleaned as the training reader does)."""
-    from PIL import Image
-
-    from ocr.data.datasets.sroie import SROIEDataset
-
-    dataset = SROIEDataset(root)
-    count = len(dataset) if limit <= 0 else min(limit, len(dataset))
     items = []
-    for index in range(count):
-        with Image.open(dataset.image_paths[index]) as image:
-            width, height = image.size
-        ann = dataset.annotations(index, (height, width))
+    for name, (height, width), ann in itertools.islice(read_split(root), limit if limit > 0 else None):
         scale = size / max(height, width)
         items.append(
             Item(
-                dataset.describe(index),
+                name,
                 perfect_map(ann.polygons, ann.ignore, scale, size),
                 {"orig_size": (height, width), "scale": scale},
                 ann.polygons,
@@ -196,16 +188,14 @@ def bench_eval_work(items: list[Item], repeats: int = 5) -> dict[str, Any]:
         ref_runs, fast_runs = runs["reference"], runs["fast"]
         warm_states = states(metrics.cleval, metrics.iou)
 
-    def per_image(runs: list[Pass], stage: str) -> float:
-        return 1e3 * statistics.median(run[stage] for run in runs) / n
+    for times in (cold, *ref_runs, *fast_runs):
+        times["total"] = sum(times.values())
 
-    def totals(runs: list[Pass]) -> float:
-        return 1e3 * statistics.median(sum(run.values()) for run in runs) / n
+    def ms_per_image(runs: list[Pass]) -> dict[str, float]:
+        """Each stage's median over ``runs`` (the total's too), in ms per image."""
+        return {stage: 1e3 * statistics.median(run[stage] for run in runs) / n for stage in runs[0]}
 
-    reference = {s: per_image(ref_runs, s) for s in STAGES}
-    fast = {s: per_image(fast_runs, s) for s in (*STAGES, "gt_lookup")}
-    reference["total"] = totals(ref_runs)
-    fast["total"] = totals(fast_runs)
+    reference, fast = ms_per_image(ref_runs), ms_per_image(fast_runs)
     identical = {
         "detections": same_detections(ref_dets, fast_dets),
         "states_cold": fast_states == ref_states,
@@ -216,7 +206,7 @@ def bench_eval_work(items: list[Item], repeats: int = 5) -> dict[str, Any]:
         "repeats": repeats,
         "reference_ms": reference,
         "fast_ms": fast,
-        "fast_cold_ms": {k: 1e3 * v / n for k, v in cold.items()} | {"total": 1e3 * sum(cold.values()) / n},
+        "fast_cold_ms": ms_per_image([cold]),
         "speedup": {s: reference[s] / fast[s] for s in (*STAGES, "total")},
         "identical": identical,
         "states": ref_states,

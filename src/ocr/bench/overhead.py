@@ -19,12 +19,11 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ocr.bench.common import alternate, bench_trainer
+from ocr.bench.common import alternate, bench_trainer, chunks, validation_samples
 from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
 from ocr.data.collate import DBCollateFN
-from ocr.data.datasets.synthetic import SyntheticReceipts
 from ocr.data.sample import Batch
-from ocr.data.transforms import ReceiptTransform, TransformConfig, normalize_images
+from ocr.data.transforms import TransformConfig, normalize_images
 from ocr.models.lit_module import DBNetModule
 from ocr.perf.stats import stage_total
 
@@ -54,10 +53,9 @@ class _StepClock(L.Callback):
 def _batches(image_size: int, batch_size: int, count: int) -> list[Batch]:
     """Pre-collated batches, images already normalised: no data module (and no device hook) here."""
     config = TransformConfig(image_size=image_size)
-    dataset = SyntheticReceipts(num_samples=batch_size * count, seed=7)
-    dataset.transform = ReceiptTransform(config, train=False)
     collate = DBCollateFN()
-    batches = [collate([dataset[i * batch_size + j] for j in range(batch_size)]) for i in range(count)]
+    samples = validation_samples(batch_size * count, image_size, seed=7)
+    batches = [collate(batch) for batch in chunks(samples, batch_size)]
     for batch in batches:
         batch["images"] = normalize_images(batch["images"], config.mean, config.std)
     return batches

@@ -19,17 +19,16 @@ import shutil
 import statistics
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from ocr.bench.common import alternate, pinned_threads, timed
 from ocr.bench.identity import same_targets
-from ocr.bench.split_args import add_split_arguments, checked_split
-from ocr.errors import SampleError, UserInputError
+from ocr.bench.split_args import add_split_arguments, checked_split, read_split
+from ocr.errors import UserInputError
 from ocr.targets.db_targets import make_db_targets
 from ocr.targets.maps import DBTargets
 from ocr.targets.params import DBTargetParams
@@ -65,7 +64,6 @@ class TargetsTiming:
 def time_targets(
     items: Sequence[Item],
     repeats: int,
-    params: DBTargetParams | None = None,
     exact: bool = False,
     cache_lookup: CacheLookup | None = None,
 ) -> TargetsTiming:
@@ -78,8 +76,7 @@ def time_targets(
         raise ValueError("time_targets needs at least one item")
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
-    base = params or DBTargetParams()
-    db, exact_params = replace(base, formula="db"), replace(base, formula="exact")
+    db, exact_params = DBTargetParams(formula="db"), DBTargetParams(formula="exact")
     with pinned_threads(cv2=1):
         buffers: dict[tuple[int, int], DBTargets] = {}
         identical = 0
@@ -125,30 +122,19 @@ def time_targets(
 def load_sroie_items(root: str | Path, size: int) -> list[Item]:
     """A SROIE split as bench items scaled to longest side ``size``: the reader's clean polygons.
 
-    Only image headers are read (PIL opens lazily); receipts without a gt file are left out.
+    Receipts without a gt file are left out.
     """
-    from ocr.data.datasets.sroie import SROIEDataset
-
-    dataset = SROIEDataset(root)
     items: list[Item] = []
-    for index, image_path in enumerate(dataset.image_paths):
-        with Image.open(image_path) as im:
-            width, height = im.size
-        try:
-            annotations = dataset.annotations(index, (height, width))
-        except SampleError:
-            continue
+    for _, (height, width), ann in read_split(root, skip_errors=True):
         scale = size / max(width, height)
         shape = (max(1, round(height * scale)), max(1, round(width * scale)))
-        polygons = [(polygon * scale).astype(np.float32) for polygon in annotations.polygons]
-        items.append((shape, polygons, list(annotations.ignore)))
+        polygons = [(polygon * scale).astype(np.float32) for polygon in ann.polygons]
+        items.append((shape, polygons, list(ann.ignore)))
     return items
 
 
 @contextlib.contextmanager
-def cache_hit_lookup(
-    items: Sequence[Item], params: DBTargetParams | None = None
-) -> Iterator[tuple[CacheLookup, Callable[[], int]]]:
+def cache_hit_lookup(items: Sequence[Item]) -> Iterator[tuple[CacheLookup, Callable[[], int]]]:
     """``time_targets``' ``cache_lookup`` hook: a real :class:`PolygonCache` hit from disk.
 
     Every item is stored first by one cache; the timed lookups go through a second one with no
@@ -158,7 +144,7 @@ def cache_hit_lookup(
     """
     from ocr.targets.cache import PolygonCache
 
-    params = params or DBTargetParams()
+    params = DBTargetParams()
     root = tempfile.mkdtemp(prefix="ocr-bench-targets-cache-")
     try:
         writer = PolygonCache(max_size=0, cache_dir=root, max_bytes=8 * 1024**3)

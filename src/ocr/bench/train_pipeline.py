@@ -197,20 +197,16 @@ def run_train_pipeline(
         trainer.fit(model, datamodule=datamodule)
         plan = datamodule.loader_plan()
         train = [e for e in profiler.epochs if e["phase"] == "train"]
-        previous = 0.0
+        # the workers persist across epochs: an epoch's CPU is the difference of two readings
+        deltas = [now - before for before, now in zip([0.0, *cpu.seconds], cpu.seconds, strict=False)]
         lines = []
         for i, entry in enumerate(train):
-            total = cpu.seconds[i] if i < len(cpu.seconds) else None
-            delta = None if total is None else total - previous
-            previous = total if total is not None else previous
-            line = _epoch_line(entry, delta if plan.train_workers else None)
+            line = _epoch_line(entry, deltas[i] if i < len(deltas) and plan.train_workers else None)
             lines.append(line)
             print(json.dumps(line), flush=True)
     first = lines[0]["first_batch_wait_s"] if lines else None
     later = [line["first_batch_wait_s"] for line in lines[1:]]
-    steady = [line["steady_data_wait_share"] for line in lines[1:]] or [
-        line["steady_data_wait_share"] for line in lines
-    ]
+    steady = [line["steady_data_wait_share"] for line in lines[1:] or lines]
     return {
         "phase": "train",
         "data": data,

@@ -245,9 +245,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     reference = runs[pools[0]][0]["counts"]
     identical = all(r["counts"] == reference for reps in runs.values() for r in reps)
     base = results.get("0")
-    speedup = (
-        {k: v["images_per_s"] / base["images_per_s"] for k, v in results.items() if k != "0"} if base else {}
-    )
+
+    def vs_pool0(key: str) -> dict[str, float]:
+        """Every other pool size's ``key`` over size 0's (nothing without a size 0)."""
+        return {k: v[key] / base[key] for k, v in results.items() if k != "0"} if base else {}
+
     return {
         "data": args.data,
         "size": args.size,
@@ -257,19 +259,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "copy_thread": models[pools[0]].copy_thread(),
         "repeats": args.repeats,
         "pools": results,
-        "images_per_s_vs_pool0": speedup,
+        "images_per_s_vs_pool0": vs_pool0("images_per_s"),
         "cores": cores,
         # the speed-up over size 0 that the CPU each used allows on these cores, bound over bound
         # (the same window for both): a speed-up beyond it is out of reach of any scheduling
-        "cpu_bound_vs_pool0": (
-            {
-                k: v["cpu_bound_images_per_s"] / base["cpu_bound_images_per_s"]
-                for k, v in results.items()
-                if k != "0"
-            }
-            if base and not args.forward_ms
-            else {}
-        ),
+        "cpu_bound_vs_pool0": {} if args.forward_ms else vs_pool0("cpu_bound_images_per_s"),
         "states_identical": identical,
         "counts": reference,
     }

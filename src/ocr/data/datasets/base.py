@@ -50,9 +50,16 @@ class ReceiptDataset(Dataset[Item]):
         #: Files the listing could not use; indices ``[samples, samples + len)`` (see ``listing``).
         self.listing_issues: list[ListingIssue] = []
 
-    def listed_issue(self, index: int, samples: int) -> ListingIssue | None:
-        """The listing issue at ``index`` when it is past the ``samples`` real ones, else None."""
+    def listed_issue(self, index: int) -> ListingIssue | None:
+        """The listing issue at ``index`` when it is past the real samples (they come first), else None."""
+        samples = len(self) - len(self.listing_issues)
         return self.listing_issues[index - samples] if index >= samples else None
+
+    def raise_listed(self, index: int) -> None:
+        """What ``load`` does first: a listing entry raises its issue's :class:`SampleError`."""
+        issue = self.listed_issue(index)
+        if issue is not None:
+            raise issue.error()
 
     def __len__(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -35,19 +35,17 @@ class ImageFolderDataset(ReceiptDataset):
         return len(self.paths) + len(self.listing_issues)
 
     def describe(self, index: int) -> str:
-        issue = self.listed_issue(index, len(self.paths))
+        issue = self.listed_issue(index)
         return issue.where if issue else self.paths[index].name
 
     def identity(self, index: int) -> tuple[object, ...]:
-        issue = self.listed_issue(index, len(self.paths))
+        issue = self.listed_issue(index)
         if issue is not None:
             return ("image-listing", issue.reason, issue.where)
         return ("image", *file_identity(self.paths[index]))
 
     def load(self, index: int) -> TextSample:
-        issue = self.listed_issue(index, len(self.paths))
-        if issue is not None:
-            raise issue.error()
+        self.raise_listed(index)
         path = self.paths[index]
         image = read_image(path, self.max_image_pixels)
         meta: dict[str, object] = {"path": str(path)}

@@ -113,11 +113,11 @@ class JsonLayoutDataset(ReceiptDataset):
         return len(self.names) + len(self.listing_issues)
 
     def describe(self, index: int) -> str:
-        issue = self.listed_issue(index, len(self.names))
+        issue = self.listed_issue(index)
         return issue.where if issue else self.names[index]
 
     def identity(self, index: int) -> tuple[object, ...]:
-        issue = self.listed_issue(index, len(self.names))
+        issue = self.listed_issue(index)
         if issue is not None:
             return ("json-listing", issue.reason, str(self.image_dir / issue.where))
         name = self.names[index]
@@ -135,9 +135,7 @@ class JsonLayoutDataset(ReceiptDataset):
         return sanitize(raw, image_hw, issues or IssueLog(), name)
 
     def load(self, index: int) -> TextSample:
-        issue = self.listed_issue(index, len(self.names))
-        if issue is not None:
-            raise issue.error()
+        self.raise_listed(index)
         name = self.names[index]
         entry = self.entries[name]
         raw = entry_annotations(name, entry, self.annotation_path.name)

@@ -85,8 +85,8 @@ class SROIEDataset(ReceiptDataset):
     def __init__(self, root: str | Path, image_dir: str = "images", gt_dir: str = "gt") -> None:
         super().__init__()
         self.root = require_dir(Path(root).expanduser(), "data root", ROOT_FIX)
-        images = require_dir(self.root / image_dir, "image folder", f"{ROOT_FIX}")
-        self.gt_dir = require_dir(self.root / gt_dir, "gt folder", f"{ROOT_FIX}")
+        images = require_dir(self.root / image_dir, "image folder", ROOT_FIX)
+        self.gt_dir = require_dir(self.root / gt_dir, "gt folder", ROOT_FIX)
         self.image_paths, unsupported = list_folder(images)
         if not self.image_paths:
             raise UserInputError(
@@ -112,11 +112,11 @@ class SROIEDataset(ReceiptDataset):
         return self.gt_dir / f"{self.image_paths[index].stem}.txt"
 
     def describe(self, index: int) -> str:
-        issue = self.listed_issue(index, len(self.image_paths))
+        issue = self.listed_issue(index)
         return issue.where if issue else self.image_paths[index].name
 
     def identity(self, index: int) -> tuple[object, ...]:
-        issue = self.listed_issue(index, len(self.image_paths))
+        issue = self.listed_issue(index)
         if issue is not None:
             return ("sroie-listing", issue.reason, str(self.root / issue.where))
         return ("sroie", file_identity(self.image_paths[index]), file_identity(self.gt_path(index)))
@@ -129,9 +129,7 @@ class SROIEDataset(ReceiptDataset):
         return sanitize(parse_gt(gt), image_hw, issues or IssueLog(), gt.name)
 
     def load(self, index: int) -> TextSample:
-        issue = self.listed_issue(index, len(self.image_paths))
-        if issue is not None:
-            raise issue.error()
+        self.raise_listed(index)
         image = self.image_paths[index]
         if image.stem in self.shared_stem:
             others = ", ".join(p.name for p in self.shared_stem[image.stem] if p != image)
@@ -144,9 +142,7 @@ class SROIEDataset(ReceiptDataset):
         gt = self.gt_path(index)
         raw = parse_gt(gt)  # before decoding: a missing gt skips the sample cheaply
         meta = {"gt_path": str(gt)}
-        return build_sample(
-            self.image_paths[index], raw, IssueLog(), gt.name, meta, max_pixels=self.max_image_pixels
-        )
+        return build_sample(image, raw, IssueLog(), gt.name, meta, max_pixels=self.max_image_pixels)
 
 
 __all__ = ["SROIEDataset", "parse_gt", "parse_gt_line"]

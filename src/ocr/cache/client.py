@@ -20,6 +20,7 @@ import errno
 import logging
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -181,16 +182,16 @@ class CacheClient:
 
     def write(self, key: str, parts: list[Buffer]) -> None:
         self.check_process()
-        header, payload_parts = frame(self.kind, bytes.fromhex(key), parts)
+        header = frame(self.kind, bytes.fromhex(key), parts)
         if self.max_items and self.memory_bytes:
-            self._remember(key, memoryview(b"".join(payload_parts)))
+            self._remember(key, memoryview(b"".join(parts)))
         if self.store is None:
             return
         if not self.disk_writes:
             self.count("write_errors")  # an entry the folder should have held: counted, not written
             return
         try:
-            if not self.store.write(key, [header, *payload_parts]):
+            if not self.store.write(key, [header, *parts]):
                 self.count("too_large")
         except OSError as exc:
             self._write_fault(exc)
@@ -198,12 +199,7 @@ class CacheClient:
     def discard(self, key: str) -> None:
         """Forget a bad entry (``CorruptEntry``) everywhere, and count it."""
         self.count("corrupt")
-        self._forget(key)
-        if self.store is not None and self.disk_writes:
-            try:
-                self.store.remove(key)
-            except OSError as exc:
-                self._write_fault(exc)
+        self.invalidate(key)
 
     def invalidate(self, key: str | None = None) -> None:
         """Drop one key, or every entry of the folder (all clients) and of this LRU when ``None``."""
@@ -226,20 +222,19 @@ class CacheClient:
     def entries(self) -> int:
         """Entries visible to this process: in the folder when it is readable, else in the LRU."""
         self.check_process()
-        if self.store is not None and self.disk_reads:
-            try:
-                return len(self.store)
-            except OSError as exc:
-                self._read_fault(exc)
-        return len(self._memory)
+        return self._measure(len, len(self._memory))
 
     def total_bytes(self) -> int:
+        return self._measure(FileStore.total_bytes, self._memory_used)
+
+    def _measure(self, scan: Callable[[FileStore], int], in_memory: int) -> int:
+        """``scan`` of the folder when it is readable (a failed scan is a read error), else ``in_memory``."""
         if self.store is not None and self.disk_reads:
             try:
-                return self.store.total_bytes()
+                return scan(self.store)
             except OSError as exc:
                 self._read_fault(exc)
-        return self._memory_used
+        return in_memory
 
     def drain(self) -> dict[str, int]:
         """Counts since the last drain, as ``<name>_cache_<counter>`` (what a batch reports)."""

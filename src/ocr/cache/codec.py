@@ -61,17 +61,20 @@ def _nbytes(part: Buffer) -> int:
     return part.nbytes if isinstance(part, memoryview) else len(part)
 
 
+def payload_size(parts: Sequence[Any]) -> int:
+    return sum(_nbytes(p) for p in parts)
+
+
 def _pad(n: int) -> bytes:
     return b"\0" * (-n % 8)
 
 
-def frame(kind: int, digest: bytes, parts: Sequence[Buffer]) -> tuple[bytes, list[Buffer]]:
+def frame(kind: int, digest: bytes, parts: Sequence[Buffer]) -> bytes:
     """Header for ``parts`` (the payload, written in order after it)."""
-    crc, length = 0, 0
+    crc = 0
     for part in parts:
         crc = zlib.crc32(part, crc)
-        length += _nbytes(part)
-    return _HEADER.pack(MAGIC, FORMAT_VERSION, kind, length, crc, digest), list(parts)
+    return _HEADER.pack(MAGIC, FORMAT_VERSION, kind, payload_size(parts), crc, digest)
 
 
 def unframe(buf: Buffer, kind: int, digest: bytes) -> memoryview:
@@ -233,10 +236,8 @@ def encode_blob(data: Buffer) -> list[Buffer]:
 
 def decode_blob(payload: memoryview, offset: int) -> tuple[memoryview, int]:
     """(the bytes of the blob at ``offset``, the next offset)."""
-    try:
-        mode, _fill, len_a, _len_b = _MAP.unpack_from(payload, offset)
-    except struct.error as exc:
-        raise CorruptEntry(f"truncated section: {exc}") from None
+    # A truncated section raises struct.error: decode_pixels, the one caller, makes it a CorruptEntry.
+    mode, _fill, len_a, _len_b = _MAP.unpack_from(payload, offset)
     start = offset + _MAP.size
     end = start + len_a
     if mode != MODE_BLOB or end > len(payload):
@@ -289,7 +290,3 @@ def warm_up() -> None:
             decode_map(payload, 0, np.empty_like(array))
             if array is bits:
                 decode_map(payload, 0, np.empty(array.shape, np.uint8))
-
-
-def payload_size(parts: Sequence[Any]) -> int:
-    return sum(_nbytes(p) for p in parts)

@@ -57,18 +57,11 @@ class FileStore:
     """Entries as files under ``root/<2 hex>/<key>.entry``; safe for concurrent processes."""
 
     def __init__(self, root: str | Path, max_bytes: int) -> None:
-        self.dir = Path(root)
-        self.root = self.dir / node_folder()
+        self.root = Path(root) / node_folder()
         self.max_bytes = int(max_bytes)
         self._lock_fd: int | None = None
         self._pid = os.getpid()
         self._dirs: set[str] = set()
-
-    def __getstate__(self) -> dict[str, object]:
-        return {"root": self.dir, "max_bytes": self.max_bytes}
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__init__(**state)  # type: ignore[misc]
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}{SUFFIX}"
@@ -77,9 +70,9 @@ class FileStore:
         """Raise the ``OSError`` a write would meet: folder missing and not creatable, read-only,
         not a folder, lock file not writable. Cheap (no entry is written)."""
         self._lock()
-        fd = os.open(self.root / f".probe.{os.getpid()}.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.close(fd)
-        os.unlink(self.root / f".probe.{os.getpid()}.tmp")
+        probe = self.root / f".probe.{os.getpid()}.tmp"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        os.unlink(probe)
 
     # -- reads ----------------------------------------------------------------------------------
     def read(self, key: str) -> memoryview | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -212,18 +212,14 @@ class DBCollateFN:
         for i, sample in enumerate(samples):
             t0 = time.perf_counter()
             targets: DBTargets | None = None
-            key: Any = None
-            # The float32 threshold map is written straight into its batch slot; the rest into scratch.
-            out = DBTargets(
-                work.prob_map,
-                work.prob_mask,
-                maps["thresh_maps"][i] if "thresh_maps" in maps else work.thresh_map,
-                work.thresh_mask,
-            )
+            key: str | None = None
+            # The batch slot of each map the batch carries, scratch for the others.
+            dest = [maps[n][i] if n in maps else a for n, a in zip(TARGET_MAPS, work.maps(), strict=True)]
+            # Computing writes the float32 threshold map straight into its batch slot; the rest into scratch.
+            out = DBTargets(work.prob_map, work.prob_mask, dest[2], work.thresh_mask)
             if self.use_cache and self.cache is not None:
                 # A hit decodes only the maps the batch carries, straight into its (uint8) slots.
                 key = self.cache._generate_key(sample["polygons"], (h, w), self.params, sample["ignore"])
-                dest = [maps[n][i] if n in maps else a for n, a in zip(TARGET_MAPS, out.maps(), strict=True)]
                 slots = DBTargets(dest[0], dest[1], dest[2], dest[3])
                 targets = self.cache.get(key, slots, maps=[_MAP_FIELD[n] for n in maps])
             if targets is None:

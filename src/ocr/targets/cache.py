@@ -23,6 +23,7 @@ Storage choice (files, not diskcache) and its measurement: docs/cache.md.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import numbers
 import struct
@@ -122,6 +123,7 @@ def decode_targets(
     return targets
 
 
+@functools.cache  # once per process
 def warm_up_kernels() -> None:
     """Load the numba kernels of the codec and of both target formulas in this process, once.
 
@@ -129,17 +131,10 @@ def warm_up_kernels() -> None:
     each loading every kernel on first use (in epoch 1 on computing, in a later epoch on the first
     hit), which would otherwise be charged to the first images of every worker.
     """
-    global _warm
-    if _warm:
-        return
     warm_up()
     square = [np.array([[2, 2], [14, 2], [14, 12], [2, 12]], np.float32)]
     for formula in ("db", "exact"):
         make_db_targets(square, [False], (16, 16), DBTargetParams(formula=formula))
-    _warm = True
-
-
-_warm = False
 
 
 class PolygonCache(CacheClient):
@@ -176,11 +171,6 @@ class PolygonCache(CacheClient):
         super().__init__("target", KIND_TARGETS, folder, max_bytes, self.max_size, memory_bytes)
         self.cache_dir = Path(cache_dir) if cache_dir else None
         warm_up_kernels()
-
-    def _reset_process_state(self) -> None:
-        super()._reset_process_state()
-        self.hit_count = 0
-        self.miss_count = 0
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -237,12 +227,7 @@ class PolygonCache(CacheClient):
                 targets = decode_targets(payload, out, maps)
             except CorruptEntry:
                 self.discard(key)
-        if targets is None:
-            self.miss_count += 1
-            self.count("misses")
-        else:
-            self.hit_count += 1
-            self.count("hits")
+        self.count("misses" if targets is None else "hits")
         return targets
 
     def set(self, key: str, targets: DBTargets) -> None:
@@ -251,6 +236,14 @@ class PolygonCache(CacheClient):
     def __len__(self) -> int:
         """Entries visible to this process: on disk when persisting, else in the LRU."""
         return self.entries()
+
+    @property
+    def hit_count(self) -> int:
+        return self.totals.get("hits", 0)
+
+    @property
+    def miss_count(self) -> int:
+        return self.totals.get("misses", 0)
 
     @property
     def hit_rate(self) -> float:

@@ -173,18 +173,15 @@ def _to_pixels(pts: np.ndarray) -> np.ndarray:
 
 def _as_int_paths(groups: list[list[list[list[int]]]]) -> list[list[np.ndarray]]:
     """pyclipper's nested lists as int32 arrays, converted in one go (per-path np.array is slow)."""
-    lengths = [len(path) for paths in groups for path in paths]
     flat = np.fromiter(chain.from_iterable(chain.from_iterable(chain.from_iterable(groups))), np.int32)
     flat = flat.reshape(-1, 2)
     out: list[list[np.ndarray]] = []
     pos = 0
-    it = iter(lengths)
     for paths in groups:
         arrays = []
-        for _ in paths:
-            n = next(it)
-            arrays.append(flat[pos : pos + n])
-            pos += n
+        for path in paths:
+            arrays.append(flat[pos : pos + len(path)])
+            pos += len(path)
         out.append(arrays)
     return out
 

@@ -49,7 +49,7 @@ class Allowed:
         else:
             noun = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[self.kind]
             if self.length is not None:
-                noun = f"a list of {self.length} numbers, each"
+                noun = f"a list of {self.length} {'integers' if self.kind is int else 'numbers'}, each"
             bounds = [
                 f">= {_num(self.minimum)}" if self.minimum is not None else "",
                 f"> {_num(self.above)}" if self.above is not None else "",

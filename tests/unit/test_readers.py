@@ -276,3 +276,22 @@ def test_real_sroie_batch_through_the_datamodule(sroie_root: Path, tmp_path: Pat
     assert batch["images"].shape == (4, 3, 256, 256)
     assert batch["perf"]["counters"]["skipped_samples"] == 0
     assert batch["prob_maps"].sum() > 0
+
+
+def test_listed_issue_takes_the_sample_count_of_a_reader_that_counts_issues_apart() -> None:
+    """A user's reader may keep the issues out of ``__len__`` and pass its own sample count."""
+    from ocr.data.datasets.listing import ListingIssue
+
+    class TwoReceipts(ReceiptDataset):
+        def __len__(self) -> int:
+            return 2  # the issues are not counted here
+
+        def load(self, index: int) -> TextSample:  # pragma: no cover - not called
+            raise NotImplementedError
+
+    reader = TwoReceipts()
+    reader.listing_issues = [ListingIssue("unsupported_suffix", "a.gif", "not an image")]
+    assert reader.listed_issue(1, samples=2) is None
+    issue = reader.listed_issue(2, samples=2)
+    assert issue is not None and issue.where == "a.gif"
+    assert reader.listed_issue(1) is reader.listing_issues[0]  # the default: len(self) counts both

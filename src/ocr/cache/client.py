@@ -198,8 +198,8 @@ class CacheClient:
 
     def discard(self, key: str) -> None:
         """Forget a bad entry (``CorruptEntry``) everywhere, and count it."""
+        self.invalidate(key)  # first: in a fresh process it resets the counters the count goes to
         self.count("corrupt")
-        self.invalidate(key)
 
     def invalidate(self, key: str | None = None) -> None:
         """Drop one key, or every entry of the folder (all clients) and of this LRU when ``None``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from ocr.errors import UserInputError
 from ocr.schema import TargetKnobs, check_fields
 
 Formula = Literal["db", "exact"]
@@ -34,7 +35,10 @@ class DBTargetParams:
         check_fields(TargetKnobs(**asdict(self)), "data.targets.")
         # The fast path folds the rescaling into a running max, which needs a non-decreasing map.
         if self.thresh_min > self.thresh_max:
-            raise ValueError(f"thresh_min ({self.thresh_min}) must be <= thresh_max ({self.thresh_max})")
+            raise UserInputError(
+                f"data.targets.thresh_min={self.thresh_min}: must be <= "
+                f"data.targets.thresh_max ({self.thresh_max})"
+            )
 
     def as_key(self) -> tuple[str, float, float, float, float, str]:
         """A stable, versioned tuple for cache keys (floats as ``repr`` so equal params give equal keys)."""

@@ -50,9 +50,14 @@ class ReceiptDataset(Dataset[Item]):
         #: Files the listing could not use; indices ``[samples, samples + len)`` (see ``listing``).
         self.listing_issues: list[ListingIssue] = []
 
-    def listed_issue(self, index: int) -> ListingIssue | None:
-        """The listing issue at ``index`` when it is past the real samples (they come first), else None."""
-        samples = len(self) - len(self.listing_issues)
+    def listed_issue(self, index: int, samples: int | None = None) -> ListingIssue | None:
+        """The listing issue at ``index`` when it is past the real samples (they come first), else None.
+
+        ``samples``: how many real samples there are; by default ``len(self)`` less the issues, which
+        holds for a reader whose ``__len__`` counts both (as the built-in ones do).
+        """
+        if samples is None:
+            samples = len(self) - len(self.listing_issues)
         return self.listing_issues[index - samples] if index >= samples else None
 
     def raise_listed(self, index: int) -> None:

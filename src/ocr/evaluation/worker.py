@@ -15,6 +15,7 @@ Messages out (one queue shared by all): ``("ready", id, pid)``, ``("done", id, s
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import time
@@ -32,18 +33,15 @@ from ocr.evaluation.handoff import NUMPY_DTYPES, decode_map, unpack_polygons
 # forkserver child would see the server's environment, not the caller's).
 FAULT_ENV = "OCR_EVALUATOR_INJECT_FAULT"
 _OWNER_CHECK_S = 1.0  # how often an idle evaluator checks that the process that owns it lives
-_warm = False
 
 
+@functools.cache  # once per process
 def warm_up() -> None:
     """Import the evaluation stack and compile cleval's and the post-processing's numba kernels once.
 
     Run in the forkserver (it is preloaded), so every forked evaluator starts warm instead of
     paying the imports and the JIT compilation itself.
     """
-    global _warm
-    if _warm:
-        return
     import cv2
     import torch
 
@@ -58,7 +56,6 @@ def warm_up() -> None:
     from ocr.postprocess.scoring import warm_up as warm_up_scoring
 
     warm_up_scoring()  # the post-processing's numba kernels
-    _warm = True
 
 
 def states_of(metrics: Any) -> dict[str, dict[str, int | float]]:

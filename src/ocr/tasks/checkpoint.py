@@ -9,6 +9,7 @@ not ours (a bare ``state_dict``, another LightningModule's checkpoint). Each cas
 
 from __future__ import annotations
 
+import functools
 import logging
 import zipfile
 from pathlib import Path
@@ -25,7 +26,6 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_MAGIC = b"\x80"  # torch's legacy (pre-1.6) format starts with a pickle protocol byte
 
 #: Small parts of the last checked file (its hyper-parameters), keyed on (path, size, mtime).
-_checked: tuple[tuple[str, int, int], dict[str, Any]] | None = None
 HPARAM_KEYS = ("hyper_parameters", "datamodule_hyper_parameters")
 
 
@@ -120,14 +120,14 @@ def checkpoint_hparams(path: str | Path) -> dict[str, Any]:
     Only these small parts of the last file are kept (not its weights), so the check and the
     task's later readers (e.g. the data settings) share one read of the file.
     """
-    global _checked
     st = Path(path).stat()
-    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-    if _checked is None or _checked[0] != key:
-        checkpoint = load_checkpoint(path)
-        _checked = (key, {k: checkpoint.get(k) or {} for k in HPARAM_KEYS})
-        del checkpoint
-    return _checked[1]
+    return _hparams(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1)  # keyed by size and mtime too: a rewritten file is read again
+def _hparams(path: str, size: int, mtime_ns: int) -> dict[str, Any]:
+    checkpoint = load_checkpoint(path)
+    return {k: checkpoint.get(k) or {} for k in HPARAM_KEYS}
 
 
 def check_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:

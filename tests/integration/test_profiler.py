@@ -98,7 +98,10 @@ def test_fit_summary_has_every_stage_and_attributes_the_epoch(tmp_path: Path) ->
     assert len(train) == 2 and len(val) == 2  # the sanity-check batch is not an epoch
     assert [e["samples"] for e in train] == [8, 8] and [e["samples"] for e in val] == [4, 4]
     for entry in train + val:
-        assert entry["attributed_share"] >= 0.9, entry["stages"].keys()
+        # A one-batch validation epoch lasts ~0.1 s, so one 10 ms preemption on a loaded 2-core CI
+        # machine costs 10% of it: the unnamed remainder is bounded in seconds as well as in share.
+        unnamed_s = (1.0 - entry["attributed_share"]) * entry["wall_s"]
+        assert entry["attributed_share"] >= 0.9 or unnamed_s < 0.05, (unnamed_s, entry["stages"].keys())
         for stage in ("data_wait", "h2d", "compute"):
             assert entry["stages"][stage]["count"] == entry["batches"]
         for stat in ("count", "mean", "median", "p95", "p99", "std", "min", "max"):

@@ -433,11 +433,12 @@ def composition_error(exc: BaseException) -> UserInputError | None:
     if key in ("reader", "data.reader") and isinstance(value, str):
         return old_reader_error(value)
     spec = allowed_for(key)
-    if spec is None:
+    if spec is None:  # Hydra names the key inside its group: the first group that has it wins
         for prefix in ("data.", "model."):
-            spec = spec or allowed_for(prefix + key)
+            spec = allowed_for(prefix + key)
             if spec is not None:
                 key = prefix + key
+                break
     expected = spec.describe() if spec else str(cause).splitlines()[0]
     return UserInputError(f"{key}={_show(value)}: {expected}")
 

@@ -204,3 +204,17 @@ def test_every_numeric_knob_has_a_range() -> None:
 
     walk(TaskKnobs, "")
     assert missing == []
+
+
+@pytest.mark.parametrize("key", ["loader.batch_size", "data.loader.batch_size"])
+def test_a_key_hydra_names_without_its_group_gets_the_group_once(key: str) -> None:
+    from omegaconf.errors import ValidationError
+
+    from ocr.schema import composition_error
+
+    cause = ValidationError("Value 'four' of type 'str' could not be converted to Integer")
+    cause.full_key, cause.value = key, "four"
+    assert composition_error(RuntimeError("x")) is None  # no ValidationError in the chain
+    wrapped = RuntimeError("composing failed")
+    wrapped.__cause__ = cause
+    assert str(composition_error(wrapped)) == "data.loader.batch_size=four: an integer >= 1"

@@ -52,11 +52,8 @@ def export_onnx(net: nn.Module, path: str | Path, opset: int = OPSET, sample_siz
 
 
 def file_digest(path: str | Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
+        return hashlib.file_digest(fh, "sha256").hexdigest()[:16]
 
 
 __all__ = ["OPSET", "export_onnx", "file_digest"]

@@ -148,6 +148,7 @@ class IoUDetectionMetric(Metric):
     num_det: torch.Tensor
     num_matched: torch.Tensor
     num_images: torch.Tensor
+    COUNTS = ("num_gt", "num_det", "num_matched", "num_images")
 
     def __init__(
         self, iou_thresh: float = 0.5, dc_area_thresh: float = 0.5, gt_cache_size: int = 4096, **kwargs: Any
@@ -156,7 +157,7 @@ class IoUDetectionMetric(Metric):
         self.gt_cache = GTCache(gt_cache_size)
         self.iou_thresh = iou_thresh
         self.dc_area_thresh = dc_area_thresh
-        for name in ("num_gt", "num_det", "num_matched", "num_images"):
+        for name in self.COUNTS:
             self.add_state(name, torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
 
     def update(
@@ -182,10 +183,4 @@ class IoUDetectionMetric(Metric):
     def compute(self) -> dict[str, torch.Tensor]:
         """Ratios of the (rank-summed) counts, plus the counts themselves."""
         out = prf(self.num_matched, self.num_gt, self.num_det)
-        out.update(
-            num_gt=self.num_gt.clone(),
-            num_det=self.num_det.clone(),
-            num_matched=self.num_matched.clone(),
-            num_images=self.num_images.clone(),
-        )
-        return out
+        return out | {name: getattr(self, name).clone() for name in self.COUNTS}

@@ -29,7 +29,7 @@ import queue
 import threading
 import time
 import weakref
-from collections import deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -393,23 +393,20 @@ class EvaluatorPool:
             q.put(("flush",))
         while len(self._states) < self.workers:
             self._poll(block=True, waiting_for_states=True)
-        summed: dict[str, dict[str, int | float]] = {}
-        stages = dict.fromkeys(EVALUATOR_STAGES, 0.0)
+        summed: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        stages = Counter(dict.fromkeys(EVALUATOR_STAGES, 0.0))
         images = 0
         for _, states, times, count in self._states.values():
             for child, values in states.items():
-                target = summed.setdefault(child, {})
-                for key, value in values.items():
-                    target[key] = target.get(key, 0) + value
-            for stage, seconds in times.items():
-                stages[stage] = stages.get(stage, 0.0) + seconds
+                summed[child].update(values)
+            stages.update(times)
             images += count
         return PoolReport(
-            states=summed,
+            states={child: dict(values) for child, values in summed.items()},
             images=images,
             workers=self.workers,
             wall_s=wall,
-            stages=stages,
+            stages=dict(stages),
             slot_wait_s=self._slot_wait,
         )
 

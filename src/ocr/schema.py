@@ -393,19 +393,18 @@ def _check(node: Any, schema: Any, prefix: str) -> None:
             _check(node[f.name], sub, f"{key}.")
         elif spec is not None:
             value = node[f.name]
-            if isinstance(value, ListConfig):
-                value = OmegaConf.to_container(value)
-            if not spec.accepts(value):
-                raise UserInputError(f"{key}={_show(value)}: {spec.describe()}")
+            _check_value(key, OmegaConf.to_container(value) if isinstance(value, ListConfig) else value, spec)
 
 
 def check_fields(knobs: Any, prefix: str) -> None:
     """:func:`check_config` for a dataclass of knobs built in Python rather than composed by Hydra."""
     for f in dataclasses.fields(knobs):
-        spec: Allowed | None = f.metadata.get("allowed")
-        value = getattr(knobs, f.name)
-        if spec is not None and not spec.accepts(value):
-            raise UserInputError(f"{prefix}{f.name}={_show(value)}: {spec.describe()}")
+        _check_value(f"{prefix}{f.name}", getattr(knobs, f.name), f.metadata.get("allowed"))
+
+
+def _check_value(key: str, value: Any, spec: Allowed | None) -> None:
+    if spec is not None and not spec.accepts(value):
+        raise UserInputError(f"{key}={_show(value)}: {spec.describe()}")
 
 
 def _show(value: Any) -> str:

@@ -144,24 +144,15 @@ class ReceiptTransform:
                 A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 5))], p=aug.blur_p),
             ]
         crop = aug.crop_size if self.augment else None
+        pad_to: dict[str, Any]
         if config.pad_multiple and not self.augment:
             m = int(config.pad_multiple)
-            pad = A.PadIfNeeded(
-                min_height=None,
-                min_width=None,
-                pad_height_divisor=m,
-                pad_width_divisor=m,
-                position="top_left",
-                border_mode=cv2.BORDER_CONSTANT,
-                fill=0,
-            )
+            pad_to = {"min_height": None, "min_width": None, "pad_height_divisor": m, "pad_width_divisor": m}
         else:
             # crop_from=content pads only up to the crop, so crops are cut from the receipt itself
             side = crop if crop and aug.crop_from == "content" else size
-            pad = A.PadIfNeeded(
-                min_height=side, min_width=side, position="top_left", border_mode=cv2.BORDER_CONSTANT, fill=0
-            )
-        ops.append(pad)
+            pad_to = {"min_height": side, "min_width": side}
+        ops.append(A.PadIfNeeded(**pad_to, position="top_left", border_mode=cv2.BORDER_CONSTANT, fill=0))
         if crop:
             ops.append(A.RandomCrop(height=crop, width=crop))
         self.pipeline = A.Compose(ops, keypoint_params=points, seed=seed)

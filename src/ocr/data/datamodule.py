@@ -56,10 +56,15 @@ def _worker_init(worker_id: int) -> None:
     # pool (e.g. post-processing in a first validation), setNumThreads(1) waits forever on the
     # pool's dead threads; 0 leaves the pool alone (see ocr.bench.pipeline, a second validate).
     cv2.setNumThreads(0)
-    dataset = info.dataset
-    transform = getattr(dataset, "transform", None)
+    transform = getattr(info.dataset, "transform", None)
     if isinstance(transform, ReceiptTransform) and not transform.deterministic:
         transform.set_random_seed(torch.initial_seed() % 2**32)
+
+
+def _deterministic(dataset: object) -> bool:
+    """Whether ``dataset``'s transform gives the same sample every epoch (what a cache key needs)."""
+    transform = getattr(dataset, "transform", None)
+    return isinstance(transform, ReceiptTransform) and transform.deterministic
 
 
 def reader_class(reader: object) -> type[ReceiptDataset]:
@@ -224,9 +229,7 @@ class ReceiptDataModule(L.LightningDataModule):
                 self.build(split, allow_empty=True).prepare()
 
     def _has_split(self, split: str) -> bool:
-        if not self.reader_cls.needs_root:
-            return True
-        return self._split_root(split) is not None
+        return not self.reader_cls.needs_root or self._split_root(split) is not None
 
     def setup(self, stage: str | None = None) -> None:
         if stage in ("fit", None) and not (self._has_split("train") and self._has_split("val")):
@@ -286,10 +289,8 @@ class ReceiptDataModule(L.LightningDataModule):
         return self._client("decoded", KIND_DECODED)
 
     def _collate(self, split: str) -> DBCollateFN:
-        dataset = self.datasets[split]
-        deterministic = isinstance(dataset.transform, ReceiptTransform) and dataset.transform.deterministic
         wants_cache = split == "val" or (split == "train" and self.cache_config.train)
-        use_cache = deterministic and wants_cache and self.cache_config.enabled
+        use_cache = _deterministic(self.datasets[split]) and wants_cache and self.cache_config.enabled
         return DBCollateFN(
             self.target_params,
             with_targets=split != "predict",
@@ -335,16 +336,15 @@ class ReceiptDataModule(L.LightningDataModule):
     # -- loaders ----------------------------------------------------------------------------
     def _sample_cache(self, split: str, dataset: ReceiptDataset) -> Any:
         """Validation/test samples served whole from the node cache after the first epoch."""
-        transform = dataset.transform
-        deterministic = isinstance(transform, ReceiptTransform) and transform.deterministic
-        if split != "val" or not (self.cache_config.enabled and self.cache_config.samples and deterministic):
+        cache = self.cache_config
+        if split != "val" or not (cache.enabled and cache.samples and _deterministic(dataset)):
             return dataset
         return CachedSampleDataset(dataset, self.sample_cache())
 
     def loader_plan(self) -> LoaderPlan:
         """Workers and prefetch depth (from the machine unless set); warns once on oversubscription."""
         if self._plan is None:
-            trainer = self._trainer_or_none()
+            trainer = self.trainer
             local = int(getattr(trainer, "num_devices", 0) or os.environ.get("LOCAL_WORLD_SIZE", 1))
             on_cpu = trainer is None or isinstance(trainer.accelerator, CPUAccelerator)
             self._plan = plan_loaders(
@@ -356,16 +356,13 @@ class ReceiptDataModule(L.LightningDataModule):
             self._plan.warn_once()
         return self._plan
 
-    def _trainer_or_none(self) -> Any:
-        return getattr(self, "trainer", None)
-
-    def _train_loader(self) -> DataLoader[Any]:
+    def train_dataloader(self) -> DataLoader[Any]:
         """Seeded per-epoch order (resumable, DDP-sharded) with workers that span epochs."""
         dataset: Any = self.build("train")
         if self.cache_config.enabled and self.cache_config.decoded:
             dataset = DecodedImageDataset(dataset, self.decoded_cache())
         cfg, plan = self.loader, self.loader_plan()
-        trainer = self._trainer_or_none()
+        trainer = self.trainer
         kwargs = getattr(trainer, "distributed_sampler_kwargs", None) or {}
         if not kwargs and dist.is_available() and dist.is_initialized():
             kwargs = {"num_replicas": dist.get_world_size(), "rank": dist.get_rank()}
@@ -395,7 +392,7 @@ class ReceiptDataModule(L.LightningDataModule):
         )
 
     def _loader(self, split: str) -> DataLoader[Any]:
-        """Evaluation and predict: the samples in order (training: :meth:`_train_loader`)."""
+        """Evaluation and predict: the samples in order (training: :meth:`train_dataloader`)."""
         dataset = self._sample_cache(split, self.build(split))
         cfg = self.loader
         workers = self.loader_plan().val_workers
@@ -416,9 +413,6 @@ class ReceiptDataModule(L.LightningDataModule):
             worker_init_fn=_worker_init,
             drop_last=False,
         )
-
-    def train_dataloader(self) -> DataLoader[Any]:
-        return self._train_loader()
 
     def val_dataloader(self) -> DataLoader[Any]:
         return self._loader("val")

@@ -115,13 +115,16 @@ class CacheClient:
             self._reset_process_state()
 
     def __getstate__(self) -> dict[str, Any]:
+        """The constructor's arguments, plus ``disk``: the folder access the parent still had."""
         state = {k: getattr(self, k) for k in ("name", "kind", "cache_dir", "max_bytes", "memory_bytes")}
-        state.update(memory_items=self.max_items, disk=(self.disk_reads, self.disk_writes))
+        disk = (self.disk_reads, self.disk_writes)
+        # probe only where the parent could still write: otherwise it already warned
+        state.update(memory_items=self.max_items, probe=all(disk), disk=disk)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         disk = state.pop("disk")
-        CacheClient.__init__(self, **state, probe=all(disk))  # the parent already warned otherwise
+        type(self).__init__(self, **state)  # (a subclass pickles its own constructor's arguments)
         self.disk_reads = self.disk_reads and disk[0]
         self.disk_writes = self.disk_writes and disk[1]
 

@@ -182,12 +182,6 @@ class PolygonCache(CacheClient):
             "disk": (self.disk_reads, self.disk_writes),
         }
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        disk = state.pop("disk")
-        PolygonCache.__init__(self, **state)
-        self.disk_reads = self.disk_reads and disk[0]
-        self.disk_writes = self.disk_writes and disk[1]
-
     # -- keys ---------------------------------------------------------------------------------
     def _generate_key(
         self,

@@ -76,24 +76,18 @@ def pinned_threads(torch: int = 0, cv2: int = 0) -> Iterator[None]:
     One thread is how a DataLoader worker runs, and a single-threaded timing follows the CPU share
     on a busy machine where a thread pool would add scheduling noise.
     """
-    restore: list[Callable[[], None]] = []
-    if torch > 0:
-        import torch as torch_module
+    with contextlib.ExitStack() as restore:
+        if torch > 0:
+            import torch as torch_module
 
-        previous_torch = torch_module.get_num_threads()
-        torch_module.set_num_threads(torch)
-        restore.append(lambda: torch_module.set_num_threads(previous_torch))
-    if cv2 > 0:
-        import cv2 as cv2_module
+            restore.callback(torch_module.set_num_threads, torch_module.get_num_threads())
+            torch_module.set_num_threads(torch)
+        if cv2 > 0:
+            import cv2 as cv2_module
 
-        previous_cv2 = cv2_module.getNumThreads()
-        cv2_module.setNumThreads(cv2)
-        restore.append(lambda: cv2_module.setNumThreads(previous_cv2))
-    try:
+            restore.callback(cv2_module.setNumThreads, cv2_module.getNumThreads())
+            cv2_module.setNumThreads(cv2)
         yield
-    finally:
-        for undo in restore:
-            undo()
 
 
 def timed(fn: Callable[[], object], clock: Callable[[], float] = time.perf_counter) -> Callable[[], float]:

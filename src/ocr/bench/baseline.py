@@ -298,7 +298,6 @@ def measure_evalwork(settings: SuiteSettings) -> dict[str, float]:
 class TrainerRun:
     run_dir: Path
     figures: dict[str, float]
-    summary: dict[str, Any]
 
 
 def trainer_overrides(settings: SuiteSettings, cache_dir: Path) -> list[str]:
@@ -380,7 +379,7 @@ def measure_trainer(settings: SuiteSettings, run_dir: Path) -> TrainerRun:
         if per_batch > 0:
             ratios.append(float(entry.get("first_batch_wait_s") or 0.0) / per_batch)
     figures["bench.train.first_batch_wait_vs_batch_cost"] = max(ratios, default=float("nan"))
-    return TrainerRun(run_dir, figures, summary)
+    return TrainerRun(run_dir, figures)
 
 
 def measure_trainer_isolated(settings: SuiteSettings, run_dir: Path) -> TrainerRun:

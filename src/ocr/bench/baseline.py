@@ -441,18 +441,14 @@ def write_baseline(
     return write_json(analysis, path)
 
 
-def save_baseline(path: Path, settings: SuiteSettings, workdir: Path | None = None) -> dict[str, Any]:
-    own = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="ocr-perf-baseline-")) if workdir is None else workdir
-    try:
-        figures: dict[str, float] = {}
-        started = time.perf_counter()
+def save_baseline(path: Path, settings: SuiteSettings) -> dict[str, Any]:
+    started = time.perf_counter()
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="ocr-perf-baseline-", ignore_cleanup_errors=True) as tmp:
+        work = Path(tmp)
         for group in GROUPS:
             figures.update(measure(group, settings, work))
         written = write_baseline(path, work / "trainer", figures, settings, GROUPS)
-    finally:
-        if own:
-            shutil.rmtree(work, ignore_errors=True)
     return {"baseline": str(written), "seconds": round(time.perf_counter() - started, 1), "figures": figures}
 
 

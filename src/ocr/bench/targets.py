@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
 import statistics
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -145,8 +144,7 @@ def cache_hit_lookup(items: Sequence[Item]) -> Iterator[tuple[CacheLookup, Calla
     from ocr.targets.cache import PolygonCache
 
     params = DBTargetParams()
-    root = tempfile.mkdtemp(prefix="ocr-bench-targets-cache-")
-    try:
+    with tempfile.TemporaryDirectory(prefix="ocr-bench-targets-cache-", ignore_cleanup_errors=True) as root:
         writer = PolygonCache(max_size=0, cache_dir=root, max_bytes=8 * 1024**3)
         for shape, polygons, ignore in items:
             key = writer._generate_key(polygons, shape, params, ignore)
@@ -170,8 +168,6 @@ def cache_hit_lookup(items: Sequence[Item]) -> Iterator[tuple[CacheLookup, Calla
             return count
 
         yield lookup, identical
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 add_arguments = add_split_arguments

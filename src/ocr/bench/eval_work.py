@@ -27,7 +27,9 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -98,57 +100,50 @@ def load_items(root: Path, size: int, limit: int = 0) -> list[Item]:
 Pass = dict[str, float]
 
 
+def timed_pass(
+    items: list[Item], postprocess: Callable[..., Any], cleval: Any, iou: Any, gt_cache: Any = None
+) -> tuple[Pass, list[Any]]:
+    """Seconds per stage for one pass over ``items``, and its detections. With ``gt_cache`` the
+    metrics get each image's prepared GT from it (timed as ``gt_lookup``), else they prepare it."""
+    times = dict.fromkeys(STAGES if gt_cache is None else (*STAGES, "gt_lookup"), 0.0)
+    detections = []
+    for it in items:
+        t0 = _clock()
+        polys, scores = postprocess(it.prob_map, it.meta)
+        t1 = _clock()
+        gt = None if gt_cache is None else gt_cache.get(it.polygons, it.texts, it.ignore)
+        t2 = _clock()
+        cleval.update(polys, it.polygons, it.texts, it.ignore, gt=gt)
+        t3 = _clock()
+        iou.update(polys, it.polygons, it.ignore, gt=gt)
+        t4 = _clock()
+        times["postprocess"] += t1 - t0
+        if gt_cache is not None:
+            times["gt_lookup"] += t2 - t1
+        times["cleval"] += t3 - t2
+        times["iou"] += t4 - t3
+        detections.append((polys, scores))
+    return times, detections
+
+
 def reference_pass(items: list[Item]) -> tuple[Pass, list[Any], Any, Any]:
-    """Seconds per stage for one reference pass; its detections and metrics for the comparison."""
+    """One reference pass with fresh metrics: its seconds per stage, detections and metrics."""
     from ocr.metrics import CLEvalDetectionMetric, IoUDetectionMetric
     from ocr.postprocess import DBPostProcessor
     from ocr.postprocess.reference import reference_quads
 
-    post = DBPostProcessor()
-    cleval = CLEvalDetectionMetric(split_groups=False)
-    iou = IoUDetectionMetric(gt_cache_size=0)
-    times = dict.fromkeys(STAGES, 0.0)
-    detections = []
-    for it in items:
-        t0 = _clock()
-        polys, scores = reference_quads(post, it.prob_map, it.meta)
-        t1 = _clock()
-        cleval.update(polys, it.polygons, it.texts, it.ignore)
-        t2 = _clock()
-        iou.update(polys, it.polygons, it.ignore)
-        t3 = _clock()
-        times["postprocess"] += t1 - t0
-        times["cleval"] += t2 - t1
-        times["iou"] += t3 - t2
-        detections.append((polys, scores))
+    cleval, iou = CLEvalDetectionMetric(split_groups=False), IoUDetectionMetric(gt_cache_size=0)
+    times, detections = timed_pass(items, partial(reference_quads, DBPostProcessor()), cleval, iou)
     return times, detections, cleval, iou
 
 
-def fast_pass(items: list[Item], metrics: Any) -> tuple[Pass, list[Any], Any]:
+def fast_pass(items: list[Item], metrics: Any) -> tuple[Pass, list[Any]]:
     """Seconds per stage for one pass of the fast path through ``metrics`` (its cache as it is)."""
     from ocr.postprocess import DBPostProcessor
 
     post = DBPostProcessor()
-    times = dict.fromkeys(STAGES, 0.0)
-    times["gt_lookup"] = 0.0
-    detections = []
     metrics.reset()
-    for it in items:
-        t0 = _clock()
-        polys, scores = post(it.prob_map, it.meta)
-        t1 = _clock()
-        gt = metrics.gt_cache.get(it.polygons, it.texts, it.ignore)
-        t2 = _clock()
-        metrics.cleval.update(polys, it.polygons, it.texts, it.ignore, gt=gt)
-        t3 = _clock()
-        metrics.iou.update(polys, it.polygons, it.ignore, gt=gt)
-        t4 = _clock()
-        times["postprocess"] += t1 - t0
-        times["gt_lookup"] += t2 - t1
-        times["cleval"] += t3 - t2
-        times["iou"] += t4 - t3
-        detections.append((polys, scores))
-    return times, detections, metrics
+    return timed_pass(items, post, metrics.cleval, metrics.iou, metrics.gt_cache)
 
 
 def same_detections(a: list[Any], b: list[Any]) -> bool:
@@ -179,7 +174,7 @@ def bench_eval_work(items: list[Item], repeats: int = 5) -> dict[str, Any]:
         _, ref_dets, ref_cleval, ref_iou = reference_pass(items)
         ref_states = states(ref_cleval, ref_iou)
         metrics = DetectionMetrics()
-        cold, fast_dets, _ = fast_pass(items, metrics)
+        cold, fast_dets = fast_pass(items, metrics)
         fast_states = states(metrics.cleval, metrics.iou)
         runs = alternate(
             {"reference": lambda: reference_pass(items)[0], "fast": lambda: fast_pass(items, metrics)[0]},

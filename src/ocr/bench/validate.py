@@ -108,19 +108,11 @@ def prepare_batches(
     return batches
 
 
-def _counts(values: dict[str, float]) -> dict[str, float]:
-    return {k: v for k, v in values.items() if k.startswith("val/num_")}
-
-
 class _PoolKept(GTStandIn):
     """The stand-in, keeping its evaluator pool across ``validate`` calls as a fit keeps it."""
 
     def teardown(self, stage: str) -> None:
         pass
-
-
-def _as_is(batch: Any) -> Any:
-    return batch
 
 
 def _pool_cpu_s(model: L.LightningModule) -> float:
@@ -161,13 +153,13 @@ def _one_epoch(model: _PoolKept, batches: list[dict[str, Any]]) -> dict[str, Any
     from ocr.callbacks.performance_profiler import PerformanceProfilerCallback
 
     profiler = PerformanceProfilerCallback(summary_file=None)
-    # collate_fn=_as_is: default_convert would turn the metas' numpy GT into tensors, which no
-    # real validation batch carries (DBCollateFN keeps them numpy)
+    # collate_fn passes each batch as it is: default_convert would turn the metas' numpy GT into
+    # tensors, which no real validation batch carries (DBCollateFN keeps them numpy)
     loader: DataLoader[Any] = DataLoader(
         batches,  # type: ignore[arg-type]
         batch_size=None,
         shuffle=False,
-        collate_fn=_as_is,
+        collate_fn=lambda batch: batch,
     )
     clock = _CPUClock()
     # the clock first: its epoch ends before the profiler's epoch-end memory reading (the
@@ -203,7 +195,9 @@ def _one_epoch(model: _PoolKept, batches: list[dict[str, Any]]) -> dict[str, Any
             f"pool_{stage}_ms_per_image": 1000.0 * seconds / samples
             for stage, seconds in (evaluator["stages"] if evaluator else {}).items()
         },
-        "counts": _counts(getattr(model, "last_val_metrics", {})),
+        "counts": {
+            k: v for k, v in getattr(model, "last_val_metrics", {}).items() if k.startswith("val/num_")
+        },
     }
 
 

@@ -65,11 +65,8 @@ def _fit(
     module: DBNetModule, batches: list[Batch], steps: int, profiled: bool, accelerator: str
 ) -> dict[str, Any]:
     clock = _StepClock()
-    callbacks: list[L.Callback] = [clock]
-    profiler = None
-    if profiled:
-        profiler = PerformanceProfilerCallback(enabled=True, summary_file=None)
-        callbacks.append(profiler)
+    profiler = PerformanceProfilerCallback(enabled=True, summary_file=None) if profiled else None
+    callbacks: list[L.Callback] = [clock] if profiler is None else [clock, profiler]
     # a list of pre-collated batches is a map-style dataset (batch_size=None: served as they are)
     dataset = cast("Dataset[dict[str, Any]]", batches)
     loader: DataLoader[dict[str, Any]] = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=0)

@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -233,7 +234,7 @@ def run_train_pipeline(
             else None
             for line in lines[1:]
         ],
-        "steady_data_wait_share_median": sorted(steady)[len(steady) // 2] if steady else None,
+        "steady_data_wait_share_median": statistics.median_high(steady) if steady else None,
     }
 
 

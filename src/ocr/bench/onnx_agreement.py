@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ocr.bench.predict import add_source_arguments
+from ocr.bench.predict import add_source_arguments, load_images, load_source
 from ocr.errors import UserInputError
 
 
@@ -74,14 +74,13 @@ def compare(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from ocr.bench.predict import _images, load_source
     from ocr.inference.onnx_export import export_onnx
 
     torch.set_num_threads(args.threads)
     ckpt, module, trained_size = load_source(args)
     net = module.model.eval()
     size = args.image_size or trained_size
-    images = [image for _, image in _images(Path(args.data), args.limit)]
+    images = [image for _, image in load_images(Path(args.data), args.limit)]
     with tempfile.TemporaryDirectory(prefix="ocr-bench-onnx-") as tmp:
         onnx_path = Path(args.onnx) if args.onnx else export_onnx(net, Path(tmp) / "model.onnx")
         if not onnx_path.is_file():

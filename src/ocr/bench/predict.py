@@ -74,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-rapidocr", action="store_true", help="leave RapidOCR out even if installed")
 
 
-def _images(root: Path, limit: int) -> list[tuple[str, np.ndarray]]:
+def load_images(root: Path, limit: int) -> list[tuple[str, np.ndarray]]:
     from ocr.data.datasets.images import IMAGE_SUFFIXES
 
     folder = root / "images" if (root / "images").is_dir() else root
@@ -156,7 +156,7 @@ def _our_detectors(args: argparse.Namespace, workdir: Path) -> list[tuple[str, A
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
-    images = _images(Path(args.data), args.limit)
+    images = load_images(Path(args.data), args.limit)
     with tempfile.TemporaryDirectory(prefix="ocr-bench-predict-") as tmp:
         arms: list[tuple[str, Any]] = _our_detectors(args, Path(tmp))
         rapid = None if args.no_rapidocr else rapidocr_detector(args.threads)

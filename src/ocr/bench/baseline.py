@@ -124,7 +124,7 @@ def measure_cache(settings: SuiteSettings, workdir: Path | None = None) -> dict[
         expected = [_maps(plain(batch)) for batch in batches]
         shared = root / "shared"
         warm = PolygonCache(max_size=256, cache_dir=shared)
-        counts = {"hits": 0, "misses": 0, "computed": 0, "identical": 0, "samples": 0}
+        counts = {"hits": 0, "misses": 0, "identical": 0, "samples": 0}
         per_epoch_computed: list[int] = []
         warmup_ms = measured_ms = 0.0
         for epoch in range(settings.cache_epochs):

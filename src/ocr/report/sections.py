@@ -441,8 +441,7 @@ def cache(s: SectionInput) -> str:
         lines.append(
             "\nThis is worker time, spread over the workers: it shortens the epoch only when the workers "
             "were the bottleneck (see data wait). It is rough when the miss epoch also had hits, or when an "
-            "epoch's "
-            "mean carries a one-off outlier (see the p95 column)."
+            "epoch's mean carries a one-off outlier (see the p95 column)."
         )
     else:
         lines.append(

@@ -55,9 +55,8 @@ def _worker_advice(analysis: Analysis, phase: str) -> str:
         if workers < target:
             return f"raise data.loader.num_workers from {workers} to {target} (the machine has {cores} cores)"
         return (
-            f"the {workers} workers already cover the machine's {cores} cores, so more workers "
-            "will not help: "
-            "make each sample cheaper"
+            f"the {workers} workers already cover the machine's {cores} cores, so more workers will not "
+            "help: make each sample cheaper"
         )
     core_text = f"the machine has {cores} cores" if cores else "the core count is not recorded in this source"
     now = workers if workers is not None else "unknown"
@@ -172,9 +171,8 @@ def cache_hit_rate(analysis: Analysis) -> list[Finding]:
         per_epoch = ", ".join(f"epoch {e.epoch}: {fmt.pct(e.cache_hit_rate)}" for e in analysis.epochs(phase))
         if phase == "train" and analysis.config.get("augment"):
             advice = (
-                "training augmentation changes every sample's polygons, so cached targets never "
-                "repeat: cache "
-                "validation only (data.cache.train=false) or turn augmentation off for cached runs"
+                "training augmentation changes every sample's polygons, so cached targets never repeat: "
+                "cache validation only (data.cache.train=false) or turn augmentation off for cached runs"
             )
         else:
             advice = (

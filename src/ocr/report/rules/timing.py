@@ -11,9 +11,8 @@ from ocr.report.finding import Finding
 from ocr.report.rules.waits import STALL_S, one_batch_advice, stage_spread
 
 VARIANCE_CAUSES = {
-    "compute": "the step time varies: warm-up (cudnn autotuning, first-batch allocations), "
-    "varying input shapes, "
-    "or garbage collection; fixed input sizes and trainer.benchmark=true on GPU help",
+    "compute": "the step time varies: warm-up (cudnn autotuning, first-batch allocations), varying input "
+    "shapes, or garbage collection; fixed input sizes and trainer.benchmark=true on GPU help",
     "h2d": "host-to-device copies vary: enable data.loader.pin_memory=true on GPU",
     "postprocess": "the number of candidate boxes varies per image: cap model.postprocess.max_candidates",
     "metric_update": "the metric's cost grows with the boxes per image: see the post-processing thresholds",
@@ -93,8 +92,7 @@ def _data_wait_stalls(analysis: Analysis, phase: str, share: float, median: floa
     evidence = [
         f"{phase} data wait per batch: median {fmt.ms(median)}"
         + (" (the batch was ready)" if ready else "")
-        + f", p95 {fmt.ms(p95)}, "
-        f"p99 {fmt.ms(p99)}"
+        + f", p95 {fmt.ms(p95)}, p99 {fmt.ms(p99)}"
         + (f", slowest {fmt.sec(spread.slowest_s)}" if spread else "")
         + " (steady-epoch medians)",
     ]
@@ -163,14 +161,11 @@ def low_attribution(analysis: Analysis) -> list[Finding]:
                 1 - covered,
                 [
                     f"named stages cover {fmt.pct(covered)} of the {phase} epoch "
-                    "(minimum "
-                    f"{fmt.pct(analysis.rule_limits.attributed_share)})"
+                    f"(minimum {fmt.pct(analysis.rule_limits.attributed_share)})"
                 ],
-                "The missing time is outside the timed stages: logging, progress bar, "
-                "optimizer/scheduler hooks, "
-                "garbage collection or worker start-up at epoch start "
-                "(persistent_workers=false). Run once with "
-                "trainer.profiler=simple to name the missing actions.",
+                "The missing time is outside the timed stages: logging, progress bar, optimizer/scheduler "
+                "hooks, garbage collection or worker start-up at epoch start (persistent_workers=false). "
+                "Run once with trainer.profiler=simple to name the missing actions.",
                 {"attributed_share": covered},
             )
         )

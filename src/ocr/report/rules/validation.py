@@ -18,8 +18,7 @@ def validation_postprocess(analysis: Analysis) -> list[Finding]:
         return []
     evidence = [
         f"post-processing {fmt.pct(post)}, metric {fmt.pct(metric)} (update + compute) of the "
-        "validation epoch; "
-        f"forward pass {fmt.pct(compute)}",
+        f"validation epoch; forward pass {fmt.pct(compute)}",
         f"median per batch: postprocess {fmt.ms(analysis.fig('validate.stage.postprocess.median_s'))}, "
         f"metric_update {fmt.ms(analysis.fig('validate.stage.metric_update.median_s'))}, "
         f"compute {fmt.ms(analysis.fig('validate.stage.compute.median_s'))}",
@@ -28,9 +27,8 @@ def validation_postprocess(analysis: Analysis) -> list[Finding]:
         title = f"Post-processing dominates validation ({fmt.pct(post)} of the epoch)"
         advice = (
             "DB post-processing scores every contour on the CPU: an untrained or low-threshold map yields "
-            "thousands of candidates, so cap model.postprocess.max_candidates, raise "
-            "thresh/box_thresh, or run "
-            "post-processing in a worker pool"
+            "thousands of candidates, so cap model.postprocess.max_candidates, raise thresh/box_thresh, "
+            "or run post-processing in a worker pool"
         )
     else:
         title = f"Metric computation dominates validation ({fmt.pct(metric)} of the epoch)"

@@ -13,6 +13,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -161,9 +162,7 @@ def check_writable(path: Path, option: str, example: str) -> None:
         path.unlink(missing_ok=True)
 
 
-def _single(target: str, args: argparse.Namespace, limits: RuleLimits) -> None:
-    analysis = analyze(load_run(target, args.source), limits)
-    check_required(analysis, args.require)
+def _single(analysis: Analysis, args: argparse.Namespace) -> None:
     output = write_report(analysis, Path(args.output), plots=not args.no_plots)
     print(f"report: {output}" + ("" if args.no_plots else f" (plots in {plots_dir(output)})"))
     if args.export_json:
@@ -174,12 +173,9 @@ def _single(target: str, args: argparse.Namespace, limits: RuleLimits) -> None:
         print(f"  [{finding.severity}] {finding.title}")
 
 
-def _compare(targets: list[str], args: argparse.Namespace, limits: RuleLimits) -> None:
+def _compare(analyses: list[Analysis], args: argparse.Namespace) -> None:
     from ocr.report.plots.compare import draw_all
 
-    analyses = [analyze(load_run(t, args.source), limits) for t in targets]
-    for analysis in analyses:
-        check_required(analysis, args.require)
     cmp = compare(analyses, args.min_change)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -190,8 +186,6 @@ def _compare(targets: list[str], args: argparse.Namespace, limits: RuleLimits) -
         Path(args.export_json).write_text(json.dumps(compare_document(cmp), indent=1, default=str))
         print(f"json: {args.export_json}")
     if args.export_csv:
-        import csv
-
         with open(args.export_csv, "w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(
@@ -231,10 +225,13 @@ def main(argv: list[str] | None = None) -> None:
             if value:
                 check_writable(Path(value), option, example)
         limits = load_rule_limits(args.rule_limits_file, args.rule_limit)
-        if len(targets) == 1:
-            _single(targets[0], args, limits)
+        analyses = [analyze(load_run(t, args.source), limits) for t in targets]
+        for analysis in analyses:
+            check_required(analysis, args.require)
+        if len(analyses) == 1:
+            _single(analyses[0], args)
         else:
-            _compare(targets, args, limits)
+            _compare(analyses, args)
     except ReportError as exc:
         print(f"ocr report: error: {exc}", file=sys.stderr)
         raise SystemExit(USER_ERROR) from None

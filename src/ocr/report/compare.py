@@ -75,11 +75,6 @@ class Comparison:
         return next((r for r in self.rows if r.key == key), None)
 
 
-def labels_for(analyses: list[Analysis]) -> list[str]:
-    names = [a.run.name for a in analyses]
-    return [f"{chr(65 + i) if i < 26 else i}: {n}" for i, n in enumerate(names)]
-
-
 def negligible(key: str, analyses: list[Analysis]) -> bool:
     """A stage figure whose stage takes under 1% in every run: its relative changes are noise."""
     parts = key.split(".")
@@ -99,7 +94,8 @@ def compare(analyses: list[Analysis], min_change: float = 0.10) -> Comparison:
         if negligible(key, analyses):
             verdicts = [""] + [NEGLIGIBLE if v in (IMPROVED, REGRESSED, CHANGED) else v for v in verdicts[1:]]
         rows.append(Row(key, values, changes, verdicts))
-    return Comparison(labels_for(analyses), analyses, rows, min_change)
+    labels = [f"{chr(65 + i) if i < 26 else i}: {a.run.name}" for i, a in enumerate(analyses)]
+    return Comparison(labels, analyses, rows, min_change)
 
 
 def _change_text(change: float | None) -> str:

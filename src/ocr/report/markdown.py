@@ -20,10 +20,6 @@ def not_available(why: str) -> str:
     return f"_not available: {why}_"
 
 
-def image(alt: str, relpath: str) -> str:
-    return f"![{alt}]({relpath})"
-
-
 def plot_link(
     plots: Mapping[str, tuple[Path | None, str]], name: str, alt: str, base: Path, why_prefix: str = ""
 ) -> str:
@@ -32,4 +28,4 @@ def plot_link(
     path, why = plots.get(name, (None, "plots were not drawn (--no-plots)"))
     if path is None:
         return not_available(why_prefix + why)
-    return image(alt, Path(os.path.relpath(path, base)).as_posix())
+    return f"![{alt}]({Path(os.path.relpath(path, base)).as_posix()})"

@@ -32,10 +32,8 @@ def _finite(value: Any) -> Any:
 
 
 def _metric_rows(analysis: Analysis) -> list[list[Any]]:
-    rows = []
-    for step, epoch, key, value in analysis.run.metrics.itertuples(index=False):
-        rows.append([as_int(step), as_int(epoch), key, float(value)])
-    return rows
+    rows = analysis.run.metrics.itertuples(index=False)
+    return [[as_int(step), as_int(epoch), key, float(value)] for step, epoch, key, value in rows]
 
 
 def document(analysis: Analysis) -> dict[str, Any]:

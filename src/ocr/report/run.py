@@ -22,16 +22,13 @@ COLUMNS = ("step", "epoch", "key", "value")
 def long_table(rows: Iterable[tuple[Any, Any, str, Any]]) -> pd.DataFrame:
     """Build the long table from ``(step, epoch, key, value)`` rows, dropping non-numeric values,
     in (step, key) order; a stable sort keeps the logged order of a key's values within a step."""
-    clean = []
-    for step, epoch, key, value in rows:
-        number = as_number(value)
-        if number is None:
-            continue
-        clean.append((as_int(step), as_int(epoch), str(key), number))
+    clean = [
+        (as_int(step), as_int(epoch), str(key), number)
+        for step, epoch, key, value in rows
+        if (number := as_number(value)) is not None
+    ]
     frame = pd.DataFrame(clean, columns=list(COLUMNS))
-    frame["step"] = frame["step"].astype("Int64")
-    frame["epoch"] = frame["epoch"].astype("Int64")
-    frame["value"] = frame["value"].astype("float64")
+    frame = frame.astype({"step": "Int64", "epoch": "Int64", "value": "float64"})
     return frame.sort_values(["step", "key"], kind="stable").reset_index(drop=True)
 
 

@@ -167,8 +167,7 @@ def _phase_figures(
     _put(out, f"{phase}.cache.hit_rate", median_of(e.cache_hit_rate for e in st))
     for key, fallback in MEMORY_PEAKS.items():
         peaks = [e.memory.get(key, e.memory.get(fallback) if fallback else None) for e in epochs]
-        present = [p for p in peaks if p is not None]
-        _put(out, f"{phase}.memory.{key}", max(present) if present else None)
+        _put(out, f"{phase}.memory.{key}", max((p for p in peaks if p is not None), default=None))
 
 
 def cache_counts(epochs: list[EpochPerf]) -> tuple[int, int] | None:
@@ -219,13 +218,11 @@ def time_saved(epochs: list[EpochPerf]) -> list[TimeSavedEstimate]:
         miss_rate, hit_rate = miss.cache_hit_rate or 0.0, hit.cache_hit_rate or 0.0
         if miss_rate >= 0.5 or hit_rate <= miss_rate:
             continue  # no epoch dominated by misses: a miss's cost is unknown
-        miss_cost, hit_cost = (
-            miss.worker_stages["targets"].get("mean"),
-            hit.worker_stages["targets"].get("mean"),
-        )
+        miss_cost = miss.worker_stages["targets"].get("mean")
+        hit_cost = hit.worker_stages["targets"].get("mean")
         if miss_cost is None or hit_cost is None:
             continue
-        hits = sum(round((e.cache_hit_rate or 0.0) * (e.samples or 0)) for e in eps)
+        hits, _ = cache_counts(eps) or (0, 0)
         out.append(
             TimeSavedEstimate(phase, hits, miss.epoch, miss_rate, miss_cost, hit.epoch, hit_rate, hit_cost)
         )

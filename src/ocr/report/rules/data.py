@@ -19,10 +19,7 @@ WORKER_ADVICE = {
 def heaviest_worker_stage(analysis: Analysis, phase: str) -> tuple[str, float] | None:
     """The data-loading stage with the largest mean time per sample (collate spread over the batch)."""
     means = worker_means(analysis, phase)
-    if not means:
-        return None
-    stage = max(means, key=lambda s: means[s])
-    return stage, means[stage]
+    return max(means.items(), key=lambda item: item[1]) if means else None
 
 
 def targets_advice(analysis: Analysis, phase: str) -> str:

@@ -53,16 +53,13 @@ def batches_over(stats: dict[str, float], limit: float) -> int | None:
 
 
 def stage_spread(analysis: Analysis, phase: str, stage: str) -> StageSpread | None:
-    epochs = [
-        e
-        for e in steady(analysis.epochs(phase))
-        if e.wall_s and {"count", "total", "max"} <= set(e.stages.get(stage, {}))
-    ]
     # one batch has no spread; a max above the total is not one epoch's statistics
     epochs = [
         e
-        for e in epochs
-        if e.stages[stage]["count"] >= 2
+        for e in steady(analysis.epochs(phase))
+        if e.wall_s
+        and {"count", "total", "max"} <= set(e.stages.get(stage, {}))
+        and e.stages[stage]["count"] >= 2
         and 0 < e.stages[stage]["max"] <= e.stages[stage]["total"] * (1 + 1e-9)
     ]
     if not epochs:

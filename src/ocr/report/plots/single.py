@@ -227,18 +227,12 @@ def time_per_sample(analysis: Analysis, path: Path) -> PlotResult:
     return save(fig, path), ""
 
 
-def _process_changes(points: list[tuple[float, float | None]]) -> list[tuple[float, float, float]]:
-    """(x, before, after) where the child-process count of consecutive readings changes."""
-    out = []
+def _mark_process_changes(ax: Any, points: list[tuple[float, float | None]]) -> None:
+    """A dotted line and a label where the workers' sum changes because the process count did:
+    where the child-process count of consecutive ``(x, count)`` readings changes."""
     for (_, before), (x, after) in itertools.pairwise(points):
-        if before is not None and after is not None and before != after:
-            out.append((x, before, after))
-    return out
-
-
-def _mark_process_changes(ax: Any, changes: list[tuple[float, float, float]]) -> None:
-    """A dotted line and a label where the workers' sum changes because the process count did."""
-    for x, before, after in changes:
+        if before is None or after is None or before == after:
+            continue
         ax.axvline(x, color="0.4", linestyle=":", linewidth=1)
         ax.annotate(
             f"worker processes {before:.0f} -> {after:.0f}",
@@ -290,7 +284,7 @@ def memory(analysis: Analysis, path: Path) -> PlotResult:
                 label=f"reading during {fmt.PHASE_LABEL[phase]}",
                 **style,
             )
-        _mark_process_changes(ax, _process_changes([(p["t"], p.get("workers")) for p in timeline]))
+        _mark_process_changes(ax, [(p["t"], p.get("workers")) for p in timeline])
         ax.set_xlabel("time since the profiler started (s)")
         ax.set_title("Memory over time (each marker is one reading: during an epoch and at its end)")
         ax.margins(x=0.04)
@@ -316,9 +310,7 @@ def memory(analysis: Analysis, path: Path) -> PlotResult:
             [f"{ {'validate': 'val'}.get(e.phase, e.phase) } {e.epoch}" for e in epochs],
         )
         ax.tick_params(axis="x", labelrotation=30)
-        _mark_process_changes(
-            ax, _process_changes([(float(i), e.memory.get("workers")) for i, e in enumerate(epochs)])
-        )
+        _mark_process_changes(ax, [(float(i), e.memory.get("workers")) for i, e in enumerate(epochs)])
         ax.set_xlabel("epoch end (phase, epoch)")
         ax.set_title("Memory at each epoch end (no timeline in this source)")
     ax.set_ylabel("memory (MB)")

@@ -59,9 +59,9 @@ def tick_step(count: int, most: int = MAX_TICK_LABELS) -> int:
     return step
 
 
-def epoch_axis(ax: Any, positions: list[float], labels: list[str], most: int = MAX_TICK_LABELS) -> None:
+def epoch_axis(ax: Any, positions: list[float], labels: list[str]) -> None:
     """Categorical epoch ticks: every position gets a minor tick, every k-th a number."""
-    step = tick_step(len(positions), most)
+    step = tick_step(len(positions))
     ax.set_xticks(positions, minor=True)
     ax.set_xticks(positions[::step], labels[::step])
     ax.tick_params(axis="x", which="minor", length=2)
@@ -95,8 +95,7 @@ def figure(
     ncols: int = 1, nrows: int = 1, width: float = 10.0, height: float = 5.0, **kw: Any
 ) -> tuple[Any, Any]:
     plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9})
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, **kw)
-    return fig, axes
+    return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, **kw)
 
 
 def save(fig: Any, path: Path, tight: bool = True) -> Path:

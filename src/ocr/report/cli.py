@@ -195,8 +195,7 @@ def _compare(analyses: list[Analysis], args: argparse.Namespace) -> None:
                     *(f"verdict[{label}]" for label in cmp.labels[1:]),
                 ]
             )
-            for row in cmp.rows:
-                writer.writerow([row.key, *row.values, *row.verdicts[1:]])
+            writer.writerows([row.key, *row.values, *row.verdicts[1:]] for row in cmp.rows)
         print(f"csv: {args.export_csv}")
 
 

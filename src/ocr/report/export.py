@@ -68,8 +68,7 @@ def write_csv(analysis: Analysis, path: Path) -> Path:
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["kind", *COLUMNS, "detail"])
-        for row in _metric_rows(analysis):
-            writer.writerow(["metric", *row, ""])
+        writer.writerows(["metric", *row, ""] for row in _metric_rows(analysis))
         for key, value in sorted(analysis.figures.items()):
             writer.writerow(["figure", "", "", key, value, ""])
         for f in analysis.findings:

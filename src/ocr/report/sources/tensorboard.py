@@ -35,10 +35,6 @@ def event_dirs(target: str) -> list[Path]:
     return sorted({p.parent for pattern in (f"*/{EVENTS}", f"*/*/{EVENTS}") for p in path.glob(pattern)})
 
 
-def _detect(target: str) -> bool:
-    return bool(event_dirs(target))
-
-
 class _EpochIndex:
     """Epoch of a value, from the ``epoch`` scalar logged at the same step (nearest wall time)."""
 
@@ -88,5 +84,8 @@ def load(target: str) -> RunData:
 
 
 SOURCE = Source(
-    "tensorboard", detect=_detect, describe="a TensorBoard log directory (events.out.tfevents.*)", load=load
+    "tensorboard",
+    detect=lambda target: bool(event_dirs(target)),
+    describe="a TensorBoard log directory (events.out.tfevents.*)",
+    load=load,
 )

@@ -51,10 +51,6 @@ def find_log(target: str) -> tuple[Path | None, list[str]]:
     return None, []
 
 
-def _detect(target: str) -> bool:
-    return find_log(target)[0] is not None
-
-
 def item_value(item: Any) -> Any:
     """A history/summary item's value: typed oneof when set, else ``value_json``."""
     kind = item.WhichOneof("value") if "value" in item.DESCRIPTOR.oneofs_by_name else None
@@ -166,7 +162,7 @@ def load(target: str) -> RunData:
 
 SOURCE = Source(
     "wandb-offline",
-    detect=_detect,
+    detect=lambda target: find_log(target)[0] is not None,
     describe="a W&B offline run (wandb/offline-run-*/run-*.wandb, or a directory containing one)",
     load=load,
 )

@@ -22,10 +22,6 @@ def target_for(run_id: str, project: str, entity: str | None = None) -> str:
     return SCHEME + "/".join(p for p in (entity, project, run_id) if p)
 
 
-def _detect(target: str) -> bool:
-    return target.startswith(SCHEME)
-
-
 def _plain(value: Any) -> Any:
     """Summary values can be W&B's nested dict-likes (and dicts of them); make them plain dicts."""
     if hasattr(value, "items"):
@@ -68,5 +64,8 @@ def load(target: str) -> RunData:
 
 
 SOURCE = Source(
-    "wandb-online", detect=_detect, describe="wandb://ENTITY/PROJECT/RUN_ID (needs a server)", load=load
+    "wandb-online",
+    detect=lambda target: target.startswith(SCHEME),
+    describe="wandb://ENTITY/PROJECT/RUN_ID (needs a server)",
+    load=load,
 )

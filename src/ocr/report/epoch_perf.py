@@ -112,27 +112,25 @@ def _order(epochs: list[EpochPerf]) -> list[EpochPerf]:
 def from_summary(summary: Mapping[str, Any]) -> PerfData:
     """Records from a ``perf_summary.json`` document as read: entries written by older versions
     may lack keys that :class:`~ocr.perf.schema.EpochEntry` now has, so every read is lenient."""
-    epochs = []
-    for entry in summary.get("epochs", []):
-        memory = {k: float(v) for k, v in (entry.get("memory") or {}).items() if v is not None}
-        epochs.append(
-            EpochPerf(
-                phase=entry["phase"],
-                epoch=int(entry["epoch"]),
-                samples=float(entry["samples"]) if entry.get("samples") is not None else None,
-                stages={k: dict(v) for k, v in entry.get("stages", {}).items()},
-                worker_stages={k: dict(v) for k, v in entry.get("worker_stages", {}).items()},
-                cache_hit_rate=_client_rate(entry, "target"),
-                sample_cache_hit_rate=_client_rate(entry, "sample"),
-                memory=memory,
-                rank_data_wait_share={
-                    rank_label(r["rank"]): r["data_wait_share"] for r in entry.get("ranks", [])
-                },
-                workers=entry.get("workers"),
-                evaluator=dict(entry.get("evaluator") or {}),
-                **{k: entry.get(k) for k in EPOCH_SCALARS},
-            )
+    epochs = [
+        EpochPerf(
+            phase=entry["phase"],
+            epoch=int(entry["epoch"]),
+            samples=float(entry["samples"]) if entry.get("samples") is not None else None,
+            stages={k: dict(v) for k, v in entry.get("stages", {}).items()},
+            worker_stages={k: dict(v) for k, v in entry.get("worker_stages", {}).items()},
+            cache_hit_rate=_client_rate(entry, "target"),
+            sample_cache_hit_rate=_client_rate(entry, "sample"),
+            memory={k: float(v) for k, v in (entry.get("memory") or {}).items() if v is not None},
+            rank_data_wait_share={
+                rank_label(r["rank"]): r["data_wait_share"] for r in entry.get("ranks", [])
+            },
+            workers=entry.get("workers"),
+            evaluator=dict(entry.get("evaluator") or {}),
+            **{k: entry.get(k) for k in EPOCH_SCALARS},
         )
+        for entry in summary.get("epochs", [])
+    ]
     return PerfData(_order(epochs), list(summary.get("memory_timeline", [])), "perf_summary.json")
 
 

@@ -307,19 +307,17 @@ def data_wait(s: SectionInput) -> str:
     a = s.analysis
     if not a.has_perf:
         return "## Data wait\n\n" + _no_perf(a)
-    rows = []
-    for e in a.perf.epochs:
-        ranks = ", ".join(f"{k} {fmt.pct(v)}" for k, v in sorted(e.rank_data_wait_share.items()))
-        rows.append(
-            (
-                fmt.PHASE_LABEL.get(e.phase, e.phase),
-                _epoch_cell(e, e.epoch),
-                fmt.pct(e.data_wait_share),
-                fmt.ms(e.stages.get("data_wait", {}).get("median")),
-                fmt.ms(e.stages.get("compute", {}).get("median")),
-                ranks or fmt.NA,
-            )
+    rows = [
+        (
+            fmt.PHASE_LABEL.get(e.phase, e.phase),
+            _epoch_cell(e, e.epoch),
+            fmt.pct(e.data_wait_share),
+            fmt.ms(e.stages.get("data_wait", {}).get("median")),
+            fmt.ms(e.stages.get("compute", {}).get("median")),
+            ", ".join(f"{k} {fmt.pct(v)}" for k, v in sorted(e.rank_data_wait_share.items())) or fmt.NA,
         )
+        for e in a.perf.epochs
+    ]
     lead = (
         f"Share of the epoch the main process spent blocked on the DataLoader (rule limit "
         f"{fmt.pct(a.rule_limits.data_wait_share)}); workers: {a.config.get('num_workers', fmt.NA)}, "

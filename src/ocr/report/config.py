@@ -60,10 +60,9 @@ def hardware_from_wandb(metadata: dict[str, Any] | None) -> dict[str, Any]:
     if not metadata:
         return {}
     out: dict[str, Any] = {}
-    if metadata.get("host"):
-        out["hostname"] = metadata["host"]
-    if metadata.get("os"):
-        out["platform"] = metadata["os"]
+    for key, name in (("host", "hostname"), ("os", "platform")):
+        if metadata.get(key):
+            out[name] = metadata[key]
     cpu = metadata.get("cpu")
     if isinstance(cpu, dict) and cpu.get("model"):
         out["cpu"] = cpu["model"]

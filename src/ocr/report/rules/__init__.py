@@ -40,14 +40,12 @@ def rule_doc(rule: Rule) -> str:
 
 def no_bottleneck(analysis: Analysis) -> Finding:
     limits = analysis.rule_limits
-    evidence = []
-    for phase in analysis.perf.phases:
-        share = analysis.fig(f"{phase}.data_wait_share")
-        covered = analysis.fig(f"{phase}.attributed_share")
-        evidence.append(
-            f"{phase}: data wait {fmt.pct(share)} (limit {fmt.pct(limits.data_wait_share)}), "
-            f"named stages cover {fmt.pct(covered)} (minimum {fmt.pct(limits.attributed_share)})"
-        )
+    evidence = [
+        f"{phase}: data wait {fmt.pct(analysis.fig(f'{phase}.data_wait_share'))} "
+        f"(limit {fmt.pct(limits.data_wait_share)}), named stages cover "
+        f"{fmt.pct(analysis.fig(f'{phase}.attributed_share'))} (minimum {fmt.pct(limits.attributed_share)})"
+        for phase in analysis.perf.phases
+    ]
     ratio = analysis.fig("val_vs_train_ratio")
     if ratio is not None:
         evidence.append(

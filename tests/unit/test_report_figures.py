@@ -82,3 +82,29 @@ def test_logged_keys_give_the_same_figures_as_the_summary(tmp_path: Path) -> Non
     analysis = Analysis.build(load_run(str(partial)))
     assert analysis.perf.origin == "logged perf/* keys"
     assert analysis.figures == pytest.approx(from_doc)
+
+
+def test_stage_order_and_colours_do_not_depend_on_the_process_hash_seed() -> None:
+    """Two stages with equal shares, and a stage without a fixed colour: the same report every run."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from tests.unit.test_report_builders import analyze, healthy_epochs, summary\n"
+        "from ocr.report.sections import _stage_table\n"
+        "from ocr.report.plots.style import stage_color\n"
+        "a = analyze(summary(healthy_epochs()))\n"
+        "print(_stage_table(a, 'validate'))\n"
+        "print([stage_color(n) for n in ('handoff', 'gt_lookup', 'my_stage')])\n"
+    )
+    outputs = set()
+    for seed in range(6):
+        env = {**os.environ, "PYTHONHASHSEED": str(seed)}
+        run = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        outputs.add(run.stdout)
+    assert len(outputs) == 1, outputs
+    table = outputs.pop()
+    assert table.index("`metric_update`") < table.index("`postprocess`")  # tied at 10%: by name

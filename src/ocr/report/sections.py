@@ -151,7 +151,7 @@ def _stage_table(a: Analysis, phase: str) -> str:
     prefix = f"{phase}.stage."
     names = sorted(
         {k[len(prefix) :].split(".")[0] for k in a.figures if k.startswith(prefix)},
-        key=lambda n: -(a.fig(f"{prefix}{n}.share") or 0),
+        key=lambda n: (-(a.fig(f"{prefix}{n}.share") or 0), n),  # ties by name: the same report every run
     )
     if not names:
         return not_available(f"no {phase} stage statistics")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,8 @@ PHASE_COLOR = {"train": "#1f77b4", "validate": "#d62728", "test": "#2ca02c", "pr
 
 
 def stage_color(name: str) -> Any:
-    return _FIXED.get(name, _PALETTE[hash(name) % 20])
+    # crc32, not hash(): str hashes are salted per process, and a stage should keep its colour
+    return _FIXED.get(name, _PALETTE[zlib.crc32(name.encode()) % 20])
 
 
 def stage_sort_key(name: str) -> tuple[int, str]:
